@@ -1,0 +1,40 @@
+# Set-up is two commands: `make run` (the demo) and `make test` (the suite). Everything else is here too.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+TORCH_VERSION ?= 2.13.0
+
+.PHONY: run test bench lint install install-test clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
+	# torch first, pinned: a CPU build is on disk, while other versions pull gigabytes of CUDA.
+	$(PIP) install --quiet "torch==$(TORCH_VERSION)" || echo "torch $(TORCH_VERSION) not available: torch flavor tests will skip"
+	$(PIP) install --quiet -e ".[all,dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+install-test: $(VENV)/.installed-test
+
+run: $(VENV)/.installed
+	$(VENV)/bin/shipyard demo
+
+test: $(VENV)/.installed-test
+	$(PY) -m pytest -n 2 --dist loadfile -q
+
+bench: $(VENV)/.installed-test
+	$(PY) benchmarks/run.py
+
+lint: $(VENV)/.installed-test
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/mypy src
+
+clean:
+	rm -rf $(VENV) .shipyard .pytest_cache .ruff_cache .mypy_cache

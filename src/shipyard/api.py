@@ -1,0 +1,49 @@
+"""The Python API of PRODUCT.md: ``shipyard.register`` and ``shipyard.load``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from shipyard.core.versions import ModelVersion
+from shipyard.flavors.loaded import LoadedModel
+from shipyard.workspace import default_workspace
+
+
+def register(
+    model: Any,
+    name: str,
+    *,
+    sample_input: Any = None,
+    training_data: Any = None,
+    training_target: Any = None,
+    metrics: Mapping[str, float] | None = None,
+    tags: Mapping[str, Any] | None = None,
+    notes: str = "",
+    owner: str | None = None,
+    flavor: str | None = None,
+    sensitive_features: Sequence[str] = (),
+    parent_version: int | None = None,
+    trusted: bool = False,
+) -> ModelVersion:
+    """Register ``model`` as the next version of ``name``; hyperparameters, commit and data hash are captured."""
+    return default_workspace().registry.register(
+        model,
+        name=name,
+        sample_input=sample_input,
+        training_data=training_data,
+        training_target=training_target,
+        metrics=metrics,
+        tags=tags,
+        notes=notes,
+        owner=owner,
+        flavor=flavor,
+        sensitive_features=sensitive_features,
+        parent_version=parent_version,
+        trusted=trusted,
+    )
+
+
+def load(ref: str, *, trusted: bool = False) -> LoadedModel:
+    """Load ``fraud:3``, ``fraud@champion`` or ``fraud`` (latest), its sha256 checked, ready to predict."""
+    return default_workspace().registry.load(ref, trusted=trusted)

@@ -1,0 +1,68 @@
+"""The artifact-store seam and what every store shares: naming by sha256 and checking on read."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Protocol
+
+from shipyard.errors import ArtifactIntegrityError, ConfigError, InvalidArgumentError
+
+_DIGEST = re.compile(r"^[0-9a-f]{64}$")
+
+
+class ArtifactStore(Protocol):
+    """Blobs by sha256. ``put`` is atomic and idempotent; ``get`` returns only verified bytes."""
+
+    uri: str
+
+    def put(self, data: bytes) -> str:
+        """Store ``data`` and return its sha256; storing the same bytes twice is a no-op."""
+        ...
+
+    def get(self, sha256: str, *, label: str) -> bytes:
+        """The bytes named ``sha256``; ``label`` (e.g. ``fraud:3``) names the owner in errors."""
+        ...
+
+    def exists(self, sha256: str) -> bool: ...
+
+    def location(self, sha256: str) -> str:
+        """Where the blob lives, for people and for audit records."""
+        ...
+
+
+def sha256_of(data: bytes | memoryview) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def blob_key(sha256: str) -> str:
+    """``sha256/ab/abcdef…``: two-level fan-out keeps directories small on local disks."""
+    if not _DIGEST.match(sha256):
+        raise InvalidArgumentError(f"not a sha256 digest: {sha256!r}")
+    return f"sha256/{sha256[:2]}/{sha256}"
+
+
+def verify(data: bytes, expected: str, *, label: str, location: str) -> bytes:
+    actual = sha256_of(data)
+    if actual != expected:
+        raise ArtifactIntegrityError(
+            f"the artifact of {label} is corrupt or was tampered with: expected sha256 {expected}, "
+            f"found {actual} ({location})"
+        )
+    return data
+
+
+def open_artifact_store(uri: str, *, s3_endpoint_url: str | None = None) -> ArtifactStore:
+    """The store for ``SHIPYARD_ARTIFACT_URI``: a local path (or file://) or s3://bucket/prefix."""
+    scheme = uri.split("://", 1)[0].lower() if "://" in uri else "file"
+    if scheme == "file":
+        from shipyard.artifacts.local import LocalArtifactStore
+
+        return LocalArtifactStore(uri.removeprefix("file://"))
+    if scheme == "s3":
+        from shipyard.artifacts.s3 import S3ArtifactStore
+
+        return S3ArtifactStore(uri, endpoint_url=s3_endpoint_url)
+    raise ConfigError(
+        f"artifact store {uri!r} is not supported: scheme {scheme!r}; use a local path or s3://bucket/prefix"
+    )

@@ -1,0 +1,67 @@
+"""What every command needs: settings read once, the workspace opened on first use, output helpers."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from rich.console import Console
+
+from shipyard.config import Settings
+from shipyard.errors import InvalidArgumentError
+from shipyard.workspace import Workspace
+
+console = Console(highlight=False)
+
+
+class CliState:
+    """Built by the entry point; the workspace (and its store migration) only when a command needs it."""
+
+    def __init__(self) -> None:
+        self._workspace: Workspace | None = None
+
+    @property
+    def workspace(self) -> Workspace:
+        if self._workspace is None:
+            self._workspace = Workspace(Settings.load())
+        return self._workspace
+
+
+state = CliState()
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def read_table(path: str, *, what: str) -> pd.DataFrame:
+    """Read a CSV or Parquet file given on the command line."""
+    file = Path(path)
+    if not file.is_file():
+        raise InvalidArgumentError(f"{what} file {path} does not exist")
+    suffix = file.suffix.lower()
+    try:
+        if suffix == ".parquet":
+            return pd.read_parquet(file)
+        if suffix in (".csv", ".txt"):
+            return pd.read_csv(file)
+        if suffix == ".json":
+            return pd.read_json(file)
+    except Exception as exc:
+        raise InvalidArgumentError(f"cannot read {what} file {path}: {type(exc).__name__}: {exc}") from exc
+    raise InvalidArgumentError(f"{what} file {path} must be .csv, .parquet or .json")
+
+
+def parse_pairs(items: Sequence[str], *, what: str) -> dict[str, str]:
+    """``key=value`` options (tags, metrics) into a dict."""
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InvalidArgumentError(f"{what} {item!r} must look like key=value")
+        out[key] = value
+    return out

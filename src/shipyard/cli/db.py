@@ -1,0 +1,26 @@
+"""``shipyard db``: the control-plane store's schema."""
+
+from __future__ import annotations
+
+import typer
+
+from shipyard.cli.context import console
+from shipyard.config import Settings
+from shipyard.store.db import Database, redact
+
+app = typer.Typer(help="The control-plane store.", no_args_is_help=True)
+
+
+@app.command("upgrade")
+def upgrade() -> None:
+    """Apply pending migrations (they also run on first use).
+
+    Example: SHIPYARD_DATABASE_URL=postgresql://postgres@127.0.0.1/test shipyard db upgrade
+    """
+    settings = Settings.load()
+    db = Database(settings.database_url, migrate=False)
+    try:
+        head = db.migrate()
+    finally:
+        db.dispose()
+    console.print(f"store {redact(db.url)} is at schema revision {head}")

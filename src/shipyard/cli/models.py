@@ -1,0 +1,204 @@
+"""``shipyard models``: register, list, show, alias, approve, archive, import and convert."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from shipyard.cli.cards import render_card, render_model_list, render_version_list
+from shipyard.cli.context import console, parse_pairs, print_json, read_table, state
+from shipyard.core.refs import ModelRef
+from shipyard.errors import InvalidArgumentError
+
+app = typer.Typer(help="The model registry: versions, aliases and model cards.", no_args_is_help=True)
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+@app.command("register")
+def register(
+    path: Annotated[str, typer.Argument(help="Model file: .skops, .pkl/.joblib, .onnx, .json/.ubj, .txt, .pt, or file.py:Class")],
+    name: Annotated[str, typer.Option("--name", "-n", help="Model name, e.g. fraud.")],
+    flavor: Annotated[str | None, typer.Option(help="sklearn, onnx, xgboost, lightgbm, torch or pyfunc; detected if left out.")] = None,
+    sample: Annotated[str | None, typer.Option(help="CSV/Parquet of example rows; the signature is inferred from it.")] = None,
+    training_data: Annotated[str | None, typer.Option(help="CSV/Parquet of training rows, for the reference profile.")] = None,
+    target: Annotated[str | None, typer.Option(help="Column of the sample/training file holding the label (dropped from features).")] = None,
+    trusted: Annotated[bool, typer.Option("--trusted", help="Allow a pickle/joblib file (it can run code when loaded).")] = False,
+    metric: Annotated[list[str] | None, typer.Option("--metric", "-m", help="key=value, repeatable.")] = None,
+    tag: Annotated[list[str] | None, typer.Option("--tag", "-t", help="key=value, repeatable.")] = None,
+    notes: Annotated[str, typer.Option(help="Free text for the model card.")] = "",
+    owner: Annotated[str | None, typer.Option(help="Owner; the OS user if left out.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Register a model file as the next version of a model.
+
+    Example: shipyard models register model.skops --name fraud --sample train.csv --training-data train.csv --target label
+    """
+    sample_frame = _without_target(read_table(sample, what="sample"), target) if sample else None
+    training = read_table(training_data, what="training data") if training_data else None
+    training_target = None
+    if training is not None and target is not None:
+        if target not in training.columns:
+            raise InvalidArgumentError(f"training data has no column {target!r}; columns: {list(training.columns)}")
+        training_target = training[target].to_numpy()
+        training = training.drop(columns=[target])
+    metrics: dict[str, Any] = {}
+    for key, value in parse_pairs(metric or [], what="metric").items():
+        try:
+            metrics[key] = float(value)
+        except ValueError:
+            raise InvalidArgumentError(f"metric {key!r} must be a number, got {value!r}") from None
+    version = state.workspace.registry.register_file(
+        path,
+        name=name,
+        flavor=flavor,
+        trusted=trusted,
+        sample_input=sample_frame,
+        training_data=training,
+        training_target=training_target,
+        metrics=metrics,
+        tags=parse_pairs(tag or [], what="tag"),
+        notes=notes,
+        owner=owner,
+    )
+    if as_json:
+        print_json(version.to_dict())
+        return
+    console.print(f"registered [bold]{version.ref}[/] ({version.flavor}, sha256 {version.sha256[:12]}…)")
+
+
+@app.command("list")
+def list_(
+    name: Annotated[str | None, typer.Argument(help="A model name, to list its versions.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List models, or the versions of one model.
+
+    Example: shipyard models list fraud --json
+    """
+    registry = state.workspace.registry
+    if name is None:
+        models = registry.list_models()
+        if as_json:
+            print_json([
+                {
+                    "name": m.name,
+                    "latest_version": m.latest_version,
+                    "versions": m.versions,
+                    "aliases": dict(m.aliases),
+                    "created_at": m.created_at.isoformat(),
+                    "updated_at": m.updated_at.isoformat(),
+                }
+                for m in models
+            ])
+            return
+        render_model_list(console, models)
+        return
+    versions = registry.list_versions(name)
+    if as_json:
+        print_json([_brief(v.to_dict()) for v in versions])
+        return
+    render_version_list(console, name, versions)
+
+
+@app.command("show")
+def show(
+    ref: Annotated[str, typer.Argument(help="fraud:3, fraud@champion or fraud (latest).")],
+    as_json: JsonOption = False,
+) -> None:
+    """Show a version's model card: artifact, signature, profile, lineage, metrics.
+
+    Example: shipyard models show fraud@champion
+    """
+    version = state.workspace.registry.get(ref)
+    if as_json:
+        print_json(version.to_dict())
+        return
+    render_card(console, version)
+
+
+@app.command("alias")
+def alias(
+    ref: Annotated[str, typer.Argument(help="The version the alias should point at, e.g. fraud:3.")],
+    alias_name: Annotated[str, typer.Argument(metavar="ALIAS", help="Alias name, e.g. champion.")],
+    remove: Annotated[bool, typer.Option("--remove", help="Delete the alias instead.")] = False,
+) -> None:
+    """Point an alias at a version (atomically), or remove it.
+
+    Example: shipyard models alias fraud:3 champion
+    """
+    registry = state.workspace.registry
+    if remove:
+        registry.remove_alias(ModelRef.parse(ref).name, alias_name)
+        console.print(f"removed {ModelRef.parse(ref).name}@{alias_name}")
+        return
+    version = registry.set_alias(ref, alias_name)
+    console.print(f"{version.name}@{alias_name} -> {version.ref}")
+
+
+@app.command("approve")
+def approve(ref: Annotated[str, typer.Argument(help="e.g. fraud:3")]) -> None:
+    """Mark a version approved for production.
+
+    Example: shipyard models approve fraud:3
+    """
+    version = state.workspace.registry.approve(ref)
+    console.print(f"{version.ref} is {version.status.value}")
+
+
+@app.command("archive")
+def archive(ref: Annotated[str, typer.Argument(help="e.g. fraud:2")]) -> None:
+    """Archive a version (refused while an alias points at it).
+
+    Example: shipyard models archive fraud:2
+    """
+    version = state.workspace.registry.archive(ref)
+    console.print(f"{version.ref} is {version.status.value}")
+
+
+@app.command("import-mlflow")
+def import_mlflow(
+    path: Annotated[str, typer.Argument(help="A directory saved by MLflow (it holds an MLmodel file).")],
+    name: Annotated[str, typer.Option("--name", "-n", help="Model name in Shipyard.")],
+    trusted: Annotated[bool, typer.Option("--trusted", help="Allow pickled models (they can run code when loaded).")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Register a model saved by MLflow (sklearn, xgboost, lightgbm or onnx flavor), keeping its signature.
+
+    Example: shipyard models import-mlflow ./mlruns/0/abc/artifacts/model --name fraud
+    """
+    from shipyard.services.mlflow_import import import_mlflow_model
+
+    version = import_mlflow_model(state.workspace.registry, path, name=name, trusted=trusted)
+    if as_json:
+        print_json(version.to_dict())
+        return
+    console.print(f"imported [bold]{version.ref}[/] ({version.flavor}) from {path}")
+
+
+@app.command("convert")
+def convert(
+    ref: Annotated[str, typer.Argument(help="A scikit-learn model version, e.g. fraud:3.")],
+    to: Annotated[str, typer.Option("--to", help="Target flavor; only onnx is supported.")] = "onnx",
+) -> None:
+    """Convert a version to ONNX; kept as a new version only if its outputs match the original's.
+
+    Example: shipyard models convert fraud:3 --to onnx
+    """
+    from shipyard.services.convert import convert_version
+
+    version = convert_version(state.workspace.registry, ref, to=to)
+    console.print(f"converted to [bold]{version.ref}[/] ({version.flavor}), outputs match the original")
+
+
+def _without_target(frame: Any, target: str | None) -> Any:
+    if target is not None and target in frame.columns:
+        return frame.drop(columns=[target])
+    return frame
+
+
+def _brief(card: dict[str, Any]) -> dict[str, Any]:
+    card = dict(card)
+    card.pop("reference_profile", None)
+    return card

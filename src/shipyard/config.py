@@ -1,0 +1,79 @@
+"""Settings: environment variables ``SHIPYARD_*`` over an optional ``shipyard.toml``, over defaults.
+
+Built by an entry point (the CLI, ``create_app``, the first SDK call) and passed down; nothing here
+runs at import time.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from shipyard.errors import ConfigError
+
+CONFIG_FILE_ENV = "SHIPYARD_CONFIG"
+DEFAULT_CONFIG_FILE = "shipyard.toml"
+
+
+class Settings(BaseSettings):
+    """Where the control-plane store and the artifacts live, and how to reach them."""
+
+    model_config = SettingsConfigDict(env_prefix="SHIPYARD_", extra="forbid", frozen=True)
+
+    home: Path = Path(".shipyard")
+    database_url: str = ""
+    artifact_uri: str = ""
+    s3_endpoint_url: str | None = None
+    url: str | None = None
+    api_key: str | None = None
+
+    @model_validator(mode="after")
+    def _fill_derived_defaults(self) -> Settings:
+        # Derived defaults follow ``home`` unless given, so one variable relocates everything.
+        home = self.home.expanduser()
+        object.__setattr__(self, "home", home)
+        if not self.database_url:
+            object.__setattr__(self, "database_url", f"sqlite:///{home / 'shipyard.db'}")
+        if not self.artifact_uri:
+            object.__setattr__(self, "artifact_uri", str(home / "artifacts"))
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_path = Path(os.environ.get(CONFIG_FILE_ENV, DEFAULT_CONFIG_FILE))
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if toml_path.is_file():
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
+        return tuple(sources)
+
+    @classmethod
+    def load(cls, **overrides: Any) -> Settings:
+        """Read the environment and ``shipyard.toml`` now; a bad value is one readable ConfigError."""
+        explicit = os.environ.get(CONFIG_FILE_ENV)
+        if explicit and not Path(explicit).is_file():
+            raise ConfigError(f"{CONFIG_FILE_ENV}={explicit!r} does not name a readable file")
+        try:
+            return cls(**{k: v for k, v in overrides.items() if v is not None})
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}" for err in exc.errors()
+            )
+            raise ConfigError(f"invalid Shipyard settings: {problems}") from exc
+        except ValueError as exc:  # a malformed shipyard.toml surfaces as a parse error
+            raise ConfigError(f"cannot read Shipyard settings: {exc}") from exc

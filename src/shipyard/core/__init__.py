@@ -1,0 +1,1 @@
+"""The pure domain: references, versions, signatures and profiles. No I/O, no clock, no web."""

@@ -1,0 +1,1 @@
+"""One module per framework, imported only when a model of that flavor is saved or loaded."""

@@ -1,0 +1,77 @@
+"""A loaded model version: input checked against its signature, then the flavor's predictor called."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from shipyard.core.inputs import InputAdapter
+from shipyard.core.versions import ModelVersion
+from shipyard.errors import InvalidArgumentError, PredictionError
+from shipyard.flavors.base import Predictor, layout_option
+
+
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    """One batch's outputs: predictions, and for classifiers probabilities with their class labels."""
+
+    predictions: np.ndarray
+    probabilities: np.ndarray | None = None
+    classes: tuple[Any, ...] | None = None
+
+
+class LoadedModel:
+    """What ``shipyard.load`` returns; ``predict`` returns exactly what the original model returns."""
+
+    def __init__(self, version: ModelVersion, predictor: Predictor, *, strict: bool = False) -> None:
+        self.version = version
+        self.signature = version.signature
+        self.predictor = predictor
+        self.classes = predictor.classes
+        self._adapt = InputAdapter(
+            version.signature, layout=layout_option(version.flavor_options), label=version.ref, strict=strict
+        )
+        self._predict = predictor.predict
+        self._proba = predictor.predict_proba
+
+    @property
+    def ref(self) -> str:
+        return self.version.ref
+
+    def __repr__(self) -> str:
+        return f"LoadedModel({self.version.ref}, flavor={self.version.flavor!r})"
+
+    def prepare(self, data: Any) -> Any:
+        """Check ``data`` against the signature and shape it for the model (raises SignatureError)."""
+        return self._adapt(data)
+
+    def predict(self, data: Any) -> np.ndarray:
+        x = self._adapt(data)
+        try:
+            return self._predict(x)
+        except Exception as exc:
+            raise PredictionError(f"{self.version.ref} raised {type(exc).__name__}: {exc}") from exc
+
+    def predict_proba(self, data: Any) -> np.ndarray:
+        if self.classes is None:
+            raise InvalidArgumentError(f"{self.version.ref} is not a classifier; it has no class probabilities")
+        x = self._adapt(data)
+        try:
+            proba = self._proba(x)
+        except Exception as exc:
+            raise PredictionError(f"{self.version.ref} raised {type(exc).__name__}: {exc}") from exc
+        if proba is None:
+            raise InvalidArgumentError(f"{self.version.ref} does not give class probabilities")
+        return proba
+
+    def predict_batch(self, data: Any) -> Prediction:
+        """Predictions plus, for classifiers, probabilities: one validation for both calls."""
+        x = self._adapt(data)
+        try:
+            predictions = self._predict(x)
+            proba = self._proba(x) if self.classes is not None else None
+        except Exception as exc:
+            raise PredictionError(f"{self.version.ref} raised {type(exc).__name__}: {exc}") from exc
+        return Prediction(np.asarray(predictions), None if proba is None else np.asarray(proba), self.classes)

@@ -1,0 +1,66 @@
+"""Table definitions; the Alembic migrations in ``migrations/versions`` create exactly these."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+Json = sa.JSON().with_variant(JSONB(), "postgresql")
+Timestamp = sa.DateTime(timezone=True)
+
+models = sa.Table(
+    "models",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(128), nullable=False, unique=True),
+    # The per-model counter that numbers versions: incremented under a row lock, so no gaps or duplicates.
+    sa.Column("latest_version", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+)
+
+model_versions = sa.Table(
+    "model_versions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("model_id", sa.Integer, sa.ForeignKey("models.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("size_bytes", sa.BigInteger, nullable=False),
+    sa.Column("flavor", sa.String(32), nullable=False),
+    sa.Column("flavor_options", Json, nullable=False),
+    sa.Column("signature", Json, nullable=False),
+    sa.Column("reference_profile", Json, nullable=True),
+    sa.Column("training_data_hash", sa.String(64), nullable=True),
+    sa.Column("hyperparameters", Json, nullable=False),
+    sa.Column("code_commit", sa.String(64), nullable=True),
+    sa.Column("code_dirty", sa.Boolean, nullable=True),
+    sa.Column("code_repository", sa.Text, nullable=True),
+    sa.Column("metrics", Json, nullable=False),
+    sa.Column("tags", Json, nullable=False),
+    sa.Column("notes", sa.Text, nullable=False, server_default=""),
+    sa.Column("owner", sa.String(128), nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("parent_version", sa.Integer, nullable=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.UniqueConstraint("model_id", "version", name="uq_model_versions_model_id_version"),
+)
+
+model_aliases = sa.Table(
+    "model_aliases",
+    metadata,
+    sa.Column("model_id", sa.Integer, sa.ForeignKey("models.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("alias", sa.String(64), primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+)

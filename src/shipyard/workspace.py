@@ -1,0 +1,39 @@
+"""Wiring: one Workspace per process and settings, built by an entry point, never at import."""
+
+from __future__ import annotations
+
+import threading
+
+from shipyard.artifacts import ArtifactStore, open_artifact_store
+from shipyard.config import Settings
+from shipyard.services.registry import RegistryService
+from shipyard.store.db import Database
+
+
+class Workspace:
+    """The store, the artifacts and the services over them, for one set of settings."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.db = Database(settings.database_url)
+        self.artifacts: ArtifactStore = open_artifact_store(
+            settings.artifact_uri, s3_endpoint_url=settings.s3_endpoint_url
+        )
+        self.registry = RegistryService(self.db, self.artifacts)
+
+    def close(self) -> None:
+        self.db.dispose()
+
+
+_lock = threading.Lock()
+_workspaces: dict[Settings, Workspace] = {}
+
+
+def default_workspace(settings: Settings | None = None) -> Workspace:
+    """The workspace for the current settings (read now), created on first use and then reused."""
+    settings = settings or Settings.load()
+    with _lock:
+        workspace = _workspaces.get(settings)
+        if workspace is None:
+            workspace = _workspaces[settings] = Workspace(settings)
+        return workspace
