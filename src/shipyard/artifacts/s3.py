@@ -27,6 +27,7 @@ class S3ArtifactStore:
         self._base = bucket_and_prefix
         if endpoint_url:
             storage_options.setdefault("client_kwargs", {})["endpoint_url"] = endpoint_url
+        storage_options.setdefault("use_listings_cache", False)
         self._fs = s3fs.S3FileSystem(**storage_options)
 
     def _key(self, sha256: str) -> str:

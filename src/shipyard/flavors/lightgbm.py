@@ -33,7 +33,9 @@ class LightGBMPredictor:
         self.booster = booster
         self._labels = classes
         self.classes: tuple[Any, ...] | None = (
-            tuple(c.item() if isinstance(c, np.generic) else c for c in classes) if classes is not None else None
+            tuple(c.item() if isinstance(c, np.generic) else c for c in classes)
+            if classes is not None
+            else None
         )
         self._categorical = bool(getattr(booster, "pandas_categorical", None))
 
@@ -160,9 +162,7 @@ def _text_model_problem(text: str) -> str | None:
         # The header lists each tree's size in bytes; LightGBM seeks by them, so they must add up.
         expected = sum(int(s) for s in sizes.group(1).split())
         offset = start + 1
-        if len(text.encode("utf-8")) < offset + expected or not text[offset + expected :].lstrip("\n").startswith(
-            "end of trees"
-        ):
+        if not text[offset + expected :].lstrip("\n").startswith("end of trees"):
             return "the trees do not match the sizes listed in its header"
     return None
 

@@ -40,7 +40,9 @@ class XGBoostPredictor:
         self._categorical = any(t == "c" for t in (booster.feature_types or ()))
         classes = None if self.is_booster else getattr(model, "classes_", None)
         self.classes: tuple[Any, ...] | None = (
-            tuple(c.item() if isinstance(c, np.generic) else c for c in classes) if classes is not None else None
+            tuple(c.item() if isinstance(c, np.generic) else c for c in classes)
+            if classes is not None
+            else None
         )
 
     def predict(self, x: Any) -> np.ndarray:
@@ -105,7 +107,14 @@ class XGBoostFlavor:
                 f"unknown xgboost wrapper {wrapper!r} in the flavor options; expected {BOOSTER} or one of "
                 f"{', '.join(WRAPPERS)}"
             )
-        model = xgboost.Booster() if wrapper == BOOSTER else getattr(xgboost, wrapper)(**options.get("params", {}))
+        if not data:
+            # XGBoost aborts the process (std::terminate) on an empty buffer instead of raising.
+            raise ModelLoadError("the XGBoost model artifact is empty")
+        model = (
+            xgboost.Booster()
+            if wrapper == BOOSTER
+            else getattr(xgboost, wrapper)(**options.get("params", {}))
+        )
         try:
             model.load_model(bytearray(data))
         except Exception as exc:  # XGBoostError, TypeError for a wrapper of another kind, …
@@ -116,7 +125,7 @@ class XGBoostFlavor:
     def hyperparameters(self, model: Any) -> dict[str, Any]:
         if _xgboost_base(type(model)) != BOOSTER:
             try:
-                return jsonable_params(model.get_params())
+                return _finite(jsonable_params(model.get_params()))
             except Exception:  # a subclass with a broken get_params still registers
                 return {}
         try:
@@ -129,7 +138,7 @@ class XGBoostFlavor:
             "num_boosted_rounds": model.num_boosted_rounds(),
         }
         params.update(config.get("gradient_booster", {}).get("tree_train_param", {}))
-        return jsonable_params(params)
+        return _finite(jsonable_params(params))
 
     def feature_names(self, model: Any) -> tuple[str, ...] | None:
         if _xgboost_base(type(model)) == BOOSTER:
@@ -141,6 +150,8 @@ class XGBoostFlavor:
     def read_file(self, path: str, *, trusted: bool = False) -> Any:
         xgboost = _require_xgboost()
         file = Path(path)
+        if file.is_file() and file.stat().st_size == 0:
+            raise ModelLoadError(f"{file.name} is empty, not an XGBoost model")
         booster = xgboost.Booster()
         try:
             booster.load_model(str(file))
@@ -149,7 +160,9 @@ class XGBoostFlavor:
         # A wrapper's save_model() leaves its kind in the file; give back that wrapper, not a bare booster.
         meta = booster.attr("scikit_learn")
         kind = json.loads(meta).get("_estimator_type") if meta else None
-        wrapper = {"classifier": "XGBClassifier", "regressor": "XGBRegressor", "ranker": "XGBRanker"}.get(kind or "")
+        wrapper = {"classifier": "XGBClassifier", "regressor": "XGBRegressor", "ranker": "XGBRanker"}.get(
+            kind or ""
+        )
         if wrapper is None:
             return booster
         model = getattr(xgboost, wrapper)()
@@ -183,6 +196,12 @@ def _is_plain(value: Any) -> bool:
     if isinstance(value, float):
         return math.isfinite(value)  # NaN is XGBoost's default and not valid JSON
     return isinstance(value, bool | int | str)
+
+
+def _finite(params: dict[str, Any]) -> dict[str, Any]:
+    """NaN and infinities as text: ``missing=nan`` is XGBoost's default, and strict JSON has no NaN."""
+    # jsonable_params passes non-finite floats through; json.dumps writes them as invalid JSON (NaN).
+    return {k: repr(v) if isinstance(v, float) and not math.isfinite(v) else v for k, v in params.items()}
 
 
 def _first_line(exc: BaseException) -> str:

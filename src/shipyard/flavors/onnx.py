@@ -1,0 +1,282 @@
+"""ONNX models, run by onnxruntime on the CPU; loading one runs no Python code from the artifact.
+
+A graph takes either one ``[N, F]`` matrix (layout "array") or one ``[N, 1]`` input per feature, named
+as the features (layout "frame", what skl2onnx makes of a ColumnTransformer over a DataFrame).
+``to_onnx`` converts a scikit-learn model into such a graph and checks that it agrees with the original.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from shipyard.core.inputs import InputLayout
+from shipyard.errors import ConversionError, ModelLoadError, missing_dependency
+from shipyard.flavors.base import Predictor, SavedModel, jsonable_params
+
+# ONNX tensor element types (as onnxruntime spells them) and the NumPy dtype each is fed as.
+_ELEMENT_DTYPES: dict[str, Any] = {
+    "tensor(float)": np.float32,
+    "tensor(double)": np.float64,
+    "tensor(float16)": np.float16,
+    "tensor(int64)": np.int64,
+    "tensor(int32)": np.int32,
+    "tensor(int8)": np.int8,
+    "tensor(uint8)": np.uint8,
+    "tensor(bool)": np.bool_,
+    "tensor(string)": object,
+}
+_FLOAT_OUTPUTS = ("tensor(float)", "tensor(double)", "tensor(float16)")
+_CLASS_LABEL_ATTRIBUTES = ("classlabels_int64s", "classlabels_ints", "classlabels_strings")
+
+
+class OnnxPredictor:
+    """Feeds rows to an onnxruntime session in the graph's own input layout and element types."""
+
+    def __init__(self, session: Any, *, classes: Sequence[Any] | None) -> None:
+        self.session = session
+        self.classes: tuple[Any, ...] | None = tuple(classes) if classes is not None else None
+        inputs = session.get_inputs()
+        self._inputs = [(i.name, _ELEMENT_DTYPES.get(i.type, np.float32), len(i.shape)) for i in inputs]
+        self._matrix = _is_matrix_graph([len(i.shape) for i in inputs])
+        outputs = session.get_outputs()
+        self._label = outputs[0].name
+        self._proba: str | None = None
+        self._zipmap = False
+        for out in outputs[1:]:
+            if out.type in _FLOAT_OUTPUTS and len(out.shape) == 2:
+                self._proba = out.name
+                break
+            if out.type.startswith("seq(map("):  # skl2onnx's ZipMap: one {class: probability} per row
+                self._proba, self._zipmap = out.name, True
+                break
+
+    def predict(self, x: Any) -> np.ndarray:
+        (labels,) = self.session.run([self._label], self._feed(x))
+        labels = np.asarray(labels)
+        return labels.ravel() if labels.ndim == 2 and labels.shape[1] == 1 else labels
+
+    def predict_proba(self, x: Any) -> np.ndarray | None:
+        if self._proba is None or self.classes is None:
+            return None
+        (proba,) = self.session.run([self._proba], self._feed(x))
+        if self._zipmap:
+            return np.asarray([[row[c] for c in self.classes] for row in proba], dtype=np.float32)
+        return np.asarray(proba)
+
+    def _feed(self, x: Any) -> dict[str, np.ndarray]:
+        if self._matrix:
+            name, dtype, _ = self._inputs[0]
+            matrix = x.to_numpy() if isinstance(x, pd.DataFrame) else np.asarray(x)
+            return {name: _as_element_type(matrix, dtype)}
+        feed: dict[str, np.ndarray] = {}
+        for position, (name, dtype, rank) in enumerate(self._inputs):
+            if isinstance(x, pd.DataFrame):
+                column = x[name].to_numpy(dtype=object if dtype is object else None)
+            else:
+                column = np.asarray(x)[:, position]
+            column = _as_element_type(column, dtype)
+            feed[name] = column.reshape(-1, 1) if rank == 2 else column
+        return feed
+
+
+class OnnxFlavor:
+    """``onnx.ModelProto`` objects and ``.onnx`` files."""
+
+    name = "onnx"
+
+    def handles(self, model: Any) -> bool:
+        cls = type(model)
+        return cls.__name__ == "ModelProto" and cls.__module__.split(".")[0] == "onnx"
+
+    def save(self, model: Any, *, trusted: bool = False) -> SavedModel:
+        names = self.feature_names(model)
+        options: dict[str, Any] = {
+            "format": "onnx",
+            "input": (InputLayout.FRAME if names is not None else InputLayout.ARRAY).value,
+        }
+        classes = graph_classes(model)
+        if classes is not None:
+            options["classes"] = list(classes)
+        return SavedModel(model.SerializeToString(), options)
+
+    def load(self, data: bytes, options: Mapping[str, Any], *, trusted: bool = False) -> Predictor:
+        try:
+            import onnxruntime
+        except ImportError as exc:
+            raise missing_dependency("onnxruntime", "onnx", "the onnx flavor") from exc
+        try:
+            session = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime's InvalidProtobuf, Fail, InvalidGraph, …
+            raise ModelLoadError(f"onnxruntime could not load the model: {exc}") from exc
+        classes = options.get("classes")
+        if classes is None:
+            classes = _classes_from_bytes(data)
+        return OnnxPredictor(session, classes=classes)
+
+    def hyperparameters(self, model: Any) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "producer_name": model.producer_name,
+            "producer_version": model.producer_version,
+            "ir_version": model.ir_version,
+        }
+        for opset in model.opset_import:
+            params[f"opset.{opset.domain or 'ai.onnx'}"] = opset.version
+        for prop in model.metadata_props:
+            params[f"metadata.{prop.key}"] = prop.value
+        return jsonable_params(params)
+
+    def feature_names(self, model: Any) -> tuple[str, ...] | None:
+        inputs = _graph_inputs(model)
+        ranks = [len(i.type.tensor_type.shape.dim) for i in inputs]
+        return None if _is_matrix_graph(ranks) else tuple(i.name for i in inputs)
+
+    def read_file(self, path: str, *, trusted: bool = False) -> Any:
+        onnx = _require_onnx()
+        file = Path(path)
+        try:
+            return onnx.load(str(file))
+        except Exception as exc:  # DecodeError and friends
+            raise ModelLoadError(f"{file.name} is not a readable ONNX model: {exc}") from exc
+
+
+def graph_classes(model: Any) -> tuple[Any, ...] | None:
+    """Class labels written in the graph's ONNX-ML classifier (or ZipMap) node, if it has one."""
+    found = None
+    for node in model.graph.node:
+        if node.domain != "ai.onnx.ml" or not (
+            node.op_type.endswith("Classifier") or node.op_type == "ZipMap"
+        ):
+            continue
+        for attribute in node.attribute:
+            if attribute.name in _CLASS_LABEL_ATTRIBUTES:
+                labels = attribute.strings or attribute.ints
+                values = tuple(v.decode("utf-8") if isinstance(v, bytes) else int(v) for v in labels)
+                if node.op_type != "ZipMap":
+                    return values
+                found = values
+    return found
+
+
+def to_onnx(model: Any, sample: Any, *, feature_names: Sequence[str], all_numeric: bool) -> Any:
+    """Convert a scikit-learn model with skl2onnx, shaped to how Shipyard feeds it rows.
+
+    A model fitted on a DataFrame gets one ``[N, 1]`` input per column (so mixed types survive); one
+    fitted on a numeric matrix gets a single float ``[N, F]`` input named "input". Classifiers output
+    a probability matrix, not a ZipMap. The result is checked against the original on ``sample``.
+    """
+    try:
+        from skl2onnx import convert_sklearn
+        from skl2onnx.common.data_types import FloatTensorType, Int64TensorType, StringTensorType
+    except ImportError as exc:
+        raise missing_dependency("skl2onnx", "onnx", "converting a model to ONNX") from exc
+    from shipyard.core.inference import as_frame
+
+    frame = as_frame(sample, feature_names=None if isinstance(sample, pd.DataFrame) else feature_names)
+    names = [str(n) for n in feature_names]
+    if hasattr(model, "feature_names_in_"):
+        initial_types: list[tuple[str, Any]] = []
+        for name in names:
+            dtype = frame[name].dtype
+            if pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_integer_dtype(dtype):
+                initial_types.append((name, Int64TensorType([None, 1])))
+            elif pd.api.types.is_numeric_dtype(dtype):
+                initial_types.append((name, FloatTensorType([None, 1])))
+            else:
+                initial_types.append((name, StringTensorType([None, 1])))
+    elif all_numeric:
+        initial_types = [("input", FloatTensorType([None, len(names)]))]
+    else:
+        raise ConversionError(
+            f"cannot convert {type(model).__name__} to ONNX: it was fitted on a matrix with non-numeric "
+            "columns, which ONNX cannot type as one tensor; fit it on a pandas DataFrame instead"
+        )
+    final = model.steps[-1][1] if hasattr(model, "steps") else model
+    options = {id(final): {"zipmap": False}} if _is_classifier(final) else None
+    try:
+        onnx_model = convert_sklearn(model, initial_types=initial_types, options=options)
+    except Exception as exc:  # skl2onnx raises RuntimeError/NotImplementedError/MissingShapeCalculator
+        raise ConversionError(
+            f"skl2onnx cannot convert {_describe_estimator(model)} to ONNX: {exc}; register the model "
+            "with the sklearn flavor instead"
+        ) from exc
+    _check_agreement(model, onnx_model, frame if hasattr(model, "feature_names_in_") else frame.to_numpy())
+    return onnx_model
+
+
+def _check_agreement(model: Any, onnx_model: Any, sample: Any) -> None:
+    """Refuse a conversion whose outputs differ from the original's beyond float32 rounding."""
+    predictor = OnnxFlavor().load(onnx_model.SerializeToString(), {})
+    x = sample.astype(np.float64) if isinstance(sample, np.ndarray) else sample
+    if predictor.classes is not None and hasattr(model, "predict_proba"):
+        got, want = predictor.predict_proba(x), model.predict_proba(x)
+    else:
+        got, want = predictor.predict(x), model.predict(x)
+    if got is None or np.shape(got) != np.shape(want):
+        raise ConversionError(
+            f"the ONNX model made from {_describe_estimator(model)} returns shape {np.shape(got)}, "
+            f"but the original returns {np.shape(want)}"
+        )
+    if not np.allclose(
+        np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64), rtol=1e-4, atol=1e-4
+    ):
+        worst = float(np.max(np.abs(np.asarray(got, dtype=np.float64) - np.asarray(want, dtype=np.float64))))
+        raise ConversionError(
+            f"the ONNX model made from {_describe_estimator(model)} disagrees with the original on the "
+            f"sample (largest difference {worst:.3g}); register the model with the sklearn flavor instead"
+        )
+
+
+def _is_matrix_graph(ranks: Sequence[int]) -> bool:
+    """One 2-D input is a feature matrix; anything else is one input per feature."""
+    return len(ranks) == 1 and ranks[0] == 2
+
+
+def _graph_inputs(model: Any) -> list[Any]:
+    # Older IR versions list initializers (weights) among the inputs; they are not fed by callers.
+    weights = {t.name for t in model.graph.initializer}
+    return [i for i in model.graph.input if i.name not in weights]
+
+
+def _as_element_type(values: np.ndarray, dtype: Any) -> np.ndarray:
+    if dtype is object:
+        return np.asarray(
+            [v if isinstance(v, str) else str(v) for v in values.ravel()], dtype=object
+        ).reshape(values.shape)
+    return np.ascontiguousarray(values, dtype=dtype)
+
+
+def _classes_from_bytes(data: bytes) -> tuple[Any, ...] | None:
+    try:
+        import onnx
+    except ImportError:  # serving needs only onnxruntime; without onnx the options must carry classes
+        return None
+    try:
+        return graph_classes(onnx.load_from_string(data))
+    except Exception:
+        return None
+
+
+def _is_classifier(estimator: Any) -> bool:
+    from sklearn.base import is_classifier
+
+    return bool(is_classifier(estimator))
+
+
+def _describe_estimator(model: Any) -> str:
+    name = type(model).__name__
+    if hasattr(model, "steps"):
+        return f"{name}({' -> '.join(type(step).__name__ for _, step in model.steps)})"
+    return name
+
+
+def _require_onnx() -> Any:
+    try:
+        import onnx
+    except ImportError as exc:
+        raise missing_dependency("onnx", "onnx", "the onnx flavor") from exc
+    return onnx

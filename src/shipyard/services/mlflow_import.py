@@ -1,0 +1,550 @@
+"""Register a model directory saved by MLflow, without MLflow installed, keeping MLflow's signature.
+
+MLflow writes an ``MLmodel`` YAML file beside the model's files: the flavors it was saved with and the
+file each one reads, the signature (inputs and outputs as JSON strings) and an optional input example.
+The model is read back with its own library into a live object, which the registry then saves in
+Shipyard's format; feature names and types come from MLflow's signature, ranges from the example.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from shipyard.core.inference import infer_features
+from shipyard.core.inputs import InputAdapter
+from shipyard.core.signature import FeatureSpec, FeatureType, OutputKind, OutputSpec, Signature
+from shipyard.core.versions import ModelVersion
+from shipyard.errors import (
+    InvalidArgumentError,
+    MissingDependencyError,
+    ModelLoadError,
+    ShipyardError,
+    SignatureError,
+    SignatureInferenceError,
+    UnsupportedModelError,
+    UntrustedArtifactError,
+    missing_dependency,
+)
+from shipyard.flavors.base import Predictor, layout_option
+from shipyard.flavors.registry import detect_flavor, get_flavor
+from shipyard.services.registry import RegistryService
+
+# Framework formats come before the generic scikit-learn pickle: when an MLmodel lists several
+# flavors, the one that loads without unpickling (and so without trust) is the one read.
+SUPPORTED_FLAVORS = ("xgboost", "lightgbm", "onnx", "sklearn")
+_DATA_KEYS = {"sklearn": "pickled_model", "xgboost": "data", "lightgbm": "data", "onnx": "data"}
+_XGBOOST_CLASSES = (
+    "Booster", "XGBClassifier", "XGBRegressor", "XGBRFClassifier", "XGBRFRegressor", "XGBRanker"
+)
+_LIGHTGBM_PICKLED = ("LGBMClassifier", "LGBMRegressor", "LGBMRanker", "LGBMModel")
+
+# MLflow column types: the Shipyard feature type, and the NumPy dtype MLflow means by it.
+_COLUMN_TYPES: dict[str, tuple[FeatureType, str]] = {
+    "boolean": (FeatureType.BOOLEAN, "bool"),
+    "integer": (FeatureType.INTEGER, "int32"),
+    "long": (FeatureType.INTEGER, "int64"),
+    "float": (FeatureType.FLOAT, "float32"),
+    "double": (FeatureType.FLOAT, "float64"),
+    "string": (FeatureType.STRING, "string"),
+    "datetime": (FeatureType.DATETIME, "datetime64[ns]"),
+}
+_TENSOR_KINDS = {"f": FeatureType.FLOAT, "i": FeatureType.INTEGER, "u": FeatureType.INTEGER,
+                 "b": FeatureType.BOOLEAN, "U": FeatureType.STRING, "O": FeatureType.STRING,
+                 "M": FeatureType.DATETIME}
+
+
+def import_mlflow_model(
+    registry: RegistryService, path: str, *, name: str, trusted: bool = False
+) -> ModelVersion:
+    """Register an MLflow model directory as the next version of ``name``; nothing is stored on failure."""
+    directory = _model_directory(path)
+    mlmodel = _read_mlmodel(directory)
+    kind, section = _choose_flavor(mlmodel, directory)
+    data_file = _data_file(directory, kind, section)
+    block = mlmodel.get("signature") or {}
+    if not isinstance(block, Mapping):
+        raise InvalidArgumentError(f"the signature in {directory / 'MLmodel'} is not a mapping")
+    features = features_from_mlflow(_spec_list(block.get("inputs"), directory, "inputs"))
+    output_type = output_type_from_mlflow(_spec_list(block.get("outputs"), directory, "outputs"))
+    example = _read_example(directory, mlmodel.get("saved_input_example_info"))
+    if features is None and example is None:
+        raise SignatureInferenceError(
+            f"the MLflow model at {directory} has no signature and no input example, so its inputs are "
+            "unknown; nothing was registered. Log it again with a signature (mlflow.models.infer_signature) "
+            "or an input_example, or register the model file with `shipyard models register --sample`"
+        )
+    model = _load_model(data_file, kind, section, trusted=trusted)
+    sample = _example_input(example, features) if example is not None else None
+    signature = None
+    if features is not None:
+        signature = _signature(
+            model, features, output_type, sample, name=name, trusted=trusted, where=directory
+        )
+    return registry.register(
+        model,
+        name=name,
+        sample_input=sample,
+        signature=signature,
+        trusted=trusted,
+        source=f"mlflow:{directory}",
+        tags=_tags(mlmodel, kind),
+    )
+
+
+# -- the MLmodel file ----------------------------------------------------------------------------
+
+
+def _model_directory(path: str) -> Path:
+    directory = Path(path).expanduser().resolve()
+    if not directory.is_dir():
+        what = "does not exist" if not directory.exists() else "is not a directory"
+        raise InvalidArgumentError(
+            f"{path} {what}; give the directory MLflow saved the model to (the one holding its MLmodel file)"
+        )
+    if not (directory / "MLmodel").is_file():
+        below = sorted(p.parent.name for p in directory.glob("*/MLmodel"))
+        hint = f"; did you mean {directory / below[0]}?" if below else ""
+        raise InvalidArgumentError(
+            f"{directory} has no MLmodel file, so it is not a model directory saved by MLflow{hint}"
+        )
+    return directory
+
+
+def _read_mlmodel(directory: Path) -> Mapping[str, Any]:
+    file = directory / "MLmodel"
+    try:
+        content = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        problem = " ".join(str(exc).split())
+        raise InvalidArgumentError(f"{file} is not valid YAML: {problem}") from exc
+    if not isinstance(content, Mapping):
+        raise InvalidArgumentError(f"{file} does not hold a YAML mapping; it is not an MLflow MLmodel file")
+    flavors = content.get("flavors")
+    if not isinstance(flavors, Mapping) or not flavors:
+        raise InvalidArgumentError(f"{file} has no 'flavors' section; it is not an MLflow MLmodel file")
+    return content
+
+
+def _choose_flavor(mlmodel: Mapping[str, Any], directory: Path) -> tuple[str, Mapping[str, Any]]:
+    flavors = mlmodel["flavors"]
+    for kind in SUPPORTED_FLAVORS:
+        section = flavors.get(kind)
+        if section is not None:
+            if not isinstance(section, Mapping):
+                raise InvalidArgumentError(f"the {kind} flavor in {directory / 'MLmodel'} is not a mapping")
+            return kind, section
+    found = ", ".join(str(f) for f in flavors)
+    raise UnsupportedModelError(
+        f"the MLflow model at {directory} has flavors {found}, none of which Shipyard can import; supported "
+        f"MLflow flavors: {', '.join(sorted(SUPPORTED_FLAVORS))}"
+    )
+
+
+def _data_file(directory: Path, kind: str, section: Mapping[str, Any]) -> Path:
+    key = _DATA_KEYS[kind]
+    relative = section.get(key)
+    where = f"the {kind} flavor in {directory / 'MLmodel'}"
+    if not isinstance(relative, str) or not relative:
+        raise InvalidArgumentError(f"{where} names no model file ({key!r})")
+    file = (directory / relative).resolve()
+    if not file.is_relative_to(directory):
+        raise InvalidArgumentError(f"{where} names {relative!r}, which is outside the model directory")
+    if not file.is_file():
+        raise InvalidArgumentError(f"{where} names model file {relative!r}, but {directory} has no such file")
+    return file
+
+
+def _tags(mlmodel: Mapping[str, Any], kind: str) -> dict[str, str]:
+    tags = {"mlflow_flavor": kind}
+    for key, tag in (("run_id", "mlflow_run_id"), ("model_uuid", "mlflow_model_uuid"),
+                     ("mlflow_version", "mlflow_version"), ("artifact_path", "mlflow_artifact_path")):
+        value = mlmodel.get(key)
+        if value not in (None, ""):
+            tags[tag] = str(value)
+    return tags
+
+
+# -- loading the model -----------------------------------------------------------------------------
+
+
+def _load_model(file: Path, kind: str, section: Mapping[str, Any], *, trusted: bool) -> Any:
+    try:
+        if kind == "sklearn":
+            return _load_sklearn(file, section, trusted=trusted)
+        if kind == "xgboost":
+            return _load_xgboost(file, section)
+        if kind == "lightgbm":
+            return _load_lightgbm(file, section, trusted=trusted)
+        return get_flavor("onnx").read_file(str(file))
+    except ShipyardError:
+        raise
+    except Exception as exc:
+        lines = str(exc).strip().splitlines()
+        raise ModelLoadError(
+            f"cannot read the MLflow {kind} model {file}: {type(exc).__name__}: {lines[0] if lines else ''}"
+        ) from exc
+
+
+def _load_sklearn(file: Path, section: Mapping[str, Any], *, trusted: bool) -> Any:
+    fmt = str(section.get("serialization_format", "cloudpickle"))
+    if fmt == "skops":
+        return get_flavor("sklearn").read_file(str(file), trusted=trusted)
+    if fmt not in ("pickle", "cloudpickle"):
+        raise UnsupportedModelError(
+            f"the sklearn flavor of {file.parent} uses serialization_format {fmt!r}; Shipyard reads "
+            "cloudpickle, pickle and skops"
+        )
+    _require_trust(file, f"sklearn flavor, serialization_format {fmt}", trusted=trusted)
+    return _unpickle(file, section)
+
+
+def _load_xgboost(file: Path, section: Mapping[str, Any]) -> Any:
+    model_class = str(section.get("model_class", "xgboost.core.Booster"))
+    module, _, class_name = model_class.rpartition(".")
+    if module.split(".")[0] != "xgboost" or class_name not in _XGBOOST_CLASSES:
+        raise UnsupportedModelError(
+            f"the xgboost flavor of {file.parent} has model_class {model_class!r}; Shipyard rebuilds "
+            f"xgboost.{', xgboost.'.join(_XGBOOST_CLASSES)}"
+        )
+    try:
+        import xgboost
+    except ImportError as exc:
+        raise missing_dependency("xgboost", "xgboost", "importing an MLflow xgboost model") from exc
+    model = getattr(xgboost, class_name)()
+    # From bytes, XGBoost tells JSON from UBJSON by content; from a path it guesses by the extension
+    # (and warns about MLflow's ``.xgb``).
+    model.load_model(bytearray(file.read_bytes()))
+    return model
+
+
+def _load_lightgbm(file: Path, section: Mapping[str, Any], *, trusted: bool) -> Any:
+    model_class = str(section.get("model_class", "lightgbm.basic.Booster"))
+    module, _, class_name = model_class.rpartition(".")
+    if module.split(".")[0] == "lightgbm" and class_name == "Booster":
+        return get_flavor("lightgbm").read_file(str(file))
+    if module.split(".")[0] == "lightgbm" and class_name in _LIGHTGBM_PICKLED:
+        # MLflow saves the scikit-learn API models with cloudpickle, not in LightGBM's text format.
+        _require_trust(file, f"lightgbm flavor, model_class {model_class}", trusted=trusted)
+        return _unpickle(file, section)
+    raise UnsupportedModelError(
+        f"the lightgbm flavor of {file.parent} has model_class {model_class!r}; Shipyard reads "
+        f"lightgbm.Booster and lightgbm.{', lightgbm.'.join(_LIGHTGBM_PICKLED)}"
+    )
+
+
+def _require_trust(file: Path, how: str, *, trusted: bool) -> None:
+    if not trusted:
+        raise UntrustedArtifactError(
+            f"MLflow pickled the model in {file} ({how}), and loading a pickle can run arbitrary code; pass "
+            "--trusted (trusted=True) only if you trust where it came from"
+        )
+
+
+def _unpickle(file: Path, section: Mapping[str, Any]) -> Any:
+    try:
+        with file.open("rb") as stream:
+            return pickle.load(stream)
+    except ModuleNotFoundError as exc:
+        module = exc.name or str(exc)
+        if module.split(".")[0] == "cloudpickle":
+            raise MissingDependencyError(
+                f"the model in {file} was pickled by cloudpickle with objects only cloudpickle can rebuild, "
+                "and cloudpickle is not installed: pip install cloudpickle"
+            ) from exc
+        code = f"; MLflow kept the model's own code in {file.parent / str(section['code'])}" if section.get(
+            "code") else ""
+        raise ModelLoadError(
+            f"the pickled model in {file} needs the Python module {module!r}, which is not installed here; "
+            f"install the libraries it was trained with{code}"
+        ) from exc
+
+
+# -- the signature ---------------------------------------------------------------------------------
+
+
+def _spec_list(value: Any, directory: Path, what: str) -> list[Mapping[str, Any]] | None:
+    """MLflow stores each side of the signature as a JSON string in the YAML."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise InvalidArgumentError(
+                f"the signature {what} in {directory / 'MLmodel'} are not valid JSON: {exc}"
+            ) from exc
+    if not isinstance(value, list) or not all(isinstance(v, Mapping) for v in value):
+        raise InvalidArgumentError(
+            f"the signature {what} in {directory / 'MLmodel'} must be a JSON list of column or tensor specs"
+        )
+    return value or None
+
+
+def features_from_mlflow(specs: list[Mapping[str, Any]] | None) -> tuple[FeatureSpec, ...] | None:
+    """Shipyard features for MLflow's input specs (column-based or tensor-based), in MLflow's order."""
+    if specs is None:
+        return None
+    if all(s.get("type") == "tensor" for s in specs):
+        return _tensor_features(specs)
+    if any(s.get("type") == "tensor" for s in specs):
+        raise UnsupportedModelError(
+            "the MLflow signature mixes column and tensor inputs; Shipyard takes one or the other"
+        )
+    named = [s.get("name") is not None for s in specs]
+    features = []
+    for i, spec in enumerate(specs):
+        name = str(spec["name"]) if all(named) else f"f{i}"
+        mlflow_type = spec.get("type")
+        if mlflow_type not in _COLUMN_TYPES:
+            raise UnsupportedModelError(
+                f"input column {name!r} has MLflow type {json.dumps(mlflow_type)}; Shipyard features can be "
+                f"{', '.join(_COLUMN_TYPES)}"
+            )
+        nullable = not spec.get("required", True)
+        features.append(FeatureSpec(name, _COLUMN_TYPES[mlflow_type][0], nullable=nullable))
+    return tuple(features)
+
+
+def _tensor_features(specs: list[Mapping[str, Any]]) -> tuple[FeatureSpec, ...]:
+    widths = [(_tensor_width(s), _tensor_type(s), s.get("name")) for s in specs]
+    if len(widths) == 1:
+        width, ftype, name = widths[0]
+        if width == 1 and name:
+            return (FeatureSpec(str(name), ftype),)
+        return tuple(FeatureSpec(f"f{i}", ftype) for i in range(width))
+    if all(width == 1 and name for width, _, name in widths):
+        return tuple(FeatureSpec(str(name), ftype) for _, ftype, name in widths)
+    raise UnsupportedModelError(
+        f"the MLflow signature has {len(specs)} tensor inputs that are not all one named column each; "
+        "Shipyard feeds a model one [rows, features] matrix, or one named column per feature"
+    )
+
+
+def _tensor_width(spec: Mapping[str, Any]) -> int:
+    shape = (spec.get("tensor-spec") or {}).get("shape")
+    label = repr(spec.get("name") or "input")
+    if not isinstance(shape, list) or not 1 <= len(shape) <= 2 or not all(isinstance(d, int) for d in shape):
+        raise UnsupportedModelError(
+            f"tensor {label} has shape {shape}; Shipyard takes tensors of shape [-1] or [-1, features]"
+        )
+    width = shape[1] if len(shape) == 2 else 1
+    if width < 1:
+        raise UnsupportedModelError(f"tensor {label} has shape {shape}; its number of features must be fixed")
+    return width
+
+
+def _tensor_type(spec: Mapping[str, Any]) -> FeatureType:
+    dtype = (spec.get("tensor-spec") or {}).get("dtype")
+    try:
+        kind = np.dtype(str(dtype)).kind
+    except TypeError:
+        kind = ""
+    if kind not in _TENSOR_KINDS:
+        raise UnsupportedModelError(
+            f"tensor {spec.get('name') or 'input'!r} has dtype {dtype!r}; Shipyard features are numbers, "
+            "booleans, strings or datetimes"
+        )
+    return _TENSOR_KINDS[kind]
+
+
+def output_type_from_mlflow(specs: list[Mapping[str, Any]] | None) -> tuple[str, tuple[int, ...]] | None:
+    """The element dtype and per-row shape of the model's first output, as MLflow recorded them."""
+    if specs is None:
+        return None
+    first = specs[0]
+    if first.get("type") == "tensor":
+        tensor = first.get("tensor-spec") or {}
+        try:
+            kind = np.dtype(str(tensor.get("dtype"))).kind
+        except TypeError:
+            return None
+        dtype = "string" if kind in "OUS" else str(np.dtype(str(tensor.get("dtype"))))
+        shape = tuple(int(d) for d in (tensor.get("shape") or [-1])[1:])
+        return dtype, shape
+    known = _COLUMN_TYPES.get(str(first.get("type")))
+    if known is None:
+        return None
+    return known[1], () if len(specs) == 1 else (len(specs),)
+
+
+def _signature(
+    model: Any,
+    features: tuple[FeatureSpec, ...],
+    output_type: tuple[str, tuple[int, ...]] | None,
+    sample: pd.DataFrame | None,
+    *,
+    name: str,
+    trusted: bool,
+    where: Path,
+) -> Signature:
+    """MLflow's features, in the order the model takes them, and an output described by the loaded model."""
+    flavor = detect_flavor(model)
+    saved = flavor.save(model, trusted=trusted)
+    try:
+        predictor = flavor.load(saved.data, saved.options, trusted=True)
+    except ShipyardError:
+        raise
+    except Exception as exc:
+        raise ModelLoadError(
+            f"the {flavor.name} model could not be loaded back: {type(exc).__name__}: {exc}"
+        ) from exc
+    features = _in_model_order(features, flavor.feature_names(model), where)
+    x = None
+    if sample is not None:
+        features = _with_ranges(features, sample)
+        provisional = Signature(features, OutputSpec(OutputKind.TENSOR, "float64"))
+        try:
+            x = InputAdapter(provisional, layout=layout_option(saved.options), label=name)(sample)
+        except SignatureError as exc:
+            raise SignatureInferenceError(
+                f"the MLflow input example does not fit MLflow's signature: {exc}"
+            ) from exc
+    return Signature(features, _output(output_type, predictor, model, x))
+
+
+def _in_model_order(
+    features: tuple[FeatureSpec, ...], known: tuple[str, ...] | None, where: Path
+) -> tuple[FeatureSpec, ...]:
+    """A model fitted on named columns checks their order, so MLflow's features follow the model's."""
+    if known is None:
+        return features
+    by_name = {f.name: f for f in features}
+    if set(by_name) != set(known):
+        missing = [n for n in known if n not in by_name]
+        extra = [n for n in by_name if n not in known]
+        raise InvalidArgumentError(
+            f"the MLflow signature of {where} does not name the features the model was fitted on; "
+            f"missing from the signature: {missing}; unknown to the model: {extra}"
+        )
+    return tuple(by_name[n] for n in known)
+
+
+def _with_ranges(features: tuple[FeatureSpec, ...], sample: pd.DataFrame) -> tuple[FeatureSpec, ...]:
+    """Ranges and levels seen in the example; names, types and nullability stay MLflow's."""
+    seen = {s.name: s for s in infer_features(sample[[f.name for f in features]])}
+    merged = []
+    for spec in features:
+        got = seen[spec.name]
+        if spec.type.is_numeric and got.type.is_numeric:
+            spec = replace(spec, min=got.min, max=got.max)
+        elif spec.type is FeatureType.STRING and got.type is FeatureType.STRING:
+            spec = replace(spec, categories=got.categories)
+        merged.append(replace(spec, missing_rate=got.missing_rate))
+    return tuple(merged)
+
+
+def _output(
+    output_type: tuple[str, tuple[int, ...]] | None, predictor: Predictor, model: Any, x: Any
+) -> OutputSpec:
+    classes = predictor.classes
+    if classes is not None:
+        labels = tuple(c.item() if isinstance(c, np.generic) else c for c in classes)
+        if output_type is None:
+            array = np.asarray(labels)
+            output_type = ("string" if array.dtype.kind in "OUS" else str(array.dtype), ())
+        dtype, shape = output_type
+        proba = _gives_probabilities(predictor, model, x)
+        return OutputSpec(OutputKind.CLASSIFICATION, dtype, shape, labels, proba)
+    if output_type is None:
+        # Unknown until the model answers: with an example the registry infers a TENSOR output from
+        # the predictions; without one, every flavor Shipyard imports returns numbers.
+        return OutputSpec(OutputKind.TENSOR, "float64")
+    dtype, shape = output_type
+    regression = dtype.startswith("float") and shape in ((), (1,))
+    return OutputSpec(OutputKind.REGRESSION if regression else OutputKind.TENSOR, dtype, shape)
+
+
+def _gives_probabilities(predictor: Predictor, model: Any, x: Any) -> bool:
+    if x is not None:
+        try:
+            return predictor.predict_proba(x) is not None
+        except Exception:
+            return False
+    # Without an example the live object is asked; an ONNX graph (no predict) carries them when it
+    # names its classes.
+    return not callable(getattr(model, "predict", None)) or callable(getattr(model, "predict_proba", None))
+
+
+# -- the input example -------------------------------------------------------------------------------
+
+
+def _read_example(directory: Path, info: Any) -> pd.DataFrame | np.ndarray | None:
+    """MLflow's input example: pandas split/records JSON, a tf-serving ``{"inputs": ...}`` or a .npy."""
+    if not isinstance(info, Mapping) or not info.get("artifact_path"):
+        return None
+    file = (directory / str(info["artifact_path"])).resolve()
+    if not file.is_relative_to(directory) or not file.is_file():
+        raise InvalidArgumentError(
+            f"{directory / 'MLmodel'} names input example {info['artifact_path']!r}, but {directory} has no "
+            "such file"
+        )
+    try:
+        if file.suffix == ".npy":
+            return np.load(file, allow_pickle=False)
+        payload = json.loads(file.read_text(encoding="utf-8"))
+        return _example_payload(payload)
+    except (ValueError, TypeError, OSError) as exc:
+        raise InvalidArgumentError(f"cannot read the MLflow input example {file}: {exc}") from exc
+
+
+def _example_payload(payload: Any) -> pd.DataFrame | np.ndarray:
+    if isinstance(payload, Mapping):
+        for key in ("dataframe_split", "dataframe_records", "inputs", "instances"):
+            if key in payload:
+                return _example_payload(payload[key])
+        if "columns" in payload and "data" in payload:
+            return pd.DataFrame(payload["data"], columns=payload["columns"])
+        return pd.DataFrame({str(k): v if isinstance(v, list) else [v] for k, v in payload.items()})
+    if isinstance(payload, list) and payload and all(isinstance(row, Mapping) for row in payload):
+        return pd.DataFrame.from_records(payload)
+    if isinstance(payload, list) and payload:
+        return np.asarray(payload)
+    raise ValueError("it is neither a table (columns and data, or a list of records) nor a list of rows")
+
+
+def _example_input(example: pd.DataFrame | np.ndarray, features: tuple[FeatureSpec, ...] | None) -> Any:
+    """The example as a frame with MLflow's column names and types, for the registry's checks."""
+    if features is None:
+        return example
+    names = [f.name for f in features]
+    if isinstance(example, pd.DataFrame):
+        columns = [str(c) for c in example.columns]
+        if set(names) <= set(columns):
+            frame = example.set_axis(columns, axis=1)[names].copy()
+        elif len(columns) == len(names):
+            frame = example.set_axis(names, axis=1)
+        else:
+            raise InvalidArgumentError(
+                f"the MLflow input example has columns {columns}, but MLflow's signature names {names}"
+            )
+    else:
+        array = example.reshape(-1, 1) if example.ndim == 1 and len(names) == 1 else example
+        if array.ndim == 1:
+            array = array.reshape(1, -1)
+        if array.ndim != 2 or array.shape[1] != len(names):
+            raise InvalidArgumentError(
+                f"the MLflow input example has shape {list(example.shape)}, but MLflow's signature has "
+                f"{len(names)} features"
+            )
+        frame = pd.DataFrame(array, columns=names)
+    for spec in features:
+        try:
+            if spec.type.is_numeric:
+                frame[spec.name] = pd.to_numeric(frame[spec.name])
+            elif spec.type is FeatureType.DATETIME:
+                frame[spec.name] = pd.to_datetime(frame[spec.name])
+        except (ValueError, TypeError) as exc:
+            raise InvalidArgumentError(
+                f"the MLflow input example's column {spec.name!r} does not hold {spec.type.value} values: "
+                f"{exc}"
+            ) from exc
+    return frame

@@ -1,0 +1,59 @@
+"""The public names are pinned, and imports point down: edges -> services -> capabilities -> core."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import shipyard
+
+SRC = Path(shipyard.__file__).parent
+
+# Which top-level parts each part may import from (besides itself and errors/config).
+ALLOWED = {
+    "core": set(),
+    "store": {"core"},
+    "artifacts": {"core"},
+    "flavors": {"core"},
+    "monitoring": {"core"},
+    "services": {"core", "store", "artifacts", "flavors", "monitoring"},
+    "serving": {"core", "store", "artifacts", "flavors", "monitoring", "services", "workspace"},
+    "cli": {"core", "store", "artifacts", "flavors", "monitoring", "services", "workspace", "serving", "api"},
+    "dashboard": {"core", "services", "workspace", "serving"},
+}
+
+
+def test_public_names_are_pinned() -> None:
+    assert sorted(shipyard.__all__) == sorted([
+        "FeatureSpec", "FeatureType", "LoadedModel", "ModelRef", "ModelVersion", "OutputKind", "OutputSpec",
+        "Prediction", "Settings", "ShipyardError", "Signature", "VersionStatus", "Workspace", "__version__",
+        "load", "register",
+    ])
+    for name in shipyard.__all__:
+        assert hasattr(shipyard, name)
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("shipyard."):
+            found.add(node.module.split(".")[1])
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith("shipyard."):
+                    found.add(alias.name.split(".")[1])
+    return found
+
+
+def test_imports_point_down() -> None:
+    problems = []
+    for part, allowed in ALLOWED.items():
+        folder = SRC / part
+        if not folder.is_dir():
+            continue
+        for path in folder.rglob("*.py"):
+            bad = _imports(path) - allowed - {part, "errors", "config"}
+            if bad:
+                problems.append(f"{path.relative_to(SRC)} imports {sorted(bad)}")
+    assert problems == []

@@ -1,0 +1,51 @@
+"""Settings: defaults follow SHIPYARD_HOME; the environment wins over shipyard.toml; bad values are one error."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from shipyard.config import Settings
+from shipyard.errors import ConfigError
+
+
+def test_defaults_live_under_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("SHIPYARD_HOME", str(tmp_path / "h"))
+    settings = Settings.load()
+    assert settings.database_url == f"sqlite:///{tmp_path / 'h' / 'shipyard.db'}"
+    assert settings.artifact_uri == str(tmp_path / "h" / "artifacts")
+
+
+def test_default_home_is_dot_shipyard_in_the_working_directory() -> None:
+    assert Settings.load().home == Path(".shipyard")
+
+
+def test_toml_file_is_read_and_the_environment_wins(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / "shipyard.toml").write_text('home = "from-toml"\nartifact_uri = "s3://bucket/models"\n')
+    settings = Settings.load()
+    assert settings.home == Path("from-toml") and settings.artifact_uri == "s3://bucket/models"
+    monkeypatch.setenv("SHIPYARD_ARTIFACT_URI", "/data/artifacts")
+    assert Settings.load().artifact_uri == "/data/artifacts"
+
+
+def test_unknown_keys_and_bad_files_are_config_errors(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / "shipyard.toml").write_text('databse_url = "typo"\n')
+    with pytest.raises(ConfigError, match="databse_url"):
+        Settings.load()
+    (tmp_path / "shipyard.toml").write_text("home = [unclosed\n")
+    with pytest.raises(ConfigError):
+        Settings.load()
+    monkeypatch.setenv("SHIPYARD_CONFIG", str(tmp_path / "absent.toml"))
+    with pytest.raises(ConfigError, match="absent.toml"):
+        Settings.load()
+
+
+def test_nothing_is_read_at_import(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    (tmp_path / "shipyard.toml").write_text("home = [broken\n")
+    result = subprocess.run([sys.executable, "-c", "import shipyard, shipyard.cli.main"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
