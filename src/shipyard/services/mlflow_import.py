@@ -260,11 +260,11 @@ def _unpickle(file: Path, section: Mapping[str, Any]) -> Any:
                 f"the model in {file} was pickled by cloudpickle with objects only cloudpickle can rebuild, "
                 "and cloudpickle is not installed: pip install cloudpickle"
             ) from exc
-        code = f"; MLflow kept the model's own code in {file.parent / str(section['code'])}" if section.get(
-            "code") else ""
+        code = section.get("code")
+        hint = f"; MLflow kept the model's own code in {file.parent / str(code)}" if code else ""
         raise ModelLoadError(
             f"the pickled model in {file} needs the Python module {module!r}, which is not installed here; "
-            f"install the libraries it was trained with{code}"
+            f"install the libraries it was trained with{hint}"
         ) from exc
 
 
