@@ -1,6 +1,6 @@
 """Shipyard: take trained models to production and keep them healthy there."""
 
-from shipyard.api import load, register
+from shipyard.api import convert, load, register
 from shipyard.config import Settings
 from shipyard.core.refs import ModelRef
 from shipyard.core.signature import FeatureSpec, FeatureType, OutputKind, OutputSpec, Signature
@@ -26,6 +26,7 @@ __all__ = [
     "VersionStatus",
     "Workspace",
     "__version__",
+    "convert",
     "load",
     "register",
 ]

@@ -47,3 +47,16 @@ def register(
 def load(ref: str, *, trusted: bool = False) -> LoadedModel:
     """Load ``fraud:3``, ``fraud@champion`` or ``fraud`` (latest), its sha256 checked, ready to predict."""
     return default_workspace().registry.load(ref, trusted=trusted)
+
+
+def convert(ref_or_model: Any, to: str = "onnx", *, sample_input: Any = None, trusted: bool = False) -> Any:
+    """Convert a scikit-learn model to ONNX, checking its outputs match the original's first.
+
+    Given a ref (``"fraud:3"``) the converted model is registered as the model's next version and that
+    ModelVersion returned; given a live model, the checked ``onnx.ModelProto`` is returned.
+    """
+    from shipyard.services.convert import convert_model, convert_version
+
+    if isinstance(ref_or_model, str):
+        return convert_version(default_workspace().registry, ref_or_model, to=to, trusted=trusted)
+    return convert_model(ref_or_model, to=to, sample_input=sample_input)

@@ -24,6 +24,7 @@ from sklearn.datasets import load_breast_cancer, load_diabetes
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.svm import LinearSVC
 
 from shipyard.core.inference import default_feature_names
 from shipyard.errors import (
@@ -338,6 +339,17 @@ def test_to_onnx_names_the_estimator_it_cannot_convert() -> None:
         to_onnx(model, x, feature_names=default_feature_names(4), all_numeric=True)
 
 
+def test_to_onnx_classifier_without_probabilities_gives_labels_but_no_probabilities() -> None:
+    x, y = iris()
+    model = LinearSVC().fit(x, np.asarray(["setosa", "versicolor", "virginica"])[y])
+    flavor = get_flavor("onnx")
+    saved = flavor.save(to_onnx(model, x, feature_names=default_feature_names(4), all_numeric=True))
+    predictor = flavor.load(saved.data, saved.options)
+    assert predictor.classes == ("setosa", "versicolor", "virginica")
+    assert predictor.predict_proba(x) is None  # skl2onnx's "probabilities" output holds decision scores here
+    np.testing.assert_array_equal(predictor.predict(x), model.predict(x))
+
+
 def test_handles_imports_no_optional_library() -> None:
     script = textwrap.dedent(
         """
@@ -345,7 +357,8 @@ def test_handles_imports_no_optional_library() -> None:
         from shipyard.flavors.registry import FLAVOR_NAMES, get_flavor
         for name in FLAVOR_NAMES:
             get_flavor(name).handles(object())
-        loaded = [m for m in ("xgboost", "lightgbm", "onnx", "onnxruntime", "skl2onnx", "torch") if m in sys.modules]
+        optional = ("xgboost", "lightgbm", "onnx", "onnxruntime", "skl2onnx", "torch")
+        loaded = [m for m in optional if m in sys.modules]
         assert not loaded, loaded
         """
     )
@@ -358,7 +371,7 @@ def test_handles_imports_no_optional_library() -> None:
 def test_pyfunc_state_with_user_objects_loads_only_when_trusted() -> None:
     flavor = get_flavor("pyfunc")
     saved = flavor.save(WithHelper())
-    with pytest.raises(UntrustedArtifactError, match="pyfunc_models.Offset"):
+    with pytest.raises(UntrustedArtifactError, match=r"pyfunc_models\.Offset"):
         flavor.load(saved.data, saved.options)
     rows = pd.DataFrame({"a": [1.0, 2.0], "b": [3.0, 4.0]})
     predictor = flavor.load(saved.data, saved.options, trusted=True)
@@ -453,18 +466,33 @@ def test_lightgbm_refuses_a_cut_model_before_lightgbm_parses_it() -> None:
             flavor.load(cut.encode(), {})
 
 
-def test_lightgbm_categorical_frame_takes_strings_from_serving() -> None:
+def categorical_frame() -> tuple[pd.DataFrame, np.ndarray]:
     rng = np.random.default_rng(5)
-    frame = pd.DataFrame(
-        {"x": rng.normal(size=300), "kind": pd.Categorical(rng.choice(["a", "b", "c"], 300))}
-    )
-    labels = np.where(frame["x"] + (frame["kind"] == "a") > 0.3, 1, 0)
-    model = lightgbm.LGBMClassifier(n_estimators=10, min_child_samples=5, verbose=-1).fit(frame, labels)
-    flavor = get_flavor("lightgbm")
+    kinds = pd.Categorical(rng.choice(["a", "b", "c"], 300))
+    frame = pd.DataFrame({"x": rng.normal(size=300), "kind": kinds})
+    return frame, np.where(frame["x"] + (frame["kind"] == "a") > 0.3, 1, 0)
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        lightgbm.LGBMClassifier(n_estimators=10, min_child_samples=5, verbose=-1),
+        xgboost.XGBClassifier(n_estimators=10, enable_categorical=True, n_jobs=1),
+    ],
+    ids=["lightgbm", "xgboost"],
+)
+def test_categorical_frame_models_take_strings_as_serving_sends_them(model: Any) -> None:
+    frame, labels = categorical_frame()
+    model.fit(frame, labels)
+    flavor = get_flavor("lightgbm" if isinstance(model, lightgbm.LGBMModel) else "xgboost")
     saved = flavor.save(model)
-    as_served = frame.astype({"kind": object})
+    assert saved.options["input"] == "frame"
     predictor = flavor.load(saved.data, json.loads(json.dumps(saved.options)))
+    as_served = frame.astype({"kind": object})
     np.testing.assert_array_equal(predictor.predict(as_served), model.predict(frame))
+    # A batch holding one category only must map it to the training code, not to code 0.
+    only_c = frame["kind"] == "c"
+    np.testing.assert_array_equal(predictor.predict(as_served[only_c]), model.predict(frame[only_c]))
 
 
 def test_onnx_read_file_round_trips(tmp_path: Path) -> None:

@@ -112,12 +112,16 @@ def write_mlflow_dir(
     if example is not None:
         if example_type == "dataframe":
             content["saved_input_example_info"] = {
-                "artifact_path": "input_example.json", "pandas_orient": "split", "type": "dataframe"
+                "artifact_path": "input_example.json",
+                "pandas_orient": "split",
+                "type": "dataframe",
             }
             payload = {"columns": list(example.columns), "data": example.to_numpy().tolist()}
         else:
             content["saved_input_example_info"] = {
-                "artifact_path": "input_example.json", "format": "tf-serving", "type": "ndarray"
+                "artifact_path": "input_example.json",
+                "format": "tf-serving",
+                "type": "ndarray",
             }
             payload = {"inputs": np.asarray(example).tolist()}
         (directory / "input_example.json").write_text(json.dumps(payload))
@@ -132,7 +136,7 @@ def double_columns(names: list[str]) -> list[dict[str, Any]]:
 def sklearn_dir(tmp_path: Path) -> tuple[Path, LogisticRegression, pd.DataFrame]:
     x, y = iris_frame()
     model = LogisticRegression(max_iter=500).fit(x, y)
-    directory = tmp_path / "artifacts" / "model"
+    directory = tmp_path / "mlruns" / "0" / RUN_ID / "artifacts" / "model"
     directory.mkdir(parents=True)
     (directory / "MLmodel").write_text(SKLEARN_MLMODEL)
     with (directory / "model.pkl").open("wb") as f:
@@ -148,8 +152,9 @@ def assert_nothing_stored(workspace: Workspace) -> None:
     assert not any(p.is_file() for p in Path(workspace.settings.artifact_uri).rglob("*"))
 
 
-def test_sklearn_model_keeps_mlflows_signature_and_predicts_as_before(sqlite_workspace: Workspace,
-                                                                       tmp_path: Path) -> None:
+def test_sklearn_model_keeps_mlflows_signature_and_predicts_as_before(
+    sqlite_workspace: Workspace, tmp_path: Path
+) -> None:
     directory, model, x = sklearn_dir(tmp_path)
     mv = import_mlflow_model(sqlite_workspace.registry, str(directory), name="iris", trusted=True)
     assert mv.flavor == "sklearn"
@@ -176,7 +181,9 @@ def test_pickled_sklearn_model_is_refused_without_trust_and_nothing_is_stored(
     assert_nothing_stored(sqlite_workspace)
 
 
-def test_xgboost_classifier_is_rebuilt_from_its_native_file(sqlite_workspace: Workspace, tmp_path: Path) -> None:
+def test_xgboost_classifier_is_rebuilt_from_its_native_file(
+    sqlite_workspace: Workspace, tmp_path: Path
+) -> None:
     xgboost = pytest.importorskip("xgboost")
     x, y = iris_frame()
     x.columns = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
@@ -184,8 +191,13 @@ def test_xgboost_classifier_is_rebuilt_from_its_native_file(sqlite_workspace: Wo
     directory = write_mlflow_dir(
         tmp_path / "xgb",
         flavor="xgboost",
-        section={"code": None, "data": "model.xgb", "model_class": "xgboost.sklearn.XGBClassifier",
-                 "model_format": "xgb", "xgb_version": "2.0.3"},
+        section={
+            "code": None,
+            "data": "model.xgb",
+            "model_class": "xgboost.sklearn.XGBClassifier",
+            "model_format": "xgb",
+            "xgb_version": "2.0.3",
+        },
         loader="mlflow.xgboost",
         data="model.xgb",
         inputs=double_columns(list(x.columns)),
@@ -202,28 +214,43 @@ def test_xgboost_classifier_is_rebuilt_from_its_native_file(sqlite_workspace: Wo
     np.testing.assert_array_equal(loaded.predict(x.to_dict(orient="records")), model.predict(x))
 
 
-def test_lightgbm_booster_with_a_signature_and_no_example(sqlite_workspace: Workspace, tmp_path: Path) -> None:
+def test_lightgbm_booster_with_a_signature_and_no_example(
+    sqlite_workspace: Workspace, tmp_path: Path
+) -> None:
     lightgbm = pytest.importorskip("lightgbm")
     rng = np.random.default_rng(0)
     x = rng.normal(size=(200, 3))
     y = x @ np.array([1.0, -2.0, 0.5])
-    booster = lightgbm.train({"objective": "regression", "verbose": -1, "num_leaves": 7},
-                             lightgbm.Dataset(x, y), num_boost_round=10)
+    booster = lightgbm.train(
+        {"objective": "regression", "verbose": -1, "num_leaves": 7},
+        lightgbm.Dataset(x, y),
+        num_boost_round=10,
+    )
     directory = write_mlflow_dir(
         tmp_path / "lgb",
         flavor="lightgbm",
-        section={"code": None, "data": "model.lgb", "lgb_version": "4.1.0", "model_class": "lightgbm.basic.Booster"},
+        section={
+            "code": None,
+            "data": "model.lgb",
+            "lgb_version": "4.1.0",
+            "model_class": "lightgbm.basic.Booster",
+        },
         loader="mlflow.lightgbm",
         data="model.lgb",
-        inputs=[{"type": "double", "name": "a", "required": True}, {"type": "long", "name": "b", "required": True},
-                {"type": "double", "name": "c", "required": False}],
+        inputs=[
+            {"type": "double", "name": "a", "required": True},
+            {"type": "long", "name": "b", "required": True},
+            {"type": "double", "name": "c", "required": False},
+        ],
         outputs=[{"type": "double", "required": True}],
     )
     booster.save_model(str(directory / "model.lgb"))
     mv = import_mlflow_model(sqlite_workspace.registry, str(directory), name="lgb")
     assert mv.flavor == "lightgbm"
     assert [(f.name, f.type, f.nullable) for f in mv.signature.features] == [
-        ("a", FeatureType.FLOAT, False), ("b", FeatureType.INTEGER, False), ("c", FeatureType.FLOAT, True)
+        ("a", FeatureType.FLOAT, False),
+        ("b", FeatureType.INTEGER, False),
+        ("c", FeatureType.FLOAT, True),
     ]
     assert mv.signature.output.kind is OutputKind.REGRESSION and mv.signature.output.dtype == "float64"
     rows = [{"a": 0.5, "b": 1, "c": -0.25}, {"a": -1.0, "b": 0, "c": 2.0}]
@@ -231,26 +258,38 @@ def test_lightgbm_booster_with_a_signature_and_no_example(sqlite_workspace: Work
     np.testing.assert_allclose(sqlite_workspace.registry.load(mv.ref).predict(rows), expected)
 
 
-def test_onnx_model_with_a_tensor_signature_gets_positional_features(sqlite_workspace: Workspace,
-                                                                     tmp_path: Path) -> None:
+def test_onnx_model_with_a_tensor_signature_gets_positional_features(
+    sqlite_workspace: Workspace, tmp_path: Path
+) -> None:
     skl2onnx = pytest.importorskip("skl2onnx")
     from skl2onnx.common.data_types import FloatTensorType
 
     x, y = load_iris(return_X_y=True)
     x = x.astype(np.float32)
     model = LogisticRegression(max_iter=500).fit(x, y)
-    onx = skl2onnx.convert_sklearn(model, initial_types=[("input", FloatTensorType([None, 4]))],
-                                   options={id(model): {"zipmap": False}})
+    onx = skl2onnx.convert_sklearn(
+        model, initial_types=[("input", FloatTensorType([None, 4]))], options={id(model): {"zipmap": False}}
+    )
     directory = write_mlflow_dir(
         tmp_path / "onnx",
         flavor="onnx",
-        section={"code": None, "data": "model.onnx", "onnx_version": "1.15.0",
-                 "providers": ["CUDAExecutionProvider", "CPUExecutionProvider"]},
+        section={
+            "code": None,
+            "data": "model.onnx",
+            "onnx_version": "1.15.0",
+            "providers": ["CUDAExecutionProvider", "CPUExecutionProvider"],
+        },
         loader="mlflow.onnx",
         data="model.onnx",
         inputs=[{"type": "tensor", "tensor-spec": {"dtype": "float32", "shape": [-1, 4]}}],
-        outputs=[{"name": "label", "type": "tensor", "tensor-spec": {"dtype": "int64", "shape": [-1]}},
-                 {"name": "probabilities", "type": "tensor", "tensor-spec": {"dtype": "float32", "shape": [-1, 3]}}],
+        outputs=[
+            {"name": "label", "type": "tensor", "tensor-spec": {"dtype": "int64", "shape": [-1]}},
+            {
+                "name": "probabilities",
+                "type": "tensor",
+                "tensor-spec": {"dtype": "float32", "shape": [-1, 3]},
+            },
+        ],
         example=x[:3],
         example_type="ndarray",
     )
@@ -263,18 +302,26 @@ def test_onnx_model_with_a_tensor_signature_gets_positional_features(sqlite_work
     np.testing.assert_array_equal(sqlite_workspace.registry.load(mv.ref).predict(x), model.predict(x))
 
 
-def test_named_single_column_tensors_become_features_by_name(sqlite_workspace: Workspace, tmp_path: Path) -> None:
+def test_named_single_column_tensors_become_features_by_name(
+    sqlite_workspace: Workspace, tmp_path: Path
+) -> None:
     rng = np.random.default_rng(3)
     x = rng.normal(size=(50, 3))
     model = LinearRegression().fit(x, x @ np.array([1.5, -2.0, 0.5]))
     directory = write_mlflow_dir(
         tmp_path / "tensors",
         flavor="sklearn",
-        section={"code": None, "pickled_model": "model.pkl", "serialization_format": "pickle",
-                 "sklearn_version": "1.4.0"},
+        section={
+            "code": None,
+            "pickled_model": "model.pkl",
+            "serialization_format": "pickle",
+            "sklearn_version": "1.4.0",
+        },
         loader="mlflow.sklearn",
         data="model.pkl",
-        inputs=[{"name": n, "type": "tensor", "tensor-spec": {"dtype": "float64", "shape": [-1]}} for n in "abc"],
+        inputs=[
+            {"name": n, "type": "tensor", "tensor-spec": {"dtype": "float64", "shape": [-1]}} for n in "abc"
+        ],
         outputs=[{"type": "tensor", "tensor-spec": {"dtype": "float64", "shape": [-1]}}],
     )
     (directory / "model.pkl").write_bytes(cloudpickle.dumps(model))
@@ -285,18 +332,74 @@ def test_named_single_column_tensors_become_features_by_name(sqlite_workspace: W
     np.testing.assert_allclose(sqlite_workspace.registry.load(mv.ref).predict(rows), model.predict(x[:5]))
 
 
+def test_pickled_lightgbm_classifier_needs_trust_then_imports_as_lightgbm(
+    sqlite_workspace: Workspace, tmp_path: Path
+) -> None:
+    lightgbm = pytest.importorskip("lightgbm")
+    x, y = iris_frame()
+    model = lightgbm.LGBMClassifier(n_estimators=5, num_leaves=4, verbose=-1).fit(x.to_numpy(), y)
+    directory = write_mlflow_dir(
+        tmp_path / "lgbm",
+        flavor="lightgbm",
+        section={
+            "code": None,
+            "data": "model.lgb",
+            "lgb_version": "4.1.0",
+            "model_class": "lightgbm.sklearn.LGBMClassifier",
+        },
+        loader="mlflow.lightgbm",
+        data="model.lgb",
+        inputs=[{"type": "tensor", "tensor-spec": {"dtype": "float64", "shape": [-1, 4]}}],
+        outputs=[{"type": "tensor", "tensor-spec": {"dtype": "int64", "shape": [-1]}}],
+    )
+    (directory / "model.lgb").write_bytes(cloudpickle.dumps(model))
+    with pytest.raises(UntrustedArtifactError, match=r"model_class lightgbm\.sklearn\.LGBMClassifier"):
+        import_mlflow_model(sqlite_workspace.registry, str(directory), name="lgbm")
+    assert_nothing_stored(sqlite_workspace)
+    mv = import_mlflow_model(sqlite_workspace.registry, str(directory), name="lgbm", trusted=True)
+    assert mv.flavor == "lightgbm" and mv.signature.output.classes == (0, 1, 2)
+    rows = x.to_numpy()[::15]
+    np.testing.assert_array_equal(sqlite_workspace.registry.load(mv.ref).predict(rows), model.predict(rows))
+
+
+def test_skops_sklearn_model_imports_without_trust(sqlite_workspace: Workspace, tmp_path: Path) -> None:
+    import skops.io
+
+    x, y = iris_frame()
+    model = LogisticRegression(max_iter=500).fit(x, y)
+    directory = write_mlflow_dir(
+        tmp_path / "skops",
+        flavor="sklearn",
+        section={
+            "code": None,
+            "pickled_model": "model.skops",
+            "serialization_format": "skops",
+            "sklearn_version": "1.4.0",
+        },
+        loader="mlflow.sklearn",
+        data="model.skops",
+        inputs=double_columns(list(x.columns)),
+        outputs=[{"type": "long", "required": True}],
+    )
+    skops.io.dump(model, directory / "model.skops")
+    mv = import_mlflow_model(sqlite_workspace.registry, str(directory), name="iris")
+    assert mv.flavor == "sklearn" and mv.signature.names == tuple(x.columns)
+    np.testing.assert_array_equal(sqlite_workspace.registry.load(mv.ref).predict(x), model.predict(x))
+
+
 def test_a_directory_without_mlmodel_is_refused(sqlite_workspace: Workspace, tmp_path: Path) -> None:
     (tmp_path / "run" / "model").mkdir(parents=True)
     (tmp_path / "run" / "model" / "MLmodel").write_text("flavors: {}\n")
-    with pytest.raises(InvalidArgumentError, match=r"has no MLmodel file.*did you mean .*model"):
+    with pytest.raises(InvalidArgumentError, match=r"has no MLmodel file.*did you mean .*run/model\?"):
         import_mlflow_model(sqlite_workspace.registry, str(tmp_path / "run"), name="m")
     with pytest.raises(InvalidArgumentError, match="does not exist"):
         import_mlflow_model(sqlite_workspace.registry, str(tmp_path / "nowhere"), name="m")
     assert_nothing_stored(sqlite_workspace)
 
 
-def test_an_unsupported_flavor_lists_what_it_has_and_what_is_supported(sqlite_workspace: Workspace,
-                                                                       tmp_path: Path) -> None:
+def test_an_unsupported_flavor_lists_what_it_has_and_what_is_supported(
+    sqlite_workspace: Workspace, tmp_path: Path
+) -> None:
     directory = write_mlflow_dir(
         tmp_path / "torch",
         flavor="pytorch",
@@ -306,7 +409,9 @@ def test_an_unsupported_flavor_lists_what_it_has_and_what_is_supported(sqlite_wo
         inputs=double_columns(["x"]),
         outputs=None,
     )
-    with pytest.raises(UnsupportedModelError, match=r"flavors python_function, pytorch.*lightgbm, onnx, sklearn"):
+    with pytest.raises(
+        UnsupportedModelError, match=r"flavors python_function, pytorch.*lightgbm, onnx, sklearn"
+    ):
         import_mlflow_model(sqlite_workspace.registry, str(directory), name="torch")
     assert_nothing_stored(sqlite_workspace)
 
@@ -316,13 +421,15 @@ def test_no_signature_and_no_example_is_refused(sqlite_workspace: Workspace, tmp
     mlmodel = yaml.safe_load((directory / "MLmodel").read_text())
     del mlmodel["signature"], mlmodel["saved_input_example_info"]
     (directory / "MLmodel").write_text(yaml.safe_dump(mlmodel))
-    with pytest.raises(SignatureInferenceError, match="no signature and no input example.*nothing was registered"):
+    with pytest.raises(
+        SignatureInferenceError, match=r"no signature and no input example.*nothing was registered"
+    ):
         import_mlflow_model(sqlite_workspace.registry, str(directory), name="iris", trusted=True)
     assert_nothing_stored(sqlite_workspace)
 
 
 def test_an_input_example_alone_gives_the_signature(sqlite_workspace: Workspace, tmp_path: Path) -> None:
-    directory, model, x = sklearn_dir(tmp_path)
+    directory, _, x = sklearn_dir(tmp_path)
     mlmodel = yaml.safe_load((directory / "MLmodel").read_text())
     del mlmodel["signature"]
     (directory / "MLmodel").write_text(yaml.safe_dump(mlmodel))

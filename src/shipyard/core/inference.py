@@ -142,6 +142,25 @@ def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
+def example_rows(frame: pd.DataFrame, limit: int = 20) -> tuple[dict[str, Any], ...]:
+    """The first rows as JSON objects (missing values as null), to keep with the version."""
+    rows = []
+    for record in frame.head(limit).to_dict(orient="records"):
+        rows.append({str(k): _json_value(v) for k, v in record.items()})
+    return tuple(rows)
+
+
+def _json_value(value: Any) -> Any:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    value = _plain(value)
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
 def infer_output(predictions: Any, *, classes: Sequence[Any] | None, has_probabilities: bool) -> OutputSpec:
     """Describe what the model returned on the sample, so callers and monitors know what to expect."""
     array = np.asarray(predictions)

@@ -56,6 +56,8 @@ class ModelVersion:
     status: VersionStatus
     source: str
     aliases: tuple[str, ...] = field(default=())
+    input_example: tuple[Mapping[str, Any], ...] | None = None
+    """A few sample rows as JSON objects: for warm-up, smoke tests, conversion checks and docs."""
 
     @property
     def ref(self) -> str:
@@ -85,6 +87,7 @@ class ModelVersion:
             "created_at": self.created_at.isoformat(),
             "parent_version": self.parent_version,
             "source": self.source,
+            "input_example": [dict(r) for r in self.input_example] if self.input_example else None,
         }
 
 

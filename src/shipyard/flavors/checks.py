@@ -224,7 +224,9 @@ class _Contract:
             assert proba is None, "predict_proba returns probabilities, but classes is None"
             return
         assert isinstance(classes, tuple) and classes, f"classes must be a non-empty tuple; got {classes!r}"
-        assert not any(isinstance(c, np.generic) for c in classes), f"classes must be Python scalars: {classes!r}"
+        assert not any(isinstance(c, np.generic) for c in classes), (
+            f"classes must be plain Python: {classes!r}"
+        )
         json.dumps(list(classes))
         original = getattr(self.model, "classes_", None)
         if original is not None:
@@ -242,7 +244,9 @@ class _Contract:
             f"predict_proba has shape {proba.shape}; expected ({rows}, {len(classes)}), one column per class"
         )
         assert np.all((proba >= -1e-6) & (proba <= 1 + 1e-6)), "probabilities outside [0, 1]"
-        np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-4, err_msg="probability rows must sum to 1")
+        np.testing.assert_allclose(
+            proba.sum(axis=1), 1.0, atol=1e-4, err_msg="probability rows must add to 1"
+        )
         if self.expected_proba is not None:
             np.testing.assert_allclose(
                 proba, self.expected_proba, rtol=0, atol=self.proba_atol, err_msg="predict_proba"
@@ -297,7 +301,13 @@ class _Contract:
             loaded.predict(self.sample), self.expected, rtol=self.rtol, exact_dtype=self.exact_dtype
         )
         batch = loaded.predict_batch(self.sample)
-        assert_same_predictions(batch.predictions, self.expected, rtol=self.rtol, exact_dtype=self.exact_dtype)
+        assert_same_predictions(
+            batch.predictions,
+            self.expected,
+            rtol=self.rtol,
+            exact_dtype=self.exact_dtype,
+            what="predict_batch",
+        )
         if self.expected_proba is not None and loaded.classes is not None:
             np.testing.assert_allclose(
                 loaded.predict_proba(self.sample), self.expected_proba, rtol=0, atol=self.proba_atol

@@ -272,7 +272,7 @@ def _import_file(file: Path) -> types.ModuleType:
     return module
 
 
-def _resolve(module: types.ModuleType, qualname: str) -> type:
+def _resolve(module: types.ModuleType, qualname: str) -> Any:
     target: Any = module
     for part in qualname.split("."):
         target = getattr(target, part, None)

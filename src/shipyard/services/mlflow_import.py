@@ -111,8 +111,9 @@ def _model_directory(path: str) -> Path:
             f"{path} {what}; give the directory MLflow saved the model to (the one holding its MLmodel file)"
         )
     if not (directory / "MLmodel").is_file():
-        below = sorted(p.parent.name for p in directory.glob("*/MLmodel"))
-        hint = f"; did you mean {directory / below[0]}?" if below else ""
+        # An MLflow run keeps its model a few levels down (<run>/artifacts/model); point at the nearest.
+        below = [f.parent for depth in range(1, 4) for f in sorted(directory.glob("*/" * depth + "MLmodel"))]
+        hint = f"; did you mean {below[0]}?" if below else ""
         raise InvalidArgumentError(
             f"{directory} has no MLmodel file, so it is not a model directory saved by MLflow{hint}"
         )
@@ -345,7 +346,7 @@ def _tensor_width(spec: Mapping[str, Any]) -> int:
 def _tensor_type(spec: Mapping[str, Any]) -> FeatureType:
     dtype = (spec.get("tensor-spec") or {}).get("dtype")
     try:
-        kind = np.dtype(str(dtype)).kind
+        kind: str = np.dtype(str(dtype)).kind
     except TypeError:
         kind = ""
     if kind not in _TENSOR_KINDS:
@@ -364,10 +365,10 @@ def output_type_from_mlflow(specs: list[Mapping[str, Any]] | None) -> tuple[str,
     if first.get("type") == "tensor":
         tensor = first.get("tensor-spec") or {}
         try:
-            kind = np.dtype(str(tensor.get("dtype"))).kind
+            element = np.dtype(str(tensor.get("dtype")))
         except TypeError:
             return None
-        dtype = "string" if kind in "OUS" else str(np.dtype(str(tensor.get("dtype"))))
+        dtype = "string" if element.kind in "OUS" else str(element)
         shape = tuple(int(d) for d in (tensor.get("shape") or [-1])[1:])
         return dtype, shape
     known = _COLUMN_TYPES.get(str(first.get("type")))

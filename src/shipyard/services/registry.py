@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from shipyard.artifacts.base import ArtifactStore
-from shipyard.core.inference import as_frame, infer_features, infer_output
+from shipyard.core.inference import as_frame, example_rows, infer_features, infer_output
 from shipyard.core.inputs import InputAdapter
 from shipyard.core.profile import ReferenceProfile, build_reference_profile
 from shipyard.core.refs import ModelRef, check_alias, check_model_name
@@ -76,6 +76,8 @@ class RegistryService:
         source: str = "python",
         code: CodeInfo | None = None,
         extra_options: Mapping[str, Any] | None = None,
+        reference_profile: ReferenceProfile | None = None,
+        training_data_hash: str | None = None,
     ) -> ModelVersion:
         """Save, verify and record a new version; nothing is stored unless every check passes."""
         check_model_name(name)
@@ -86,7 +88,7 @@ class RegistryService:
         if extra_options:
             saved = SavedModel(saved.data, {**saved.options, **extra_options})
         predictor = _load_saved(chosen, saved)
-        sig, sample_x = self._signature(chosen, model, predictor, saved, name, sample_input, signature)
+        sig, sample_frame, sample_x = self._signature(chosen, model, predictor, saved, name, sample_input, signature)
         if sensitive_features:
             try:
                 sig = sig.with_sensitive(sensitive_features)
@@ -95,6 +97,10 @@ class RegistryService:
         if sample_x is not None:
             _check_round_trip(model, predictor, sample_x, name)
         profile, data_hash = self._profile(sig, saved, predictor, training_data, training_target, name)
+        if reference_profile is not None:
+            if training_data is not None:
+                raise InvalidArgumentError("give training_data or a precomputed reference_profile, not both")
+            profile, data_hash = reference_profile, training_data_hash
         digest = self.artifacts.put(saved.data)
         now = self.clock()
         with self.db.write() as conn:
@@ -120,6 +126,7 @@ class RegistryService:
                 parent_version=parent,
                 status=VersionStatus.REGISTERED,
                 source=source,
+                input_example=example_rows(sample_frame) if sample_frame is not None else None,
             )
             repo.insert_version(conn, mid, version)
         return version
@@ -170,11 +177,11 @@ class RegistryService:
         name: str,
         sample_input: Any,
         given: Signature | None,
-    ) -> tuple[Signature, Any]:
+    ) -> tuple[Signature, pd.DataFrame | None, Any]:
         """Infer the signature from the sample and the model's own answer on it."""
         if sample_input is None:
             if given is not None:
-                return given, None
+                return given, None, None
             raise SignatureInferenceError(
                 f"cannot infer a signature for {name!r} without sample_input: pass a few training rows "
                 "(sample_input=X_train[:100], or --sample FILE on the command line); nothing was registered"
@@ -202,7 +209,7 @@ class RegistryService:
         output = infer_output(predictions, classes=predictor.classes, has_probabilities=proba is not None)
         if given is not None and given.output.kind is not OutputKind.TENSOR:
             output = given.output
-        return Signature(features, output), x
+        return Signature(features, output), frame, x
 
     def _profile(
         self,

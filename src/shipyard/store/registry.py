@@ -61,6 +61,7 @@ def insert_version(conn: Connection, mid: int, version: ModelVersion) -> None:
             flavor_options=dict(version.flavor_options),
             signature=version.signature.to_dict(),
             reference_profile=version.reference_profile.to_dict() if version.reference_profile else None,
+            input_example=[dict(r) for r in version.input_example] if version.input_example else None,
             training_data_hash=version.training_data_hash,
             hyperparameters=dict(version.hyperparameters),
             code_commit=version.code.commit,
@@ -206,4 +207,5 @@ def _to_version(row: Row[Any], aliases: Any) -> ModelVersion:
         status=VersionStatus(row.status),
         source=row.source,
         aliases=tuple(sorted(aliases)),
+        input_example=tuple(row.input_example) if row.input_example else None,
     )

@@ -40,6 +40,7 @@ model_versions = sa.Table(
     sa.Column("flavor_options", Json, nullable=False),
     sa.Column("signature", Json, nullable=False),
     sa.Column("reference_profile", Json, nullable=True),
+    sa.Column("input_example", Json, nullable=True),
     sa.Column("training_data_hash", sa.String(64), nullable=True),
     sa.Column("hyperparameters", Json, nullable=False),
     sa.Column("code_commit", sa.String(64), nullable=True),
