@@ -26,7 +26,9 @@ def _per_call_us(fn: Callable[[], Any], calls: int) -> float:
     return (time.perf_counter() - start) / calls * 1e6
 
 
-def _interleaved(a: Callable[[], Any], b: Callable[[], Any], *, calls: int = 2000, rounds: int = 15) -> tuple[float, float]:
+def _interleaved(
+    a: Callable[[], Any], b: Callable[[], Any], *, calls: int = 2000, rounds: int = 15
+) -> tuple[float, float]:
     for _ in range(200):
         a()
         b()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import bench_registry  # noqa: E402
+import bench_registry
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

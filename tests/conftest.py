@@ -86,6 +86,12 @@ def sqlite_workspace(tmp_path: Path) -> Iterator[Workspace]:
 @pytest.fixture(autouse=True)
 def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No test reads the developer's own shipyard.toml or ~/.shipyard by accident."""
-    for key in ("SHIPYARD_HOME", "SHIPYARD_DATABASE_URL", "SHIPYARD_ARTIFACT_URI", "SHIPYARD_CONFIG", "SHIPYARD_URL"):
+    for key in (
+        "SHIPYARD_HOME",
+        "SHIPYARD_DATABASE_URL",
+        "SHIPYARD_ARTIFACT_URI",
+        "SHIPYARD_CONFIG",
+        "SHIPYARD_URL",
+    ):
         monkeypatch.delenv(key, raising=False)
     monkeypatch.chdir(tmp_path)

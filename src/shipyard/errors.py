@@ -129,6 +129,4 @@ class StoreError(ShipyardError):
 
 def missing_dependency(package: str, extra: str, purpose: str) -> MissingDependencyError:
     """Build the one wording used everywhere for an absent optional library."""
-    return MissingDependencyError(
-        f"{purpose} needs {package}, which is not installed: pip install 'shipyard[{extra}]'"
-    )
+    return MissingDependencyError(f"{purpose} needs {package}, which is not installed: pip install 'shipyard[{extra}]'")

@@ -6,6 +6,7 @@ import threading
 
 from shipyard.artifacts import ArtifactStore, open_artifact_store
 from shipyard.config import Settings
+from shipyard.services.endpoints import EndpointService
 from shipyard.services.registry import RegistryService
 from shipyard.store.db import Database
 
@@ -20,6 +21,7 @@ class Workspace:
             settings.artifact_uri, s3_endpoint_url=settings.s3_endpoint_url
         )
         self.registry = RegistryService(self.db, self.artifacts)
+        self.endpoints = EndpointService(self.registry)
 
     def close(self) -> None:
         self.db.dispose()

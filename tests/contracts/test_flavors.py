@@ -226,9 +226,7 @@ def _pyfunc_linear() -> Case:
 @case("pyfunc-classifier-frame")
 def _pyfunc_classifier() -> Case:
     rng = np.random.default_rng(4)
-    return Case(
-        "pyfunc", ThresholdClassifier(), pd.DataFrame(rng.normal(size=(40, 3)), columns=["a", "b", "c"])
-    )
+    return Case("pyfunc", ThresholdClassifier(), pd.DataFrame(rng.normal(size=(40, 3)), columns=["a", "b", "c"]))
 
 
 def _softmax_net(torch: Any) -> Any:
@@ -278,9 +276,7 @@ def test_native_formats_save_byte_identical_artifacts(case_name: str) -> None:
 
 def test_pyfunc_class_defined_in_main_is_rejected_with_module_hint() -> None:
     cls = type("InlineModel", (), {"predict": lambda self, x: x, "__module__": "__main__"})
-    with pytest.raises(
-        UnsupportedModelError, match=r"move the class into a module file \(e\.g\. my_model\.py\)"
-    ):
+    with pytest.raises(UnsupportedModelError, match=r"move the class into a module file \(e\.g\. my_model\.py\)"):
         get_flavor("pyfunc").save(cls())
 
 
@@ -387,9 +383,7 @@ def test_pyfunc_state_skops_cannot_store_needs_trust_and_names_the_attribute() -
     with pytest.raises(UntrustedArtifactError):
         flavor.load(saved.data, saved.options)
     rows = pd.DataFrame({"a": [1.0, 2.0]})
-    np.testing.assert_array_equal(
-        flavor.load(saved.data, saved.options, trusted=True).predict(rows), [12.0, 12.0]
-    )
+    np.testing.assert_array_equal(flavor.load(saved.data, saved.options, trusted=True).predict(rows), [12.0, 12.0])
 
 
 def test_pyfunc_runs_stored_source_not_the_installed_module(tmp_path: Path) -> None:
@@ -446,9 +440,7 @@ def test_lightgbm_read_file_round_trips_text_model(tmp_path: Path) -> None:
     booster = flavor.read_file(str(path))
     np.testing.assert_array_equal(booster.predict(c.sample), c.model.predict_proba(c.sample)[:, 1])
     saved = flavor.save(booster)
-    np.testing.assert_array_equal(
-        flavor.load(saved.data, saved.options).predict(c.sample), booster.predict(c.sample)
-    )
+    np.testing.assert_array_equal(flavor.load(saved.data, saved.options).predict(c.sample), booster.predict(c.sample))
 
 
 def test_lightgbm_refuses_a_cut_model_before_lightgbm_parses_it() -> None:

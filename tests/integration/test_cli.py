@@ -18,7 +18,9 @@ from tests.models import churn_frame, churn_pipeline, iris
 SHIPYARD = [sys.executable, "-m", "shipyard.cli.main"]
 
 
-def run(args: list[str], home: Path, *, ok: bool = True, extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    args: list[str], home: Path, *, ok: bool = True, extra_env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "SHIPYARD_HOME": str(home), "COLUMNS": "200", **(extra_env or {})}
     result = subprocess.run([*SHIPYARD, *args], capture_output=True, text=True, env=env, timeout=180)
     if ok:
@@ -54,12 +56,43 @@ def files(tmp_path: Path) -> dict[str, Path]:
 
 def test_register_list_show_alias_archive(tmp_path: Path, files: dict[str, Path]) -> None:
     home = tmp_path / "home"
-    out = run(["models", "register", str(files["model"]), "--name", "churn", "--sample", str(files["csv"]),
-               "--training-data", str(files["parquet"]), "--target", "churned", "--metric", "auc=0.81",
-               "--tag", "team=growth", "--notes", "baseline"], home)
+    out = run(
+        [
+            "models",
+            "register",
+            str(files["model"]),
+            "--name",
+            "churn",
+            "--sample",
+            str(files["csv"]),
+            "--training-data",
+            str(files["parquet"]),
+            "--target",
+            "churned",
+            "--metric",
+            "auc=0.81",
+            "--tag",
+            "team=growth",
+            "--notes",
+            "baseline",
+        ],
+        home,
+    )
     assert "registered churn:1" in out.stdout
-    run(["models", "register", str(files["model"]), "--name", "churn", "--sample", str(files["csv"]),
-         "--target", "churned"], home)
+    run(
+        [
+            "models",
+            "register",
+            str(files["model"]),
+            "--name",
+            "churn",
+            "--sample",
+            str(files["csv"]),
+            "--target",
+            "churned",
+        ],
+        home,
+    )
 
     listing = json.loads(run(["models", "list", "--json"], home).stdout)
     assert [(m["name"], m["latest_version"], m["versions"]) for m in listing] == [("churn", 2, 2)]
@@ -68,12 +101,25 @@ def test_register_list_show_alias_archive(tmp_path: Path, files: dict[str, Path]
 
     card = json.loads(run(["models", "show", "churn:1", "--json"], home).stdout)
     assert card["metrics"] == {"auc": 0.81} and card["tags"] == {"team": "growth"}
-    assert [f["name"] for f in card["signature"]["inputs"]] == ["tenure_months", "monthly_charges", "plan", "region"]
+    assert [f["name"] for f in card["signature"]["inputs"]] == [
+        "tenure_months",
+        "monthly_charges",
+        "plan",
+        "region",
+    ]
     assert card["reference_profile"]["rows"] == 300 and card["reference_profile"]["target"] is not None
     assert card["source"].startswith("file:") and card["training_data_hash"]
 
     text = run(["models", "show", "churn:1"], home).stdout
-    for expected in ("churn:1", "sha256", "signature", "plan", "reference profile", "hyperparameters", "auc=0.81"):
+    for expected in (
+        "churn:1",
+        "sha256",
+        "signature",
+        "plan",
+        "reference profile",
+        "hyperparameters",
+        "auc=0.81",
+    ):
         assert expected in text
 
     assert "churn@champion -> churn:2" in run(["models", "alias", "churn:2", "champion"], home).stdout
@@ -87,12 +133,26 @@ def test_register_list_show_alias_archive(tmp_path: Path, files: dict[str, Path]
 
 def test_pickle_needs_trusted_on_the_command_line(tmp_path: Path, files: dict[str, Path]) -> None:
     home = tmp_path / "home"
-    refused = run(["models", "register", str(files["pkl"]), "--name", "iris", "--sample", str(files["iris_sample"])],
-                  home, ok=False)
+    refused = run(
+        ["models", "register", str(files["pkl"]), "--name", "iris", "--sample", str(files["iris_sample"])],
+        home,
+        ok=False,
+    )
     assert_one_line_error(refused, "pickle", "--trusted")
     assert json.loads(run(["models", "list", "--json"], home).stdout) == []
-    run(["models", "register", str(files["pkl"]), "--name", "iris", "--sample", str(files["iris_sample"]),
-         "--trusted"], home)
+    run(
+        [
+            "models",
+            "register",
+            str(files["pkl"]),
+            "--name",
+            "iris",
+            "--sample",
+            str(files["iris_sample"]),
+            "--trusted",
+        ],
+        home,
+    )
     assert json.loads(run(["models", "show", "iris", "--json"], home).stdout)["flavor_options"]["format"] == "skops"
 
 
@@ -103,7 +163,10 @@ def test_pickle_needs_trusted_on_the_command_line(tmp_path: Path, files: dict[st
         (["models", "show", "bad ref"], ["invalid model reference"]),
         (["models", "register", "missing.skops", "--name", "x"], ["no model file at missing.skops"]),
         (["models", "register", "{model}", "--name", "x"], ["without sample_input", "--sample"]),
-        (["models", "register", "{model}", "--name", "x", "--sample", "nope.csv"], ["sample file nope.csv does not exist"]),
+        (
+            ["models", "register", "{model}", "--name", "x", "--sample", "nope.csv"],
+            ["sample file nope.csv does not exist"],
+        ),
         (["models", "register", "{model}", "--name", "x", "--flavor", "keras"], ["unknown flavor 'keras'"]),
         (["models", "list", "nope"], ["no model named 'nope'"]),
         (["models", "alias", "nope:1", "champion"], ["no model named 'nope'"]),
@@ -117,17 +180,30 @@ def test_errors_are_one_line_and_a_non_zero_exit(
 
 
 def test_bad_settings_and_unreachable_store_are_one_line(tmp_path: Path) -> None:
-    result = run(["models", "list"], tmp_path, ok=False,
-                 extra_env={"SHIPYARD_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"})
+    result = run(
+        ["models", "list"],
+        tmp_path,
+        ok=False,
+        extra_env={"SHIPYARD_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"},
+    )
     assert_one_line_error(result, "cannot reach the control-plane store")
     result = run(["models", "list"], tmp_path, ok=False, extra_env={"SHIPYARD_DATABASE_URL": "mysql://x/y"})
     assert_one_line_error(result, "not supported")
 
 
 def test_every_command_has_help_with_an_example(tmp_path: Path) -> None:
-    for command in (["models", "register"], ["models", "list"], ["models", "show"], ["models", "alias"],
-                    ["models", "archive"], ["models", "approve"], ["models", "import-mlflow"],
-                    ["models", "convert"], ["db", "upgrade"], ["demo"]):
+    for command in (
+        ["models", "register"],
+        ["models", "list"],
+        ["models", "show"],
+        ["models", "alias"],
+        ["models", "archive"],
+        ["models", "approve"],
+        ["models", "import-mlflow"],
+        ["models", "convert"],
+        ["db", "upgrade"],
+        ["demo"],
+    ):
         out = run([*command, "--help"], tmp_path).stdout
         assert "Example:" in out, command
 

@@ -12,10 +12,13 @@ from shipyard.workspace import Workspace
 from tests.models import churn_frame, churn_pipeline, iris
 
 
-def test_array_model_converts_to_a_new_onnx_version_with_the_same_predictions(sqlite_workspace: Workspace) -> None:
+def test_array_model_converts_to_a_new_onnx_version_with_the_same_predictions(
+    sqlite_workspace: Workspace,
+) -> None:
     x, y, model = iris()
-    source = sqlite_workspace.registry.register(model, name="iris", sample_input=x[:30], training_data=x,
-                                                training_target=y)
+    source = sqlite_workspace.registry.register(
+        model, name="iris", sample_input=x[:30], training_data=x, training_target=y
+    )
     converted = convert_version(sqlite_workspace.registry, "iris:1")
     assert (converted.version, converted.flavor, converted.parent_version) == (2, "onnx", 1)
     assert converted.signature == source.signature

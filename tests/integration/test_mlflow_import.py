@@ -181,9 +181,7 @@ def test_pickled_sklearn_model_is_refused_without_trust_and_nothing_is_stored(
     assert_nothing_stored(sqlite_workspace)
 
 
-def test_xgboost_classifier_is_rebuilt_from_its_native_file(
-    sqlite_workspace: Workspace, tmp_path: Path
-) -> None:
+def test_xgboost_classifier_is_rebuilt_from_its_native_file(sqlite_workspace: Workspace, tmp_path: Path) -> None:
     xgboost = pytest.importorskip("xgboost")
     x, y = iris_frame()
     x.columns = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
@@ -214,9 +212,7 @@ def test_xgboost_classifier_is_rebuilt_from_its_native_file(
     np.testing.assert_array_equal(loaded.predict(x.to_dict(orient="records")), model.predict(x))
 
 
-def test_lightgbm_booster_with_a_signature_and_no_example(
-    sqlite_workspace: Workspace, tmp_path: Path
-) -> None:
+def test_lightgbm_booster_with_a_signature_and_no_example(sqlite_workspace: Workspace, tmp_path: Path) -> None:
     lightgbm = pytest.importorskip("lightgbm")
     rng = np.random.default_rng(0)
     x = rng.normal(size=(200, 3))
@@ -302,9 +298,7 @@ def test_onnx_model_with_a_tensor_signature_gets_positional_features(
     np.testing.assert_array_equal(sqlite_workspace.registry.load(mv.ref).predict(x), model.predict(x))
 
 
-def test_named_single_column_tensors_become_features_by_name(
-    sqlite_workspace: Workspace, tmp_path: Path
-) -> None:
+def test_named_single_column_tensors_become_features_by_name(sqlite_workspace: Workspace, tmp_path: Path) -> None:
     rng = np.random.default_rng(3)
     x = rng.normal(size=(50, 3))
     model = LinearRegression().fit(x, x @ np.array([1.5, -2.0, 0.5]))
@@ -319,9 +313,7 @@ def test_named_single_column_tensors_become_features_by_name(
         },
         loader="mlflow.sklearn",
         data="model.pkl",
-        inputs=[
-            {"name": n, "type": "tensor", "tensor-spec": {"dtype": "float64", "shape": [-1]}} for n in "abc"
-        ],
+        inputs=[{"name": n, "type": "tensor", "tensor-spec": {"dtype": "float64", "shape": [-1]}} for n in "abc"],
         outputs=[{"type": "tensor", "tensor-spec": {"dtype": "float64", "shape": [-1]}}],
     )
     (directory / "model.pkl").write_bytes(cloudpickle.dumps(model))
@@ -409,9 +401,7 @@ def test_an_unsupported_flavor_lists_what_it_has_and_what_is_supported(
         inputs=double_columns(["x"]),
         outputs=None,
     )
-    with pytest.raises(
-        UnsupportedModelError, match=r"flavors python_function, pytorch.*lightgbm, onnx, sklearn"
-    ):
+    with pytest.raises(UnsupportedModelError, match=r"flavors python_function, pytorch.*lightgbm, onnx, sklearn"):
         import_mlflow_model(sqlite_workspace.registry, str(directory), name="torch")
     assert_nothing_stored(sqlite_workspace)
 
@@ -421,9 +411,7 @@ def test_no_signature_and_no_example_is_refused(sqlite_workspace: Workspace, tmp
     mlmodel = yaml.safe_load((directory / "MLmodel").read_text())
     del mlmodel["signature"], mlmodel["saved_input_example_info"]
     (directory / "MLmodel").write_text(yaml.safe_dump(mlmodel))
-    with pytest.raises(
-        SignatureInferenceError, match=r"no signature and no input example.*nothing was registered"
-    ):
+    with pytest.raises(SignatureInferenceError, match=r"no signature and no input example.*nothing was registered"):
         import_mlflow_model(sqlite_workspace.registry, str(directory), name="iris", trusted=True)
     assert_nothing_stored(sqlite_workspace)
 

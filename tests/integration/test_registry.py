@@ -77,8 +77,9 @@ def test_versions_number_upwards_with_parent_and_latest(workspace: Workspace) ->
 def test_dataframe_pipeline_round_trips_with_identical_predictions(workspace: Workspace) -> None:
     frame, target = churn_frame()
     model = churn_pipeline()
-    mv = workspace.registry.register(model, name="churn", sample_input=frame.head(50), training_data=frame,
-                                     training_target=target)
+    mv = workspace.registry.register(
+        model, name="churn", sample_input=frame.head(50), training_data=frame, training_target=target
+    )
     plan = mv.signature.feature("plan")
     assert plan.type.value == "string" and set(plan.categories or ()) == {"basic", "plus", "premium"}
     assert mv.signature.feature("tenure_months").type.value == "integer"
@@ -92,7 +93,7 @@ def test_dataframe_pipeline_round_trips_with_identical_predictions(workspace: Wo
 
 
 def test_load_accepts_every_input_form_and_matches_the_estimator(sqlite_workspace: Workspace) -> None:
-    x, y, model = regression()
+    x, _, model = regression()
     sqlite_workspace.registry.register(model, name="reg", sample_input=x[:20])
     loaded = sqlite_workspace.registry.load("reg")
     expected = model.predict(x[:4])
@@ -194,8 +195,11 @@ def test_registration_refuses_without_a_signature_and_stores_nothing(workspace: 
     with pytest.raises(SignatureInferenceError, match="without sample_input"):
         workspace.registry.register(model, name="iris")
     with pytest.raises(SignatureInferenceError, match="mix"):
-        workspace.registry.register(model, name="iris", sample_input=pd.DataFrame(
-            {"f0": [1, "a"], "f1": [1.0, 2.0], "f2": [1.0, 2.0], "f3": [1.0, 2.0]}))
+        workspace.registry.register(
+            model,
+            name="iris",
+            sample_input=pd.DataFrame({"f0": [1, "a"], "f1": [1.0, 2.0], "f2": [1.0, 2.0], "f3": [1.0, 2.0]}),
+        )
     with pytest.raises(SignatureInferenceError, match="features"):
         workspace.registry.register(model, name="iris", sample_input=x[:5, :3])
     assert workspace.registry.list_models() == []
@@ -235,13 +239,19 @@ def test_pickle_file_needs_trust_and_is_stored_safely_once_trusted(workspace: Wo
 def test_git_commit_and_dirty_state_are_captured(tmp_path: Path) -> None:
     repo = tmp_path / "proj"
     repo.mkdir()
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
-           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.com",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.com",
+    }
     (repo / "train.py").write_text("print('hi')\n")
     for args in (["init", "-q"], ["add", "train.py"], ["commit", "-qm", "init"]):
         subprocess.run(["git", "-C", str(repo), *args], check=True, env=env)
-    head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True,
-                          check=True).stdout.strip()
+    head = subprocess.run(
+        ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
     clean = code_info(repo)
     assert (clean.commit, clean.dirty) == (head, False)
     (repo / "train.py").write_text("print('changed')\n")
@@ -252,8 +262,14 @@ def test_git_commit_and_dirty_state_are_captured(tmp_path: Path) -> None:
 def test_registration_from_a_script_records_its_commit(tmp_path: Path) -> None:
     repo = tmp_path / "proj"
     repo.mkdir()
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
-           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com", "SHIPYARD_HOME": str(tmp_path / "h")}
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.com",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.com",
+        "SHIPYARD_HOME": str(tmp_path / "h"),
+    }
     script = repo / "train.py"
     script.write_text(
         "import shipyard\n"
@@ -265,8 +281,16 @@ def test_registration_from_a_script_records_its_commit(tmp_path: Path) -> None:
     )
     for args in (["init", "-q"], ["add", "train.py"], ["commit", "-qm", "init"]):
         subprocess.run(["git", "-C", str(repo), *args], check=True, env=env)
-    head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True,
-                          check=True).stdout.strip()
-    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, cwd=tmp_path,
-                         check=True, timeout=120)
+    head = subprocess.run(
+        ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    out = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        check=True,
+        timeout=120,
+    )
     assert out.stdout.split() == [head, "False", "3"]

@@ -24,11 +24,27 @@ ALLOWED = {
 
 
 def test_public_names_are_pinned() -> None:
-    assert sorted(shipyard.__all__) == sorted([
-        "FeatureSpec", "FeatureType", "LoadedModel", "ModelRef", "ModelVersion", "OutputKind", "OutputSpec",
-        "Prediction", "Settings", "ShipyardError", "Signature", "VersionStatus", "Workspace", "__version__",
-        "convert", "load", "register",
-    ])
+    assert sorted(shipyard.__all__) == sorted(
+        [
+            "FeatureSpec",
+            "FeatureType",
+            "LoadedModel",
+            "ModelRef",
+            "ModelVersion",
+            "OutputKind",
+            "OutputSpec",
+            "Prediction",
+            "Settings",
+            "ShipyardError",
+            "Signature",
+            "VersionStatus",
+            "Workspace",
+            "__version__",
+            "convert",
+            "load",
+            "register",
+        ]
+    )
     for name in shipyard.__all__:
         assert hasattr(shipyard, name)
 

@@ -46,6 +46,11 @@ def test_nothing_is_read_at_import(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     import sys
 
     (tmp_path / "shipyard.toml").write_text("home = [broken\n")
-    result = subprocess.run([sys.executable, "-c", "import shipyard, shipyard.cli.main"], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", "import shipyard, shipyard.cli.main"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr

@@ -60,8 +60,10 @@ def test_frame_layout_keeps_types_and_order() -> None:
 @pytest.mark.parametrize(
     ("rows", "message"),
     [
-        ([{"age": 1, "city": "x", "vip": True}, {"age": "old", "city": "x", "vip": True}],
-         "row 1: feature 'age' expects a number, got 'old'"),
+        (
+            [{"age": 1, "city": "x", "vip": True}, {"age": "old", "city": "x", "vip": True}],
+            "row 1: feature 'age' expects a number, got 'old'",
+        ),
         ([{"age": 1, "city": 5, "vip": True}], "row 0: feature 'city' expects a string, got 5"),
         ([{"age": 1, "city": "x", "vip": "yes"}], "row 0: feature 'vip' expects true or false"),
         ([{"age": None, "city": "x", "vip": True}], "row 0: feature 'age' is missing \\(null\\)"),

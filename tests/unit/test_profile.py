@@ -65,8 +65,13 @@ def test_unknown_levels_are_counted_as_other() -> None:
 
 def test_reference_profile_round_trips_through_json_form() -> None:
     frame = pd.DataFrame({"x": [1.0, 2.0, np.nan, 4.0], "c": ["a", "b", "a", None], "flag": [True, False, True, True]})
-    profile = build_reference_profile(frame, predictions=np.array([0, 1, 1, 0]), classification=True,
-                                      scores=np.array([0.1, 0.9, 0.8, 0.3]), target=np.array([0, 1, 1, 1]))
+    profile = build_reference_profile(
+        frame,
+        predictions=np.array([0, 1, 1, 0]),
+        classification=True,
+        scores=np.array([0.1, 0.9, 0.8, 0.3]),
+        target=np.array([0, 1, 1, 1]),
+    )
     assert ReferenceProfile.from_dict(profile.to_dict()) == profile
     assert profile.features["x"].missing == 1  # type: ignore[union-attr]
     assert profile.prediction.counts == {"0": 2, "1": 2}  # type: ignore[union-attr]

@@ -24,8 +24,25 @@ def test_valid_refs_parse_and_print_back(text: str, expected: ModelRef) -> None:
     assert ModelRef.parse(str(ref)) == ref
 
 
-@pytest.mark.parametrize("text", ["", " ", "fraud:", "fraud:0", "fraud:-1", "fraud:x", "fraud@", "fraud@3",
-                                  "fraud@a@b", "@champion", ":3", "fr aud", "fraud:1:2", "-x"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        " ",
+        "fraud:",
+        "fraud:0",
+        "fraud:-1",
+        "fraud:x",
+        "fraud@",
+        "fraud@3",
+        "fraud@a@b",
+        "@champion",
+        ":3",
+        "fr aud",
+        "fraud:1:2",
+        "-x",
+    ],
+)
 def test_malformed_refs_are_refused_with_the_expected_forms(text: str) -> None:
     with pytest.raises(InvalidRefError, match="invalid model reference"):
         ModelRef.parse(text)

@@ -123,7 +123,7 @@ def _profile_summary(p: NumericProfile | CategoricalProfile | None) -> str:
     if isinstance(p, NumericProfile):
         if p.count == 0:
             return "no values"
-        return f"{len(p.counts)} bins, mean {p.mean:.4g}, sd {p.variance ** 0.5:.4g}"
+        return f"{len(p.counts)} bins, mean {p.mean:.4g}, sd {p.variance**0.5:.4g}"
     top = sorted(p.counts.items(), key=lambda kv: -kv[1])[:3]
     total = p.count or 1
     return ", ".join(f"{k} {n / total:.0%}" for k, n in top)

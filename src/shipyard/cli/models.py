@@ -18,13 +18,28 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of 
 
 @app.command("register")
 def register(
-    path: Annotated[str, typer.Argument(help="Model file: .skops, .pkl/.joblib, .onnx, .json/.ubj, .txt, .pt, or file.py:Class")],
+    path: Annotated[
+        str,
+        typer.Argument(help="Model file: .skops, .pkl/.joblib, .onnx, .json/.ubj, .txt, .pt, or file.py:Class"),
+    ],
     name: Annotated[str, typer.Option("--name", "-n", help="Model name, e.g. fraud.")],
-    flavor: Annotated[str | None, typer.Option(help="sklearn, onnx, xgboost, lightgbm, torch or pyfunc; detected if left out.")] = None,
-    sample: Annotated[str | None, typer.Option(help="CSV/Parquet of example rows; the signature is inferred from it.")] = None,
-    training_data: Annotated[str | None, typer.Option(help="CSV/Parquet of training rows, for the reference profile.")] = None,
-    target: Annotated[str | None, typer.Option(help="Column of the sample/training file holding the label (dropped from features).")] = None,
-    trusted: Annotated[bool, typer.Option("--trusted", help="Allow a pickle/joblib file (it can run code when loaded).")] = False,
+    flavor: Annotated[
+        str | None,
+        typer.Option(help="sklearn, onnx, xgboost, lightgbm, torch or pyfunc; detected if left out."),
+    ] = None,
+    sample: Annotated[
+        str | None, typer.Option(help="CSV/Parquet of example rows; the signature is inferred from it.")
+    ] = None,
+    training_data: Annotated[
+        str | None, typer.Option(help="CSV/Parquet of training rows, for the reference profile.")
+    ] = None,
+    target: Annotated[
+        str | None,
+        typer.Option(help="Column of the sample/training file holding the label (dropped from features)."),
+    ] = None,
+    trusted: Annotated[
+        bool, typer.Option("--trusted", help="Allow a pickle/joblib file (it can run code when loaded).")
+    ] = False,
     metric: Annotated[list[str] | None, typer.Option("--metric", "-m", help="key=value, repeatable.")] = None,
     tag: Annotated[list[str] | None, typer.Option("--tag", "-t", help="key=value, repeatable.")] = None,
     notes: Annotated[str, typer.Option(help="Free text for the model card.")] = "",
@@ -33,7 +48,7 @@ def register(
 ) -> None:
     """Register a model file as the next version of a model.
 
-    Example: shipyard models register model.skops --name fraud --sample train.csv --training-data train.csv --target label
+    Example: shipyard models register model.skops --name fraud --sample train.csv --target label
     """
     sample_frame = _without_target(read_table(sample, what="sample"), target) if sample else None
     training = read_table(training_data, what="training data") if training_data else None
@@ -81,17 +96,19 @@ def list_(
     if name is None:
         models = registry.list_models()
         if as_json:
-            print_json([
-                {
-                    "name": m.name,
-                    "latest_version": m.latest_version,
-                    "versions": m.versions,
-                    "aliases": dict(m.aliases),
-                    "created_at": m.created_at.isoformat(),
-                    "updated_at": m.updated_at.isoformat(),
-                }
-                for m in models
-            ])
+            print_json(
+                [
+                    {
+                        "name": m.name,
+                        "latest_version": m.latest_version,
+                        "versions": m.versions,
+                        "aliases": dict(m.aliases),
+                        "created_at": m.created_at.isoformat(),
+                        "updated_at": m.updated_at.isoformat(),
+                    }
+                    for m in models
+                ]
+            )
             return
         render_model_list(console, models)
         return
@@ -161,7 +178,9 @@ def archive(ref: Annotated[str, typer.Argument(help="e.g. fraud:2")]) -> None:
 def import_mlflow(
     path: Annotated[str, typer.Argument(help="A directory saved by MLflow (it holds an MLmodel file).")],
     name: Annotated[str, typer.Option("--name", "-n", help="Model name in Shipyard.")],
-    trusted: Annotated[bool, typer.Option("--trusted", help="Allow pickled models (they can run code when loaded).")] = False,
+    trusted: Annotated[
+        bool, typer.Option("--trusted", help="Allow pickled models (they can run code when loaded).")
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Register a model saved by MLflow (sklearn, xgboost, lightgbm or onnx flavor), keeping its signature.

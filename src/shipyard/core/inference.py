@@ -26,9 +26,7 @@ def as_frame(data: Any, *, feature_names: Sequence[str] | None = None, what: str
         frame = data
     elif isinstance(data, np.ndarray):
         if data.ndim != 2:
-            raise SignatureInferenceError(
-                f"{what} must be 2-D (rows x features); got an array of shape {data.shape}"
-            )
+            raise SignatureInferenceError(f"{what} must be 2-D (rows x features); got an array of shape {data.shape}")
         names = tuple(feature_names) if feature_names is not None else default_feature_names(data.shape[1])
         if len(names) != data.shape[1]:
             raise SignatureInferenceError(
@@ -97,9 +95,7 @@ def _infer_feature(name: str, column: pd.Series) -> FeatureSpec:
     return FeatureSpec(name, ftype, nullable, missing_rate=missing_rate)
 
 
-def _numeric_spec(
-    name: str, ftype: FeatureType, column: pd.Series, nullable: bool, missing_rate: float
-) -> FeatureSpec:
+def _numeric_spec(name: str, ftype: FeatureType, column: pd.Series, nullable: bool, missing_rate: float) -> FeatureSpec:
     values = column.to_numpy(dtype=np.float64, na_value=np.nan)
     finite = values[np.isfinite(values)]
     low = float(finite.min()) if finite.size else None

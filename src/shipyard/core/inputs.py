@@ -207,10 +207,7 @@ class InputAdapter:
         return np.column_stack([np.asarray(columns[n], dtype=np.float64) for n in self.names])
 
     def _null_message(self, row: int, name: str) -> str:
-        return (
-            f"row {row}: feature {name!r} is missing (null), but {self.label} does not allow missing "
-            "values for it"
-        )
+        return f"row {row}: feature {name!r} is missing (null), but {self.label} does not allow missing values for it"
 
     def _check_series(self, spec: FeatureSpec, column: pd.Series) -> Any:
         """Validate a DataFrame column, keeping its dtype when it is already right."""

@@ -16,8 +16,7 @@ def check_model_name(name: str) -> str:
     """Refuse names that would not survive a URL path, a file name or a ref."""
     if not isinstance(name, str) or not NAME_PATTERN.match(name):
         raise InvalidArgumentError(
-            f"invalid model name {name!r}: use 1-128 letters, digits, '_', '.' or '-', "
-            "starting with a letter or digit"
+            f"invalid model name {name!r}: use 1-128 letters, digits, '_', '.' or '-', starting with a letter or digit"
         )
     return name
 
@@ -56,9 +55,7 @@ class ModelRef:
     def parse(cls, text: str) -> ModelRef:
         """Parse ``name``, ``name:N``, ``name:latest`` or ``name@alias``."""
         if not isinstance(text, str) or not text.strip():
-            raise InvalidRefError(
-                f"invalid model reference {text!r}: expected NAME, NAME:VERSION or NAME@ALIAS"
-            )
+            raise InvalidRefError(f"invalid model reference {text!r}: expected NAME, NAME:VERSION or NAME@ALIAS")
         text = text.strip()
         if "@" in text:
             name, _, alias = text.partition("@")
@@ -84,7 +81,6 @@ class ModelRef:
 def _ref_name(name: str, text: str) -> str:
     if not NAME_PATTERN.match(name):
         raise InvalidRefError(
-            f"invalid model reference {text!r}: the model name {name!r} must be 1-128 letters, "
-            "digits, '_', '.' or '-'"
+            f"invalid model reference {text!r}: the model name {name!r} must be 1-128 letters, digits, '_', '.' or '-'"
         )
     return name

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -61,14 +62,23 @@ def layout_option(options: Mapping[str, Any]) -> InputLayout:
     return InputLayout(options.get("input", InputLayout.ARRAY.value))
 
 
+def plain_classes(classes: Any) -> tuple[Any, ...] | None:
+    """Class labels as Python scalars (not NumPy ones), so they compare, print and store as JSON."""
+    if classes is None:
+        return None
+    return tuple(c.item() if isinstance(c, np.generic) else c for c in classes)
+
+
 def jsonable_params(params: Mapping[str, Any]) -> dict[str, Any]:
-    """Hyperparameters as JSON: plain values kept, anything else (estimators, callables) by repr."""
+    """Hyperparameters as strict JSON: plain values kept; NaN/inf and objects (estimators) by repr."""
     out: dict[str, Any] = {}
     for key, value in params.items():
-        if value is None or isinstance(value, bool | int | float | str):
+        if isinstance(value, np.generic):
+            value = value.item()
+        if isinstance(value, float) and not math.isfinite(value):
+            out[str(key)] = repr(value)
+        elif value is None or isinstance(value, bool | int | float | str):
             out[str(key)] = value
-        elif isinstance(value, np.generic):
-            out[str(key)] = value.item()
         elif isinstance(value, list | tuple) and all(
             v is None or isinstance(v, bool | int | float | str) for v in value
         ):

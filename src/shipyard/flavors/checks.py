@@ -92,9 +92,7 @@ def assert_same_predictions(
     if exact_dtype:
         assert got.dtype == want.dtype, f"{what}: dtype {got.dtype}, but the original gives {want.dtype}"
     if want.dtype.kind in "fc" or got.dtype.kind in "fc":
-        np.testing.assert_allclose(
-            got.astype(np.float64), want.astype(np.float64), rtol=rtol, atol=rtol, err_msg=what
-        )
+        np.testing.assert_allclose(got.astype(np.float64), want.astype(np.float64), rtol=rtol, atol=rtol, err_msg=what)
     else:
         mismatched = int(np.sum(got != want))
         assert mismatched == 0, f"{what}: {mismatched} of {want.size} differ from the original's"
@@ -224,9 +222,7 @@ class _Contract:
             assert proba is None, "predict_proba returns probabilities, but classes is None"
             return
         assert isinstance(classes, tuple) and classes, f"classes must be a non-empty tuple; got {classes!r}"
-        assert not any(isinstance(c, np.generic) for c in classes), (
-            f"classes must be plain Python: {classes!r}"
-        )
+        assert not any(isinstance(c, np.generic) for c in classes), f"classes must be plain Python: {classes!r}"
         json.dumps(list(classes))
         original = getattr(self.model, "classes_", None)
         if original is not None:
@@ -244,9 +240,7 @@ class _Contract:
             f"predict_proba has shape {proba.shape}; expected ({rows}, {len(classes)}), one column per class"
         )
         assert np.all((proba >= -1e-6) & (proba <= 1 + 1e-6)), "probabilities outside [0, 1]"
-        np.testing.assert_allclose(
-            proba.sum(axis=1), 1.0, atol=1e-4, err_msg="probability rows must add to 1"
-        )
+        np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-4, err_msg="probability rows must add to 1")
         if self.expected_proba is not None:
             np.testing.assert_allclose(
                 proba, self.expected_proba, rtol=0, atol=self.proba_atol, err_msg="predict_proba"

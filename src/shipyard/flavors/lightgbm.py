@@ -17,7 +17,7 @@ import pandas as pd
 
 from shipyard.core.inputs import InputLayout
 from shipyard.errors import ModelLoadError, UnsupportedModelError, missing_dependency
-from shipyard.flavors.base import Predictor, SavedModel, jsonable_params
+from shipyard.flavors.base import Predictor, SavedModel, jsonable_params, plain_classes
 
 CLASSIFIER = "LGBMClassifier"
 REGRESSOR = "LGBMRegressor"
@@ -32,11 +32,7 @@ class LightGBMPredictor:
     def __init__(self, booster: Any, *, classes: np.ndarray | None) -> None:
         self.booster = booster
         self._labels = classes
-        self.classes: tuple[Any, ...] | None = (
-            tuple(c.item() if isinstance(c, np.generic) else c for c in classes)
-            if classes is not None
-            else None
-        )
+        self.classes: tuple[Any, ...] | None = plain_classes(classes)
         self._categorical = bool(getattr(booster, "pandas_categorical", None))
 
     def predict(self, x: Any) -> np.ndarray:
@@ -179,9 +175,7 @@ def _fitted_booster(model: Any) -> Any:
     try:
         return model.booster_
     except Exception as exc:  # LGBMNotFittedError
-        raise UnsupportedModelError(
-            f"{type(model).__name__} is not fitted; call fit() before registering it"
-        ) from exc
+        raise UnsupportedModelError(f"{type(model).__name__} is not fitted; call fit() before registering it") from exc
 
 
 def _has_feature_names(model: Any) -> bool:

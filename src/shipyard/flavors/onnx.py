@@ -153,9 +153,7 @@ def graph_classes(model: Any) -> tuple[Any, ...] | None:
     """Class labels written in the graph's ONNX-ML classifier (or ZipMap) node, if it has one."""
     found = None
     for node in model.graph.node:
-        if node.domain != "ai.onnx.ml" or not (
-            node.op_type.endswith("Classifier") or node.op_type == "ZipMap"
-        ):
+        if node.domain != "ai.onnx.ml" or not (node.op_type.endswith("Classifier") or node.op_type == "ZipMap"):
             continue
         for attribute in node.attribute:
             if attribute.name in _CLASS_LABEL_ATTRIBUTES:
@@ -224,9 +222,7 @@ def _check_agreement(model: Any, onnx_model: Any, sample: Any) -> None:
     predictor = OnnxFlavor().load(onnx_model.SerializeToString(), {})
     x = sample.astype(np.float64) if isinstance(sample, np.ndarray) else sample
     proba = predictor.predict_proba(x) if hasattr(model, "predict_proba") else None
-    got, want = (
-        (proba, model.predict_proba(x)) if proba is not None else (predictor.predict(x), model.predict(x))
-    )
+    got, want = (proba, model.predict_proba(x)) if proba is not None else (predictor.predict(x), model.predict(x))
     got, want = np.asarray(got), np.asarray(want)
     described = _describe_estimator(model)
     if got.shape != want.shape:
@@ -264,9 +260,9 @@ def _graph_inputs(model: Any) -> list[Any]:
 
 def _as_element_type(values: np.ndarray, dtype: Any) -> np.ndarray:
     if dtype is object:
-        return np.asarray(
-            [v if isinstance(v, str) else str(v) for v in values.ravel()], dtype=object
-        ).reshape(values.shape)
+        return np.asarray([v if isinstance(v, str) else str(v) for v in values.ravel()], dtype=object).reshape(
+            values.shape
+        )
     return np.ascontiguousarray(values, dtype=dtype)
 
 

@@ -26,7 +26,7 @@ import numpy as np
 
 from shipyard.core.inputs import InputLayout
 from shipyard.errors import ModelLoadError, UnsupportedModelError, UntrustedArtifactError
-from shipyard.flavors.base import Predictor, SavedModel, jsonable_params
+from shipyard.flavors.base import Predictor, SavedModel, jsonable_params, plain_classes
 from shipyard.flavors.sklearn import _skops_loads
 
 FORMAT = "pyfunc-zip"
@@ -42,11 +42,7 @@ class PyfuncPredictor:
     def __init__(self, instance: Any) -> None:
         self.instance = instance
         classes = getattr(instance, "classes_", None)
-        self.classes: tuple[Any, ...] | None = (
-            tuple(c.item() if isinstance(c, np.generic) else c for c in classes)
-            if classes is not None
-            else None
-        )
+        self.classes: tuple[Any, ...] | None = plain_classes(classes)
         self._predict = instance.predict
         proba = getattr(instance, "predict_proba", None)
         self._proba = proba if callable(proba) else None
@@ -78,9 +74,7 @@ class PyfuncFlavor:
             ) from exc
         state_name, state_bytes = _dump_state(cls.__qualname__, state, trusted=trusted)
         meta = {"module": cls.__module__, "qualname": cls.__qualname__, "state": state_name}
-        data = _zip(
-            {SOURCE: source, META: json.dumps(meta, sort_keys=True).encode(), state_name: state_bytes}
-        )
+        data = _zip({SOURCE: source, META: json.dumps(meta, sort_keys=True).encode(), state_name: state_bytes})
         options = {
             "format": FORMAT,
             "input": InputLayout.FRAME.value,
@@ -128,9 +122,7 @@ class PyfuncFlavor:
         plain = {
             k: v
             for k, v in getattr(model, "__dict__", {}).items()
-            if not k.startswith("_")
-            and not k.endswith("_")
-            and (v is None or isinstance(v, bool | int | float | str))
+            if not k.startswith("_") and not k.endswith("_") and (v is None or isinstance(v, bool | int | float | str))
         }
         return jsonable_params(plain)
 
@@ -180,9 +172,7 @@ def _class_source(cls: type) -> bytes:
     try:
         return Path(origin).read_bytes()
     except OSError as exc:
-        raise UnsupportedModelError(
-            f"cannot read the source of {cls.__qualname__} from {origin}: {exc}"
-        ) from exc
+        raise UnsupportedModelError(f"cannot read the source of {cls.__qualname__} from {origin}: {exc}") from exc
 
 
 def _dump_state(qualname: str, state: dict[str, Any], *, trusted: bool) -> tuple[str, bytes]:
@@ -277,12 +267,8 @@ def _resolve(module: types.ModuleType, qualname: str) -> Any:
     for part in qualname.split("."):
         target = getattr(target, part, None)
         if target is None:
-            defined = sorted(
-                k for k, v in vars(module).items() if isinstance(v, type) and not k.startswith("_")
-            )
-            raise ModelLoadError(
-                f"class {qualname!r} is not defined in the pyfunc's source; it defines: {defined}"
-            )
+            defined = sorted(k for k, v in vars(module).items() if isinstance(v, type) and not k.startswith("_"))
+            raise ModelLoadError(f"class {qualname!r} is not defined in the pyfunc's source; it defines: {defined}")
     if not isinstance(target, type):
         raise ModelLoadError(f"{qualname!r} in the pyfunc's source is a {type(target).__name__}, not a class")
     if not callable(getattr(target, "predict", None)):

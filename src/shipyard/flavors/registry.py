@@ -30,9 +30,7 @@ def get_flavor(name: str) -> Flavor:
     try:
         target = _FLAVORS[name]
     except KeyError:
-        raise InvalidArgumentError(
-            f"unknown flavor {name!r}; choose one of: {', '.join(FLAVOR_NAMES)}"
-        ) from None
+        raise InvalidArgumentError(f"unknown flavor {name!r}; choose one of: {', '.join(FLAVOR_NAMES)}") from None
     module_name, _, attr = target.partition(":")
     flavor: Flavor = getattr(importlib.import_module(module_name), attr)()
     return flavor
@@ -84,6 +82,5 @@ def flavor_for_file(path: str) -> Flavor:
         if head.startswith(b"tree\n") or b"\nversion=v" in head:
             return get_flavor("lightgbm")
     raise UnsupportedModelError(
-        f"cannot tell the flavor of {str(file)!r} from its name; pass --flavor with one of: "
-        f"{', '.join(FLAVOR_NAMES)}"
+        f"cannot tell the flavor of {str(file)!r} from its name; pass --flavor with one of: {', '.join(FLAVOR_NAMES)}"
     )

@@ -15,7 +15,7 @@ import numpy as np
 
 from shipyard.core.inputs import InputLayout
 from shipyard.errors import ModelLoadError, UnsupportedModelError, UntrustedArtifactError
-from shipyard.flavors.base import Predictor, SavedModel, jsonable_params
+from shipyard.flavors.base import Predictor, SavedModel, jsonable_params, plain_classes
 
 # Types from these libraries carry no user code; skops may build them without asking the caller.
 SAFE_TYPE_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.", "collections.", "datetime.", "_operator.")
@@ -28,9 +28,7 @@ class SklearnPredictor:
     def __init__(self, model: Any) -> None:
         self.model = model
         classes = getattr(model, "classes_", None) if _is_classifier(model) else None
-        self.classes: tuple[Any, ...] | None = (
-            tuple(c.item() if isinstance(c, np.generic) else c for c in classes) if classes is not None else None
-        )
+        self.classes: tuple[Any, ...] | None = plain_classes(classes)
         self.predict = model.predict
         proba = getattr(model, "predict_proba", None) if self.classes is not None else None
         self._proba = proba

@@ -18,7 +18,7 @@ import pandas as pd
 
 from shipyard.core.inputs import InputLayout
 from shipyard.errors import ModelLoadError, UnsupportedModelError, missing_dependency
-from shipyard.flavors.base import Predictor, SavedModel, jsonable_params
+from shipyard.flavors.base import Predictor, SavedModel, jsonable_params, plain_classes
 
 # The wrappers whose behaviour is fully described by the saved booster; a subclass is saved as the
 # XGBoost class it derives from, since its own code is not part of the artifact.
@@ -39,11 +39,7 @@ class XGBoostPredictor:
         booster = model if self.is_booster else model.get_booster()
         self._categorical = any(t == "c" for t in (booster.feature_types or ()))
         classes = None if self.is_booster else getattr(model, "classes_", None)
-        self.classes: tuple[Any, ...] | None = (
-            tuple(c.item() if isinstance(c, np.generic) else c for c in classes)
-            if classes is not None
-            else None
-        )
+        self.classes: tuple[Any, ...] | None = plain_classes(classes)
 
     def predict(self, x: Any) -> np.ndarray:
         x = self._prepare(x)
@@ -110,11 +106,7 @@ class XGBoostFlavor:
         if not data:
             # XGBoost aborts the process (std::terminate) on an empty buffer instead of raising.
             raise ModelLoadError("the XGBoost model artifact is empty")
-        model = (
-            xgboost.Booster()
-            if wrapper == BOOSTER
-            else getattr(xgboost, wrapper)(**options.get("params", {}))
-        )
+        model = xgboost.Booster() if wrapper == BOOSTER else getattr(xgboost, wrapper)(**options.get("params", {}))
         try:
             model.load_model(bytearray(data))
         except Exception as exc:  # XGBoostError, TypeError for a wrapper of another kind, …
@@ -125,7 +117,7 @@ class XGBoostFlavor:
     def hyperparameters(self, model: Any) -> dict[str, Any]:
         if _xgboost_base(type(model)) != BOOSTER:
             try:
-                return _finite(jsonable_params(model.get_params()))
+                return jsonable_params(model.get_params())
             except Exception:  # a subclass with a broken get_params still registers
                 return {}
         try:
@@ -138,7 +130,7 @@ class XGBoostFlavor:
             "num_boosted_rounds": model.num_boosted_rounds(),
         }
         params.update(config.get("gradient_booster", {}).get("tree_train_param", {}))
-        return _finite(jsonable_params(params))
+        return jsonable_params(params)
 
     def feature_names(self, model: Any) -> tuple[str, ...] | None:
         if _xgboost_base(type(model)) == BOOSTER:
@@ -160,9 +152,7 @@ class XGBoostFlavor:
         # A wrapper's save_model() leaves its kind in the file; give back that wrapper, not a bare booster.
         meta = booster.attr("scikit_learn")
         kind = json.loads(meta).get("_estimator_type") if meta else None
-        wrapper = {"classifier": "XGBClassifier", "regressor": "XGBRegressor", "ranker": "XGBRanker"}.get(
-            kind or ""
-        )
+        wrapper = {"classifier": "XGBClassifier", "regressor": "XGBRegressor", "ranker": "XGBRanker"}.get(kind or "")
         if wrapper is None:
             return booster
         model = getattr(xgboost, wrapper)()
@@ -185,9 +175,7 @@ def _fitted_booster(model: Any) -> Any:
     try:
         return model.get_booster()
     except Exception as exc:  # sklearn's NotFittedError
-        raise UnsupportedModelError(
-            f"{type(model).__name__} is not fitted; call fit() before registering it"
-        ) from exc
+        raise UnsupportedModelError(f"{type(model).__name__} is not fitted; call fit() before registering it") from exc
 
 
 def _is_plain(value: Any) -> bool:
@@ -196,12 +184,6 @@ def _is_plain(value: Any) -> bool:
     if isinstance(value, float):
         return math.isfinite(value)  # NaN is XGBoost's default and not valid JSON
     return isinstance(value, bool | int | str)
-
-
-def _finite(params: dict[str, Any]) -> dict[str, Any]:
-    """NaN and infinities as text: ``missing=nan`` is XGBoost's default, and strict JSON has no NaN."""
-    # jsonable_params passes non-finite floats through; json.dumps writes them as invalid JSON (NaN).
-    return {k: repr(v) if isinstance(v, float) and not math.isfinite(v) else v for k, v in params.items()}
 
 
 def _first_line(exc: BaseException) -> str:

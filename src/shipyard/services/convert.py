@@ -26,9 +26,7 @@ def convert_model(model: Any, *, to: str = "onnx", sample_input: Any) -> Any:
 
     _check_target(to)
     if detect_flavor(model).name != "sklearn":
-        raise UnsupportedModelError(
-            f"only scikit-learn models can be converted to ONNX; got {type(model).__name__}"
-        )
+        raise UnsupportedModelError(f"only scikit-learn models can be converted to ONNX; got {type(model).__name__}")
     if sample_input is None:
         raise SignatureInferenceError("converting a model needs sample_input, to check the converted outputs")
     names = getattr(model, "feature_names_in_", None)

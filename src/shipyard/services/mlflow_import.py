@@ -43,7 +43,12 @@ from shipyard.services.registry import RegistryService
 SUPPORTED_FLAVORS = ("xgboost", "lightgbm", "onnx", "sklearn")
 _DATA_KEYS = {"sklearn": "pickled_model", "xgboost": "data", "lightgbm": "data", "onnx": "data"}
 _XGBOOST_CLASSES = (
-    "Booster", "XGBClassifier", "XGBRegressor", "XGBRFClassifier", "XGBRFRegressor", "XGBRanker"
+    "Booster",
+    "XGBClassifier",
+    "XGBRegressor",
+    "XGBRFClassifier",
+    "XGBRFRegressor",
+    "XGBRanker",
 )
 _LIGHTGBM_PICKLED = ("LGBMClassifier", "LGBMRegressor", "LGBMRanker", "LGBMModel")
 
@@ -57,14 +62,18 @@ _COLUMN_TYPES: dict[str, tuple[FeatureType, str]] = {
     "string": (FeatureType.STRING, "string"),
     "datetime": (FeatureType.DATETIME, "datetime64[ns]"),
 }
-_TENSOR_KINDS = {"f": FeatureType.FLOAT, "i": FeatureType.INTEGER, "u": FeatureType.INTEGER,
-                 "b": FeatureType.BOOLEAN, "U": FeatureType.STRING, "O": FeatureType.STRING,
-                 "M": FeatureType.DATETIME}
+_TENSOR_KINDS = {
+    "f": FeatureType.FLOAT,
+    "i": FeatureType.INTEGER,
+    "u": FeatureType.INTEGER,
+    "b": FeatureType.BOOLEAN,
+    "U": FeatureType.STRING,
+    "O": FeatureType.STRING,
+    "M": FeatureType.DATETIME,
+}
 
 
-def import_mlflow_model(
-    registry: RegistryService, path: str, *, name: str, trusted: bool = False
-) -> ModelVersion:
+def import_mlflow_model(registry: RegistryService, path: str, *, name: str, trusted: bool = False) -> ModelVersion:
     """Register an MLflow model directory as the next version of ``name``; nothing is stored on failure."""
     directory = _model_directory(path)
     mlmodel = _read_mlmodel(directory)
@@ -86,9 +95,7 @@ def import_mlflow_model(
     sample = _example_input(example, features) if example is not None else None
     signature = None
     if features is not None:
-        signature = _signature(
-            model, features, output_type, sample, name=name, trusted=trusted, where=directory
-        )
+        signature = _signature(model, features, output_type, sample, name=name, trusted=trusted, where=directory)
     return registry.register(
         model,
         name=name,
@@ -166,8 +173,12 @@ def _data_file(directory: Path, kind: str, section: Mapping[str, Any]) -> Path:
 
 def _tags(mlmodel: Mapping[str, Any], kind: str) -> dict[str, str]:
     tags = {"mlflow_flavor": kind}
-    for key, tag in (("run_id", "mlflow_run_id"), ("model_uuid", "mlflow_model_uuid"),
-                     ("mlflow_version", "mlflow_version"), ("artifact_path", "mlflow_artifact_path")):
+    for key, tag in (
+        ("run_id", "mlflow_run_id"),
+        ("model_uuid", "mlflow_model_uuid"),
+        ("mlflow_version", "mlflow_version"),
+        ("artifact_path", "mlflow_artifact_path"),
+    ):
         value = mlmodel.get(key)
         if value not in (None, ""):
             tags[tag] = str(value)
@@ -395,9 +406,7 @@ def _signature(
     except ShipyardError:
         raise
     except Exception as exc:
-        raise ModelLoadError(
-            f"the {flavor.name} model could not be loaded back: {type(exc).__name__}: {exc}"
-        ) from exc
+        raise ModelLoadError(f"the {flavor.name} model could not be loaded back: {type(exc).__name__}: {exc}") from exc
     features = _in_model_order(features, flavor.feature_names(model), where)
     x = None
     if sample is not None:
@@ -406,9 +415,7 @@ def _signature(
         try:
             x = InputAdapter(provisional, layout=layout_option(saved.options), label=name)(sample)
         except SignatureError as exc:
-            raise SignatureInferenceError(
-                f"the MLflow input example does not fit MLflow's signature: {exc}"
-            ) from exc
+            raise SignatureInferenceError(f"the MLflow input example does not fit MLflow's signature: {exc}") from exc
     return Signature(features, _output(output_type, predictor, model, x))
 
 
@@ -443,9 +450,7 @@ def _with_ranges(features: tuple[FeatureSpec, ...], sample: pd.DataFrame) -> tup
     return tuple(merged)
 
 
-def _output(
-    output_type: tuple[str, tuple[int, ...]] | None, predictor: Predictor, model: Any, x: Any
-) -> OutputSpec:
+def _output(output_type: tuple[str, tuple[int, ...]] | None, predictor: Predictor, model: Any, x: Any) -> OutputSpec:
     classes = predictor.classes
     if classes is not None:
         labels = tuple(c.item() if isinstance(c, np.generic) else c for c in classes)
@@ -485,8 +490,7 @@ def _read_example(directory: Path, info: Any) -> pd.DataFrame | np.ndarray | Non
     file = (directory / str(info["artifact_path"])).resolve()
     if not file.is_relative_to(directory) or not file.is_file():
         raise InvalidArgumentError(
-            f"{directory / 'MLmodel'} names input example {info['artifact_path']!r}, but {directory} has no "
-            "such file"
+            f"{directory / 'MLmodel'} names input example {info['artifact_path']!r}, but {directory} has no such file"
         )
     try:
         if file.suffix == ".npy":
@@ -545,7 +549,6 @@ def _example_input(example: pd.DataFrame | np.ndarray, features: tuple[FeatureSp
                 frame[spec.name] = pd.to_datetime(frame[spec.name])
         except (ValueError, TypeError) as exc:
             raise InvalidArgumentError(
-                f"the MLflow input example's column {spec.name!r} does not hold {spec.type.value} values: "
-                f"{exc}"
+                f"the MLflow input example's column {spec.name!r} does not hold {spec.type.value} values: {exc}"
             ) from exc
     return frame

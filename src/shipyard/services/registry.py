@@ -47,9 +47,7 @@ def utcnow() -> datetime:
 class RegistryService:
     """The one place versions are created and changed; the CLI, SDK and server all come here."""
 
-    def __init__(
-        self, db: Database, artifacts: ArtifactStore, *, clock: Callable[[], datetime] = utcnow
-    ) -> None:
+    def __init__(self, db: Database, artifacts: ArtifactStore, *, clock: Callable[[], datetime] = utcnow) -> None:
         self.db = db
         self.artifacts = artifacts
         self.clock = clock
@@ -244,9 +242,7 @@ class RegistryService:
         except ShipyardError as exc:
             raise InvalidArgumentError(f"training_data does not fit the signature of {name!r}: {exc}") from exc
         except Exception as exc:
-            raise InvalidArgumentError(
-                f"the model fails on training_data: {type(exc).__name__}: {exc}"
-            ) from exc
+            raise InvalidArgumentError(f"the model fails on training_data: {type(exc).__name__}: {exc}") from exc
         scores = None
         if proba is not None:
             proba = np.asarray(proba)
@@ -283,9 +279,7 @@ class RegistryService:
                 number = repo.alias_target(conn, parsed.name, parsed.alias)
                 if number is None:
                     known = ", ".join(repo.aliases_of(conn, parsed.name)) or "none"
-                    raise AliasNotFoundError(
-                        f"model {parsed.name!r} has no alias {parsed.alias!r} (aliases: {known})"
-                    )
+                    raise AliasNotFoundError(f"model {parsed.name!r} has no alias {parsed.alias!r} (aliases: {known})")
             elif parsed.version is not None:
                 number = parsed.version
             else:

@@ -137,9 +137,7 @@ def _create_engine(url: str) -> Engine:
         except ModuleNotFoundError:
             raise missing_dependency("psycopg", "postgres", "a PostgreSQL store") from None
         return engine
-    raise ConfigError(
-        f"SHIPYARD_DATABASE_URL {redact(url)!r} is not supported: use sqlite:///path or postgresql://..."
-    )
+    raise ConfigError(f"SHIPYARD_DATABASE_URL {redact(url)!r} is not supported: use sqlite:///path or postgresql://...")
 
 
 def _sqlite_engine(parsed: sa.engine.URL) -> Engine:

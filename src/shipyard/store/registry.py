@@ -120,9 +120,7 @@ def set_alias(conn: Connection, mid: int, alias: str, version: int, now: datetim
     ).scalar_one_or_none()
     stmt = _insert(conn, model_aliases).values(model_id=mid, alias=alias, version=version, updated_at=now)
     conn.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["model_id", "alias"], set_={"version": version, "updated_at": now}
-        )
+        stmt.on_conflict_do_update(index_elements=["model_id", "alias"], set_={"version": version, "updated_at": now})
     )
     return previous
 
@@ -153,9 +151,7 @@ def list_versions(conn: Connection, name: str) -> list[ModelVersion]:
 
 def list_models(conn: Connection) -> list[ModelSummary]:
     counts = (
-        sa.select(model_versions.c.model_id, sa.func.count().label("n"))
-        .group_by(model_versions.c.model_id)
-        .subquery()
+        sa.select(model_versions.c.model_id, sa.func.count().label("n")).group_by(model_versions.c.model_id).subquery()
     )
     rows = conn.execute(
         sa.select(models, counts.c.n)

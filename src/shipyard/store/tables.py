@@ -65,3 +65,15 @@ model_aliases = sa.Table(
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("updated_at", Timestamp, nullable=False),
 )
+
+endpoints = sa.Table(
+    "endpoints",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(128), nullable=False, unique=True),
+    # A pinned version (fraud:3) or an alias the endpoint follows (fraud@champion).
+    sa.Column("model_ref", sa.String(256), nullable=False),
+    sa.Column("strict", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+)
