@@ -294,3 +294,18 @@ def test_registration_from_a_script_records_its_commit(tmp_path: Path) -> None:
         timeout=120,
     )
     assert out.stdout.split() == [head, "False", "3"]
+
+
+def test_lightgbm_model_with_spaces_in_column_names_keeps_the_callers_names(sqlite_workspace: Workspace) -> None:
+    import lightgbm
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(200, 3)), columns=["credit score", "income (k)", "age"])
+    target = (frame["credit score"] > 0).astype(int)
+    model = lightgbm.LGBMClassifier(n_estimators=10, verbose=-1).fit(frame, target)
+    mv = sqlite_workspace.registry.register(model, name="lgb", sample_input=frame.head(20), training_data=frame)
+    assert mv.signature.names == ("credit score", "income (k)", "age")
+    loaded = sqlite_workspace.registry.load("lgb")
+    np.testing.assert_array_equal(loaded.predict(frame), model.predict(frame))
+    shuffled = frame[["age", "credit score", "income (k)"]]
+    np.testing.assert_array_equal(loaded.predict(shuffled.to_dict(orient="records")), model.predict(frame))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -399,19 +400,41 @@ def _check_round_trip(model: Any, predictor: Predictor, x: Any, name: str) -> No
         )
 
 
-def _align_columns(frame: pd.DataFrame, expected: Sequence[str], name: str, what: str = "sample_input") -> pd.DataFrame:
+def _align_columns(
+    frame: pd.DataFrame, expected: Sequence[str], name: str, what: str = "sample_input"
+) -> pd.DataFrame:
+    """Put the sample's columns in the model's order, keeping the sample's own column names.
+
+    Some libraries rewrite names when fitting (LightGBM turns spaces into '_'), so a column also matches
+    a model feature when the two agree after such rewriting; order always comes from the model.
+    """
     columns = [str(c) for c in frame.columns]
-    missing = [n for n in expected if n not in columns]
+    frame = frame.copy()
+    frame.columns = columns
+    by_key: dict[str, list[str]] = {}
+    for column in columns:
+        by_key.setdefault(_name_key(column), []).append(column)
+    chosen: list[str] = []
+    missing: list[str] = []
+    for feature in expected:
+        if feature in columns:
+            chosen.append(feature)
+        elif len(by_key.get(_name_key(feature), [])) == 1:
+            chosen.append(by_key[_name_key(feature)][0])
+        else:
+            missing.append(feature)
     if missing:
-        extra = [c for c in columns if c not in expected]
+        extra = [c for c in columns if c not in chosen]
         hint = f"; it has columns the model does not know: {extra}" if extra else ""
         raise SignatureInferenceError(
             f"{what} has {len(columns)} columns, but {name!r} expects {len(expected)}; missing: "
             f"{', '.join(repr(m) for m in missing)}{hint}"
         )
-    frame = frame.copy()
-    frame.columns = columns
-    return frame[list(expected)]
+    return frame[chosen]
+
+
+def _name_key(name: str) -> str:
+    return re.sub(r"[^0-9A-Za-z]", "_", name)
 
 
 def _check_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
