@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     s3_endpoint_url: str | None = None
     url: str | None = None
     api_key: str | None = None
+    max_request_rows: int = Field(10_000, ge=1)
+    max_request_bytes: int = Field(16 * 2**20, ge=1024)
+    poll_interval_s: float = Field(1.0, gt=0, le=60)
 
     @model_validator(mode="after")
     def _fill_derived_defaults(self) -> Settings:

@@ -57,6 +57,28 @@ class AliasNotFoundError(NotFoundError):
     code = "alias_not_found"
 
 
+class EndpointNotFoundError(NotFoundError):
+    code = "endpoint_not_found"
+
+
+class MalformedRequestError(ShipyardError):
+    """A request body that is not valid JSON (or not the format the route reads)."""
+
+    code = "malformed_request"
+
+
+class PayloadTooLargeError(ShipyardError):
+    """A request over the byte or row limit."""
+
+    code = "payload_too_large"
+
+
+class NotReadyError(ShipyardError):
+    """The endpoint exists but its model is not loaded (yet, or it failed to load)."""
+
+    code = "not_ready"
+
+
 class ConflictError(ShipyardError):
     """The change contradicts the stored state (e.g. archiving a version an alias points to)."""
 
@@ -125,6 +147,12 @@ class StoreError(ShipyardError):
     """The control-plane store is unreachable or refused an operation."""
 
     code = "store_error"
+
+
+class ServerUnreachableError(ShipyardError):
+    """The Shipyard server named by a URL did not answer."""
+
+    code = "server_unreachable"
 
 
 def missing_dependency(package: str, extra: str, purpose: str) -> MissingDependencyError:

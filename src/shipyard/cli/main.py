@@ -10,7 +10,10 @@ import typer
 
 from shipyard.cli import db as db_commands
 from shipyard.cli import demo as demo_commands
+from shipyard.cli import endpoints as endpoint_commands
 from shipyard.cli import models as model_commands
+from shipyard.cli import predict as predict_commands
+from shipyard.cli import serve as serve_commands
 from shipyard.errors import ShipyardError
 
 app = typer.Typer(
@@ -22,7 +25,10 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(model_commands.app, name="models")
+app.add_typer(endpoint_commands.app, name="endpoints")
 app.add_typer(db_commands.app, name="db")
+app.command("serve")(serve_commands.serve)
+app.command("predict")(predict_commands.predict)
 app.command("demo")(demo_commands.demo)
 
 

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from shipyard.core.inputs import InputAdapter
+from shipyard.core.inputs import InputAdapter, InputLayout
 from shipyard.core.versions import ModelVersion
-from shipyard.errors import InvalidArgumentError, PredictionError
+from shipyard.errors import InvalidArgumentError, PredictionError, ShipyardError
 from shipyard.flavors.base import Predictor, layout_option
 
 
@@ -29,6 +30,7 @@ class LoadedModel:
         self.version = version
         self.signature = version.signature
         self.predictor = predictor
+        self.strict = strict
         self.classes = predictor.classes
         self._adapt = InputAdapter(
             version.signature, layout=layout_option(version.flavor_options), label=version.ref, strict=strict
@@ -66,9 +68,41 @@ class LoadedModel:
             raise InvalidArgumentError(f"{self.version.ref} does not give class probabilities")
         return proba
 
+    def prefer_array_layout(self, rows: Any) -> bool:
+        """Switch an all-numeric model fitted on a DataFrame to matrix input when it answers identically.
+
+        Building a DataFrame per request costs far more than the prediction for small models. Called by
+        the server once at load time, on warm-up rows; the SDK keeps the exact original call.
+        """
+        if self._adapt.layout is InputLayout.ARRAY or not all(f.type.is_numeric for f in self.signature.features):
+            return False
+        warnings.filterwarnings("ignore", message="X does not have valid feature names")
+        array_adapter = InputAdapter(
+            self.signature, layout=InputLayout.ARRAY, label=self.version.ref, strict=self.strict
+        )
+        try:
+            as_frame = self.call(self._adapt(rows))
+            as_array = self.call(array_adapter(rows))
+        except ShipyardError:
+            return False
+        same = np.array_equal(as_frame.predictions, as_array.predictions) and (
+            (as_frame.probabilities is None and as_array.probabilities is None)
+            or (
+                as_frame.probabilities is not None
+                and as_array.probabilities is not None
+                and np.array_equal(as_frame.probabilities, as_array.probabilities)
+            )
+        )
+        if same:
+            self._adapt = array_adapter
+        return same
+
     def predict_batch(self, data: Any) -> Prediction:
         """Predictions plus, for classifiers, probabilities: one validation for both calls."""
-        x = self._adapt(data)
+        return self.call(self._adapt(data))
+
+    def call(self, x: Any) -> Prediction:
+        """Predict on input already checked and shaped by ``prepare``."""
         try:
             predictions = self._predict(x)
             proba = self._proba(x) if self.classes is not None else None

@@ -7,13 +7,9 @@ from dataclasses import dataclass
 from shipyard.core.endpoints import Endpoint, TrafficPolicy
 from shipyard.core.refs import ModelRef, check_model_name
 from shipyard.core.versions import ModelVersion, VersionStatus
-from shipyard.errors import ConflictError, NotFoundError
+from shipyard.errors import ConflictError, EndpointNotFoundError
 from shipyard.services.registry import RegistryService
 from shipyard.store import endpoints as repo
-
-
-class EndpointNotFoundError(NotFoundError):
-    code = "endpoint_not_found"
 
 
 @dataclass(frozen=True, slots=True)

@@ -400,9 +400,7 @@ def _check_round_trip(model: Any, predictor: Predictor, x: Any, name: str) -> No
         )
 
 
-def _align_columns(
-    frame: pd.DataFrame, expected: Sequence[str], name: str, what: str = "sample_input"
-) -> pd.DataFrame:
+def _align_columns(frame: pd.DataFrame, expected: Sequence[str], name: str, what: str = "sample_input") -> pd.DataFrame:
     """Put the sample's columns in the model's order, keeping the sample's own column names.
 
     Some libraries rewrite names when fitting (LightGBM turns spaces into '_'), so a column also matches

@@ -1,0 +1,89 @@
+"""Load from ``wrk`` on 127.0.0.1: POST one body at a fixed concurrency, read back one JSON line of figures."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+LUA_SCRIPT = Path(__file__).resolve().parent / "post.lua"
+
+
+def ensure_wrk() -> str:
+    """The ``wrk`` executable, installing the Debian package first when it is not on PATH."""
+    found = shutil.which("wrk")
+    if found:
+        return found
+    if shutil.which("apt-get") is None or os.geteuid() != 0:
+        raise RuntimeError("the serving benchmark needs wrk: install it (Debian/Ubuntu: sudo apt-get install -y wrk)")
+    print("installing wrk (apt-get install -y wrk) ...", flush=True)
+    subprocess.run(["apt-get", "update", "-qq"], check=True, timeout=600, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        ["apt-get", "install", "-y", "-qq", "wrk"],
+        check=True,
+        timeout=600,
+        stdout=subprocess.DEVNULL,
+        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+    )
+    found = shutil.which("wrk")
+    if not found:
+        raise RuntimeError("apt-get installed wrk, but it is still not on PATH")
+    return found
+
+
+def run_wrk(
+    wrk: str,
+    url: str,
+    body_file: Path,
+    *,
+    connections: int,
+    duration_s: float,
+    threads: int = 1,
+    timeout_s: float = 30.0,
+) -> dict[str, Any]:
+    """One wrk run; requests/s counts 2xx answers only, errors are non-2xx answers plus socket errors.
+
+    The request timeout is long so that a slow server's latencies are measured, not dropped as timeouts.
+    """
+    command = [
+        wrk,
+        "--latency",
+        "-t",
+        str(min(threads, connections)),
+        "-c",
+        str(connections),
+        "-d",
+        f"{duration_s:g}s",
+        "--timeout",
+        f"{timeout_s:g}s",
+        "-s",
+        str(LUA_SCRIPT),
+        url,
+        "--",
+        str(body_file),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=duration_s + timeout_s + 60)
+    figures = next((line for line in done.stdout.splitlines() if line.startswith('{"bench_wrk"')), None)
+    if done.returncode != 0 or figures is None:
+        raise RuntimeError(f"wrk failed (exit {done.returncode}): {(done.stderr or done.stdout).strip()[-500:]}")
+    raw = json.loads(figures)
+    seconds = raw["duration_us"] / 1e6
+    socket_errors = raw["connect_errors"] + raw["read_errors"] + raw["write_errors"] + raw["timeouts"]
+    errors = raw["status_errors"] + socket_errors
+    return {
+        "concurrency": connections,
+        "duration_s": seconds,
+        "requests": raw["requests"],
+        "rps": (raw["requests"] - raw["status_errors"]) / seconds,
+        "p50_ms": raw["p50_us"] / 1000,
+        "p90_ms": raw["p90_us"] / 1000,
+        "p99_ms": raw["p99_us"] / 1000,
+        "mean_ms": raw["mean_us"] / 1000,
+        "max_ms": raw["max_us"] / 1000,
+        "errors": errors,
+        "status_errors": raw["status_errors"],
+        "socket_errors": socket_errors,
+    }

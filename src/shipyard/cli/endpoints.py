@@ -1,0 +1,108 @@
+"""``shipyard endpoints``: named serving addresses and the model version each one serves."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from shipyard.cli.context import console, print_json, state
+
+app = typer.Typer(help="Endpoints: named serving addresses.", no_args_is_help=True)
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def _row(name: str) -> dict[str, Any]:
+    service = state.workspace.endpoints
+    resolved = service.resolve(service.get(name))
+    e = resolved.endpoint
+    return {
+        "name": e.name,
+        "model": e.model,
+        "version": resolved.version.ref,
+        "strict": e.strict,
+        "created_at": e.created_at.isoformat() if e.created_at else None,
+        "updated_at": e.updated_at.isoformat() if e.updated_at else None,
+    }
+
+
+@app.command("create")
+def create(
+    name: Annotated[str, typer.Argument(help="Endpoint name, e.g. fraud.")],
+    model: Annotated[
+        str,
+        typer.Option(
+            "--model", "-m", help="fraud:3 (pinned), fraud@champion (follows the alias) or fraud (latest, pinned now)."
+        ),
+    ],
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Reject requests with features the model does not take.")
+    ] = False,
+) -> None:
+    """Create an endpoint serving a model version; running servers pick it up within seconds.
+
+    Example: shipyard endpoints create fraud --model fraud@champion
+    """
+    resolved = state.workspace.endpoints.create(name, model=model, strict=strict)
+    console.print(f"endpoint {resolved.endpoint.name} -> {resolved.endpoint.model} (now {resolved.version.ref})")
+
+
+@app.command("set")
+def set_model(
+    name: Annotated[str, typer.Argument(help="Endpoint name.")],
+    model: Annotated[str, typer.Option("--model", "-m", help="The version or alias to serve instead.")],
+    strict: Annotated[bool | None, typer.Option("--strict/--lenient", help="Change strictness too.")] = None,
+) -> None:
+    """Point an endpoint at another version; servers load and warm it before moving traffic.
+
+    Example: shipyard endpoints set fraud --model fraud:4
+    """
+    resolved = state.workspace.endpoints.set_model(name, model=model, strict=strict)
+    console.print(f"endpoint {resolved.endpoint.name} -> {resolved.endpoint.model} (now {resolved.version.ref})")
+
+
+@app.command("list")
+def list_(as_json: JsonOption = False) -> None:
+    """List endpoints and the version each serves.
+
+    Example: shipyard endpoints list --json
+    """
+    rows = [_row(e.name) for e in state.workspace.endpoints.list()]
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        console.print("no endpoints yet; `shipyard endpoints create --help` shows how")
+        return
+    table = Table(title="endpoints")
+    for column in ("name", "model", "serves", "strict", "updated"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(r["name"], r["model"], r["version"], "yes" if r["strict"] else "no", r["updated_at"] or "-")
+    console.print(table)
+
+
+@app.command("show")
+def show(name: Annotated[str, typer.Argument(help="Endpoint name.")], as_json: JsonOption = False) -> None:
+    """Show one endpoint.
+
+    Example: shipyard endpoints show fraud
+    """
+    row = _row(name)
+    if as_json:
+        print_json(row)
+        return
+    for key, value in row.items():
+        console.print(f"[bold]{key:>10}[/]  {value}")
+
+
+@app.command("delete")
+def delete(name: Annotated[str, typer.Argument(help="Endpoint name.")]) -> None:
+    """Delete an endpoint; servers stop serving it within seconds.
+
+    Example: shipyard endpoints delete fraud
+    """
+    state.workspace.endpoints.delete(name)
+    console.print(f"deleted endpoint {name}")

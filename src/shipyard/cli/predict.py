@@ -1,0 +1,84 @@
+"""``shipyard predict``: one request to an endpoint, over HTTP or straight from the local store."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from shipyard.cli.context import print_json, read_table, state
+from shipyard.config import Settings
+from shipyard.errors import InvalidArgumentError
+
+
+def _payload(data: str) -> Any:
+    text = data.strip()
+    if not text.startswith(("{", "[")):
+        path = Path(data)
+        if not path.is_file():
+            raise InvalidArgumentError(f"--data is neither JSON nor an existing file: {data!r}")
+        if path.suffix.lower() in (".csv", ".parquet"):
+            return read_table(data, what="data").to_dict(orient="records")
+        text = path.read_text()
+    try:
+        parsed = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidArgumentError(f"--data is not valid JSON: {exc}") from None
+    if isinstance(parsed, dict) and "instances" in parsed:
+        return parsed["instances"]
+    if isinstance(parsed, dict) and "inputs" in parsed:
+        return parsed["inputs"]
+    if isinstance(parsed, dict):
+        return [parsed]
+    return parsed
+
+
+def predict(
+    endpoint: Annotated[str, typer.Argument(help="Endpoint name.")],
+    data: Annotated[
+        str,
+        typer.Option("--data", "-d", help="JSON (a row, a list of rows, or {'instances': …}) or a .json/.csv file."),
+    ],
+    url: Annotated[
+        str | None, typer.Option(help="Server URL; defaults to SHIPYARD_URL, else predicts in-process.")
+    ] = None,
+) -> None:
+    """Predict with an endpoint's model and print the JSON answer.
+
+    Example: shipyard predict demo --data '{"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}'
+    """
+    payload = _payload(data)
+    settings = Settings.load()
+    target = url or settings.url
+    if target:
+        from shipyard.client import Client
+
+        with Client(target, api_key=settings.api_key) as client:
+            result = client.predict(endpoint, payload)
+        out: dict[str, Any] = {
+            "request_id": result.request_id,
+            "endpoint": endpoint,
+            "model": result.model,
+            "version": result.version,
+            "predictions": result.predictions,
+        }
+        if result.probabilities is not None:
+            out["probabilities"] = result.probabilities
+            out["classes"] = result.classes
+        print_json(out)
+        return
+    workspace = state.workspace
+    version = workspace.registry.get(workspace.endpoints.get(endpoint).model)
+    prediction = workspace.registry.load(version).predict_batch(payload)
+    out = {
+        "endpoint": endpoint,
+        "model": version.name,
+        "version": version.version,
+        "predictions": prediction.predictions.tolist(),
+    }
+    if prediction.probabilities is not None:
+        out["probabilities"] = prediction.probabilities.tolist()
+        out["classes"] = list(prediction.classes or ())
+    print_json(out)

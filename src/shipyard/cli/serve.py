@@ -1,0 +1,25 @@
+"""``shipyard serve``: every endpoint over REST and the Open Inference Protocol."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from shipyard.config import Settings
+
+
+def serve(
+    host: Annotated[
+        str, typer.Option(help="Address to bind; 0.0.0.0 exposes the server beyond this machine.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes sharing the port; each loads every model.")] = 1,
+) -> None:
+    """Serve every endpoint; changes to endpoints and aliases are picked up within seconds.
+
+    Example: shipyard serve --port 8000 --workers 2
+    """
+    from shipyard.serving.server import serve as run_server
+
+    run_server(Settings.load(), host=host, port=port, workers=workers)

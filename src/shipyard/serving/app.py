@@ -1,0 +1,134 @@
+"""``create_app``: the one place a server process is wired, from settings to routes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from shipyard.config import Settings
+from shipyard.errors import ShipyardError
+from shipyard.serving.admin import admin_router
+from shipyard.serving.dataplane import DataPlane
+from shipyard.serving.errors import error_response
+from shipyard.serving.metrics import ServingMetrics
+from shipyard.serving.models import ModelCache
+from shipyard.serving.refresher import Refresher
+from shipyard.serving.rest import PREDICT_OPENAPI, make_predict_route, request_id_for
+from shipyard.workspace import Workspace
+
+log = logging.getLogger("shipyard.serving")
+
+
+def create_app(
+    settings: Settings,
+    *,
+    workspace: Workspace | None = None,
+    on_ready: Callable[[], None] | None = None,
+) -> FastAPI:
+    """A server over ``settings``' store: every endpoint loaded, kept in step with the store."""
+    workspace = workspace or Workspace(settings)
+    metrics = ServingMetrics()
+    plane = DataPlane(metrics, max_rows=settings.max_request_rows)
+    refresher = Refresher(workspace.endpoints, ModelCache(workspace.registry, metrics), plane)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        task = asyncio.create_task(refresher.run(settings.poll_interval_s, on_ready))
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    app = FastAPI(
+        title="Shipyard",
+        version="0.1.0",
+        description="Model registry, serving and monitoring. Predict with `POST /v1/endpoints/{endpoint}/predict`.",
+        lifespan=lifespan,
+    )
+    app.state.dataplane = plane
+    app.state.workspace = workspace
+    app.state.refresher = refresher
+
+    app.add_api_route(
+        "/v1/endpoints/{endpoint}/predict",
+        make_predict_route(plane, settings.max_request_bytes),
+        methods=["POST"],
+        tags=["predict"],
+        summary="Predict with an endpoint's model",
+        openapi_extra=PREDICT_OPENAPI,
+        response_class=Response,
+    )
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"], responses={503: {"description": "Models still loading or failed"}})
+    async def readyz() -> Response:
+        ready, body = plane.readiness()
+        return Response(orjson.dumps(body), status_code=200 if ready else 503, media_type="application/json")
+
+    @app.get("/metrics", tags=["health"], response_class=Response)
+    async def prometheus_metrics() -> Response:
+        content, media_type = metrics.render()
+        return Response(content, media_type=media_type)
+
+    app.include_router(admin_router(workspace))
+    _install_error_handlers(app)
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    """Every error, from any route, in the one body format: {"error": {code, message, request_id}}."""
+
+    def rid(request: Request) -> str:
+        return request_id_for(request.headers.get("x-request-id"))
+
+    @app.exception_handler(ShipyardError)
+    async def shipyard_error(request: Request, exc: ShipyardError) -> Response:
+        return error_response(exc, rid(request))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'] if p != 'body') or 'body'}: {e['msg']}" for e in exc.errors()
+        )
+        request_id = rid(request)
+        body = {"error": {"code": "invalid_request", "message": problems, "request_id": request_id}}
+        return Response(
+            orjson.dumps(body), status_code=422, media_type="application/json", headers={"X-Request-ID": request_id}
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        request_id = rid(request)
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        body: dict[str, Any] = {"error": {"code": code, "message": str(exc.detail), "request_id": request_id}}
+        return Response(
+            orjson.dumps(body),
+            status_code=exc.status_code,
+            media_type="application/json",
+            headers={"X-Request-ID": request_id, **(exc.headers or {})},
+        )
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        request_id = rid(request)
+        log.error("request %s failed", request_id, exc_info=exc)
+        return error_response(exc, request_id)
+
+
+def app_from_environment() -> FastAPI:
+    """Factory for uvicorn workers: each worker reads the same settings and wires its own app."""
+    return create_app(Settings.load())

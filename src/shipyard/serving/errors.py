@@ -1,0 +1,64 @@
+"""One table from error class to HTTP status, and the one error body every route returns."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.responses import Response
+
+from shipyard.errors import (
+    ConflictError,
+    EndpointNotFoundError,
+    InvalidArgumentError,
+    InvalidRefError,
+    MalformedRequestError,
+    NotFoundError,
+    NotReadyError,
+    PayloadTooLargeError,
+    PredictionError,
+    ShipyardError,
+    SignatureError,
+    StoreError,
+)
+
+# Most specific first: the first class an error is an instance of decides its status.
+STATUS_BY_ERROR: tuple[tuple[type[ShipyardError], int], ...] = (
+    (MalformedRequestError, 400),
+    (PayloadTooLargeError, 413),
+    (EndpointNotFoundError, 404),
+    (NotFoundError, 404),
+    (SignatureError, 422),
+    (InvalidArgumentError, 422),
+    (InvalidRefError, 422),
+    (ConflictError, 409),
+    (NotReadyError, 503),
+    (StoreError, 503),
+    (PredictionError, 500),
+)
+
+INTERNAL_MESSAGE = "internal error; the server log has the details under this request id"
+
+
+def status_for(exc: BaseException) -> int:
+    for cls, status in STATUS_BY_ERROR:
+        if isinstance(exc, cls):
+            return status
+    return 500
+
+
+def error_body(exc: BaseException, request_id: str) -> tuple[int, dict[str, Any]]:
+    """The status and body for ``exc``; a 5xx never carries more than a code and the request id."""
+    status = status_for(exc)
+    if status >= 500 and status != 503:
+        code = exc.code if isinstance(exc, ShipyardError) else "internal_error"
+        return status, {"error": {"code": code, "message": INTERNAL_MESSAGE, "request_id": request_id}}
+    code = exc.code if isinstance(exc, ShipyardError) else "error"
+    return status, {"error": {"code": code, "message": str(exc), "request_id": request_id}}
+
+
+def error_response(exc: BaseException, request_id: str) -> Response:
+    status, body = error_body(exc, request_id)
+    return Response(
+        orjson.dumps(body), status_code=status, media_type="application/json", headers={"X-Request-ID": request_id}
+    )

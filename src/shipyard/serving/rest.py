@@ -1,0 +1,186 @@
+"""The REST predict route of PRODUCT.md: a thin translation from JSON to the data plane and back."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+from typing import Any
+
+import numpy as np
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from shipyard.errors import InvalidArgumentError, MalformedRequestError, PayloadTooLargeError
+from shipyard.serving.dataplane import DataPlane, PredictOutcome
+from shipyard.serving.errors import error_body
+
+log = logging.getLogger("shipyard.serving")
+
+_SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_JSON = "application/json"
+
+
+def request_id_for(header: str | None) -> str:
+    """Keep a caller's request id when it is a sane token; otherwise make one."""
+    if header is not None and _SANE_REQUEST_ID.match(header):
+        return header
+    return os.urandom(16).hex()
+
+
+async def read_body(request: Request, max_bytes: int) -> bytes:
+    """The body, refusing at once anything over the byte limit (declared or actually sent)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+        raise PayloadTooLargeError(f"request body is {int(declared)} bytes, over the limit of {max_bytes}")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise PayloadTooLargeError(f"request body is over the limit of {max_bytes} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_predict_body(body: bytes) -> tuple[Any, int]:
+    """``{"instances": [rows]}`` or ``{"inputs": {feature: [values]}}`` to a payload and its row count."""
+    if not body.strip():
+        raise MalformedRequestError('request body is empty; send JSON like {"instances": [{"feature": 1.0}]}')
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise MalformedRequestError(f"request body is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise InvalidArgumentError(
+            f"request body must be a JSON object with 'instances' (rows) or 'inputs' (columns), "
+            f"not a JSON {type(data).__name__}"
+        )
+    has_rows, has_columns = "instances" in data, "inputs" in data
+    if has_rows == has_columns:
+        raise InvalidArgumentError("request body needs exactly one of 'instances' (rows) or 'inputs' (columns)")
+    if has_rows:
+        rows = data["instances"]
+        if not isinstance(rows, list):
+            raise InvalidArgumentError(f"'instances' must be a list of rows, not {_json_type(rows)}")
+        if not rows:
+            raise InvalidArgumentError("'instances' is empty; send at least one row")
+        return rows, len(rows)
+    columns = data["inputs"]
+    if not isinstance(columns, dict):
+        raise InvalidArgumentError(f"'inputs' must be an object of feature columns, not {_json_type(columns)}")
+    if not columns:
+        raise InvalidArgumentError("'inputs' is empty; send at least one feature column")
+    first = next(iter(columns.values()))
+    count = len(first) if isinstance(first, list) else 1
+    if count == 0:
+        raise InvalidArgumentError("'inputs' columns are empty; send at least one row")
+    return columns, count
+
+
+def _json_type(value: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(
+        type(value), "a number"
+    )
+
+
+def jsonable_array(values: np.ndarray) -> Any:
+    """NumPy arrays go to orjson as they are; object/string arrays become lists."""
+    if values.dtype.kind in "OUS":
+        return values.tolist()
+    return np.ascontiguousarray(values)
+
+
+def predict_response(outcome: PredictOutcome, request_id: str) -> Response:
+    version = outcome.served.version
+    prediction = outcome.prediction
+    body: dict[str, Any] = {
+        "request_id": request_id,
+        "endpoint": outcome.endpoint,
+        "model": version.name,
+        "version": version.version,
+        "predictions": jsonable_array(prediction.predictions),
+    }
+    if prediction.probabilities is not None:
+        body["probabilities"] = jsonable_array(prediction.probabilities)
+        body["classes"] = list(prediction.classes or ())
+    return Response(
+        orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY),
+        media_type=_JSON,
+        headers={"X-Request-ID": request_id, "X-Model-Version": version.ref},
+    )
+
+
+def make_predict_route(plane: DataPlane, max_bytes: int) -> Any:
+    """The handler, closed over the data plane and limits so nothing is looked up per request."""
+    metrics = plane.metrics
+
+    async def predict(request: Request) -> Response:
+        start = time.perf_counter()
+        request_id = request_id_for(request.headers.get("x-request-id"))
+        endpoint = request.path_params["endpoint"]
+        label = endpoint if endpoint in plane.routes else "unknown"
+        version = "none"
+        status = 200
+        rows = 0
+        gauge = metrics.in_flight.labels(label)
+        gauge.inc()
+        try:
+            plane.route_for(endpoint)  # an unknown endpoint is a 404 whatever the body says
+            payload, rows = parse_predict_body(await read_body(request, max_bytes))
+            routing_key = request.headers.get("x-routing-key") or request_id
+            outcome = await plane.apredict(endpoint, payload, rows=rows, routing_key=routing_key)
+            version = outcome.served.ref
+            return predict_response(outcome, request_id)
+        except Exception as exc:
+            status, body = error_body(exc, request_id)
+            if status >= 500 and status != 503:
+                log.error("request %s to endpoint %s failed", request_id, endpoint, exc_info=exc)
+            return Response(
+                orjson.dumps(body), status_code=status, media_type=_JSON, headers={"X-Request-ID": request_id}
+            )
+        finally:
+            gauge.dec()
+            plane.observe(label, version, status, time.perf_counter() - start, rows)
+
+    return predict
+
+
+PREDICT_OPENAPI: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            _JSON: {
+                "schema": {
+                    "oneOf": [
+                        {
+                            "type": "object",
+                            "required": ["instances"],
+                            "properties": {"instances": {"type": "array", "items": {"type": "object"}, "minItems": 1}},
+                        },
+                        {
+                            "type": "object",
+                            "required": ["inputs"],
+                            "properties": {"inputs": {"type": "object", "additionalProperties": {"type": "array"}}},
+                        },
+                    ]
+                },
+                "example": {"instances": [{"feature_a": 1.0, "feature_b": "x"}]},
+            }
+        },
+    },
+    "parameters": [
+        {"name": "X-Request-ID", "in": "header", "required": False, "schema": {"type": "string"}},
+        {"name": "X-Routing-Key", "in": "header", "required": False, "schema": {"type": "string"}},
+    ],
+    "responses": {
+        "200": {"description": "Predictions, and class probabilities for classifiers"},
+        "400": {"description": "Body is not JSON"},
+        "404": {"description": "Unknown endpoint"},
+        "413": {"description": "Body or row count over the limit"},
+        "422": {"description": "Input breaks the signature; the message names the feature and the row"},
+        "503": {"description": "No loaded model"},
+    },
+}

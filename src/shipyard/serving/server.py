@@ -1,0 +1,62 @@
+"""Run the server with uvicorn (uvloop, httptools), one process or several workers sharing a port."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import socket
+import tempfile
+from collections.abc import Callable
+
+import uvicorn
+
+from shipyard.config import Settings
+from shipyard.errors import InvalidArgumentError
+
+
+def check_port(host: str, port: int) -> None:
+    """Fail with one clear line before uvicorn would fail with a log dump."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise InvalidArgumentError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
+def serve(
+    settings: Settings,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workers: int = 1,
+    on_ready: Callable[[], None] | None = None,
+) -> None:
+    """Serve until interrupted. Workers each load every endpoint's model and poll the store."""
+    if workers < 1:
+        raise InvalidArgumentError(f"--workers must be at least 1, got {workers}")
+    check_port(host, port)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    common = {
+        "host": host,
+        "port": port,
+        "loop": "uvloop",
+        "http": "httptools",
+        "access_log": False,
+        "log_level": "warning",
+        "timeout_graceful_shutdown": 10,
+    }
+    if workers == 1:
+        from shipyard.serving.app import create_app
+
+        uvicorn.run(create_app(settings, on_ready=on_ready), **common)  # type: ignore[arg-type]
+        return
+    # Each worker writes its metrics to files here; /metrics in any worker merges them all.
+    metrics_dir = tempfile.mkdtemp(prefix="shipyard-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    try:
+        uvicorn.run("shipyard.serving.app:app_from_environment", factory=True, workers=workers, **common)  # type: ignore[arg-type]
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
