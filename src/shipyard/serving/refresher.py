@@ -53,8 +53,12 @@ class Refresher:
     def _served(self, previous: EndpointRoute | None, version: ModelVersion, strict: bool) -> ServedModel:
         if previous is not None:
             existing = previous.models.get(version.ref)
-            same = existing is not None and existing.version.sha256 == version.sha256
-            if same and existing.model.strict == strict and existing.version.signature == version.signature:
+            if (
+                existing is not None
+                and existing.version.sha256 == version.sha256
+                and existing.version.signature == version.signature
+                and existing.model.strict == strict
+            ):
                 return existing
         return self.cache.serve(version, strict=strict)
 
