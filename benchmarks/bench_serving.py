@@ -8,12 +8,14 @@ server's process tree. Every server's answers are checked against the model's ow
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 import time
 import traceback
 import urllib.error
 import urllib.request
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from serving.load import ensure_wrk, run_wrk
 from serving.model import BenchModel, body, train
-from serving.procs import RssSampler, ServerProcess, free_port
+from serving.procs import RssSampler, ServerProcess, TreeRss, free_port
 from serving.servers import PREPARE, Launch
 
 SERVERS = ("starlette", "shipyard", "mlflow", "bentoml")
@@ -87,53 +89,91 @@ def _verify(url: str, bench: BenchModel, key: str, rows: int) -> bool:
     return proba is not None
 
 
-def bench_server(
-    launch: Launch, bench: BenchModel, *, wrk: str, bodies: dict[tuple[str, int], Path], duration_s: float,
-    warmup_s: float, logs: Path,
-) -> dict[str, Any]:  # fmt: skip
-    """Start one server, check its answers, run every (rows, concurrency) cell, stop it."""
+@dataclass
+class Running:
+    """A started server that answered correctly, and its figures so far."""
+
+    launch: Launch
+    server: ServerProcess
+    rss: TreeRss
+    url: str
+    startup_s: float
+    probabilities: bool
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    failure: str | None = None
+
+    def figures(self) -> dict[str, Any]:
+        peak_mb = self.rss.peak_total_kb / 1024
+        return {
+            "status": "ok" if self.failure is None else "failed",
+            **({"reason": self.failure} if self.failure else {}),
+            "version": self.launch.version,
+            "workers": self.launch.workers,
+            "startup_s": self.startup_s,
+            "probabilities": self.probabilities,
+            "peak_rss_mb": peak_mb,
+            "peak_process_rss_mb": self.rss.peak_process_kb / 1024,
+            "rss_per_worker_mb": peak_mb / self.launch.workers,
+            "processes": self.rss.max_processes,
+            "notes": self.launch.notes,
+            "runs": self.runs,
+        }
+
+
+def start_server(launch: Launch, bench: BenchModel, sampler: RssSampler, logs: Path) -> Running:
+    """Start ``launch`` on a free port, wait until ready and check its answers on 1 and 32 rows."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     server = ServerProcess(launch.command(port), env=launch.env, cwd=launch.cwd, log_path=logs / f"{launch.name}.log")
-    sampler = RssSampler(server.pid).start()
+    rss = sampler.track(launch.name, server.pid)
     try:
         startup_s = _wait_ready(server, base + launch.ready_path, timeout_s=launch.startup_timeout_s)
         url = base + launch.predict_path
-        has_proba = all(_verify(url, bench, launch.body_key, rows) for rows in ROWS)
-        runs = []
-        for rows in ROWS:
-            body_file = bodies[(launch.body_key, rows)]
-            run_wrk(wrk, url, body_file, connections=8, duration_s=warmup_s)
-            for concurrency in CONCURRENCY:
-                sampler.open_window()
-                cell = run_wrk(wrk, url, body_file, connections=concurrency, duration_s=duration_s)
-                runs.append({"rows": rows, **cell, "peak_rss_mb": sampler.close_window()})
-        if not server.alive():
-            raise RuntimeError(f"exited during the runs (code {server.proc.returncode}):\n{server.log_tail()}")
-        _verify(url, bench, launch.body_key, 1)
-    finally:
+        has_proba = all([_verify(url, bench, launch.body_key, rows) for rows in ROWS])
+    except BaseException:
         server.stop()
-        sampler.stop()
-    peak_mb = sampler.peak_total_kb / 1024
-    return {
-        "status": "ok",
-        "version": launch.version,
-        "workers": launch.workers,
-        "startup_s": startup_s,
-        "probabilities": has_proba,
-        "peak_rss_mb": peak_mb,
-        "peak_process_rss_mb": sampler.peak_process_kb / 1024,
-        "rss_per_worker_mb": peak_mb / launch.workers,
-        "processes": sampler.max_processes,
-        "notes": launch.notes,
-        "runs": runs,
-    }
+        sampler.forget(launch.name)
+        raise
+    return Running(launch, server, rss, url, startup_s, has_proba)
+
+
+def run_cells(
+    running: dict[str, Running], *, wrk: str, bodies: dict[tuple[str, int], Path], sampler: RssSampler,
+    duration_s: float, warmup_s: float,
+) -> None:  # fmt: skip
+    """Every (rows, concurrency) cell on every server, the servers' order rotated from cell to cell.
+
+    All servers stay up and take turns, so that noise from anything else on the machine falls on all
+    of them alike rather than on whichever ran during it.
+    """
+    turn = 0
+    for rows in ROWS:
+        for r in running.values():
+            run_wrk(wrk, r.url, bodies[(r.launch.body_key, rows)], connections=8, duration_s=warmup_s)
+        for concurrency in CONCURRENCY:
+            names = list(running)
+            turn += 1
+            for name in names[turn % len(names) :] + names[: turn % len(names)]:
+                r = running[name]
+                if r.failure:
+                    continue
+                sampler.open_window(name)
+                try:
+                    cell = run_wrk(
+                        wrk, r.url, bodies[(r.launch.body_key, rows)], connections=concurrency, duration_s=duration_s
+                    )
+                except RuntimeError as exc:
+                    r.failure = str(exc)
+                    continue
+                r.runs.append({"rows": rows, **cell, "peak_rss_mb": sampler.close_window(name)})
+                if not r.server.alive():
+                    r.failure = f"exited during the runs (code {r.server.proc.returncode}):\n{r.server.log_tail()}"
+                time.sleep(0.5)  # let the server's background work (log flushes) finish on its own time
 
 
 def run(quick: bool = False, *, peers: bool = True, servers: tuple[str, ...] = SERVERS) -> dict[str, Any]:
     """Every server, every cell; a server that cannot be set up or answers wrongly is reported, not timed."""
     duration_s, warmup_s = (3.0, 1.0) if quick else (10.0, 2.0)
-    chosen = [s for s in servers if peers or s not in PEERS]
     wrk = ensure_wrk()
     results: dict[str, Any] = {
         "config": {
@@ -144,10 +184,13 @@ def run(quick: bool = False, *, peers: bool = True, servers: tuple[str, ...] = S
             "rows": list(ROWS),
             "concurrency": list(CONCURRENCY),
             "quick": quick,
+            "cpus": os.cpu_count(),
+            "load_average_before": os.getloadavg()[0],
         },
         "servers": {},
     }
-    with tempfile.TemporaryDirectory(prefix="shipyard-bench-serving-") as tmp:
+    out = results["servers"]
+    with tempfile.TemporaryDirectory(prefix="shipyard-bench-serving-") as tmp, RssSampler() as sampler:
         workdir = Path(tmp)
         logs = workdir / "logs"
         logs.mkdir()
@@ -157,21 +200,36 @@ def run(quick: bool = False, *, peers: bool = True, servers: tuple[str, ...] = S
             for rows in ROWS:
                 bodies[(key, rows)] = workdir / f"{key}-{rows}.json"
                 bodies[(key, rows)].write_bytes(body(bench, rows, key=key))
+        running: dict[str, Running] = {}
+        try:
+            for name in SERVERS:
+                if name not in servers or (name in PEERS and not peers):
+                    why = "SHIPYARD_BENCH_PEERS=0" if name in PEERS and not peers else "not selected"
+                    out[name] = {"status": "skipped", "reason": why}
+                    continue
+                print(f"serving benchmark: setting up {name} ...", file=sys.stderr, flush=True)
+                try:
+                    running[name] = start_server(PREPARE[name](bench, workdir), bench, sampler, logs)
+                except WrongAnswer as exc:
+                    out[name] = {"status": "wrong answers", "reason": str(exc)}
+                except Exception as exc:
+                    out[name] = {"status": "failed", "reason": "".join(traceback.format_exception_only(exc)).strip()}
+            print(f"serving benchmark: loading {', '.join(running)} ...", file=sys.stderr, flush=True)
+            run_cells(running, wrk=wrk, bodies=bodies, sampler=sampler, duration_s=duration_s, warmup_s=warmup_s)
+            for r in running.values():
+                if r.failure is None:
+                    try:
+                        _verify(r.url, bench, r.launch.body_key, 1)
+                    except (WrongAnswer, OSError) as exc:
+                        r.failure = f"after the runs: {exc}"
+        finally:
+            for r in running.values():
+                r.server.stop()
         for name in SERVERS:
-            if name not in chosen:
-                results["servers"][name] = {"status": "skipped", "reason": "SHIPYARD_BENCH_PEERS=0"}
-                continue
-            print(f"serving benchmark: {name} ...", file=sys.stderr, flush=True)
-            try:
-                launch = PREPARE[name](bench, workdir)
-                results["servers"][name] = bench_server(
-                    launch, bench, wrk=wrk, bodies=bodies, duration_s=duration_s, warmup_s=warmup_s, logs=logs
-                )
-            except WrongAnswer as exc:
-                results["servers"][name] = {"status": "wrong answers", "reason": str(exc)}
-            except Exception as exc:
-                detail = "".join(traceback.format_exception_only(exc)).strip()
-                results["servers"][name] = {"status": "failed", "reason": detail}
+            if name in running:
+                out[name] = running[name].figures()
+    results["config"]["load_average_after"] = os.getloadavg()[0]
+    results["servers"] = {name: out[name] for name in SERVERS if name in out}
     results["ratios"] = ratios(results["servers"])
     return results
 
@@ -194,7 +252,7 @@ def _ratio(a: float | None, b: float | None) -> float | None:
 
 def ratios(servers: dict[str, Any]) -> dict[str, Any]:
     """The figures the issue's targets are about, each None where a side did not run."""
-    ship, star, mlf, bento = (servers.get(n) for n in SERVERS)
+    ship, star, mlf, bento = (servers.get(n) for n in ("shipyard", "starlette", "mlflow", "bentoml"))
     out: dict[str, Any] = {}
     for peer, other in (("starlette", star), ("mlflow", mlf), ("bentoml", bento)):
         for rows in ROWS:
@@ -226,7 +284,8 @@ def report(results: dict[str, Any]) -> str:
         "",
         f"{cfg['model']}; one worker per server; wrk -t {cfg['wrk_threads']} on 127.0.0.1, "
         f"{cfg['duration_s']:g} s per cell after a {cfg['warmup_s']:g} s warm-up. req/s counts 2xx answers; "
-        "errors are non-2xx answers plus socket errors; peak RSS is the server's whole process tree.",
+        "errors are non-2xx answers plus socket errors; peak RSS is the server's whole process tree. "
+        "The servers run side by side and take turns, cell by cell.",
     ]
     for rows in ROWS:
         lines += [
@@ -264,41 +323,41 @@ def report(results: dict[str, Any]) -> str:
             lines.append(f"| {LABELS[name]} | | {s['status']} | | | | | |")
             reason = " ".join(str(s.get("reason", "")).split())
             notes.append(f"- {LABELS[name]} {s['status']}: {reason[:600]}")
-    lines += [
-        "",
-        "### Ratios (the result)",
-        "",
-        "| measure | value | target | met |",
-        "|---|---:|---:|---|",
-        f"| Shipyard / Starlette req/s, 1 row, best over concurrency | {_fmt(r['rps_vs_starlette_1row_best'], '.2f')} "
-        f"| ≥ {TARGETS['vs_starlette']:.2f} | {_met(r['rps_vs_starlette_1row_best'], TARGETS['vs_starlette'])} |",
-    ]
+    lines += ["", "### Ratios (the result)", "", "| measure | value | target | met |", "|---|---:|---:|---|"]
+
+    def line(measure: str, key: str, spec: str, suffix: str = "", target: str = "", met: str = "") -> None:
+        lines.append(f"| {measure} | {_fmt(r[key], spec, suffix)} | {target} | {met} |")
+
+    t = TARGETS
+    key = "rps_vs_starlette_1row_best"
+    line("Shipyard / Starlette req/s, 1 row, best over concurrency", key, ".2f", "",
+         f"≥ {t['vs_starlette']:.2f}", _met(r[key], t["vs_starlette"]))  # fmt: skip
     for c in CONCURRENCY:
-        value = r[f"rps_vs_starlette_1row_c{c}"]
-        lines.append(f"| Shipyard / Starlette req/s, 1 row, c={c} | {_fmt(value, '.2f')} | | |")
-    value = r["rps_vs_mlflow_1row_best"]
-    lines.append(
-        f"| Shipyard / MLflow req/s, 1 row, best over concurrency | {_fmt(value, '.1f', 'x')} "
-        f"| ≥ {TARGETS['vs_mlflow']:g}x | {_met(value, TARGETS['vs_mlflow'])} |"
-    )
+        line(f"Shipyard / Starlette req/s, 1 row, c={c}", f"rps_vs_starlette_1row_c{c}", ".2f")
+    key = "rps_vs_mlflow_1row_best"
+    line("Shipyard / MLflow req/s, 1 row, best over concurrency", key, ".1f", "x",
+         f"≥ {t['vs_mlflow']:g}x", _met(r[key], t["vs_mlflow"]))  # fmt: skip
     for c in CONCURRENCY:
-        lines.append(f"| Shipyard / MLflow req/s, 1 row, c={c} | {_fmt(r[f'rps_vs_mlflow_1row_c{c}'], '.1f', 'x')} | | |")
-    value = r["p99_mlflow_over_shipyard_1row_c64"]
-    lines.append(
-        f"| MLflow p99 / Shipyard p99, 1 row, c=64 | {_fmt(value, '.1f', 'x')} "
-        f"| ≥ {TARGETS['p99_vs_mlflow']:g}x | {_met(value, TARGETS['p99_vs_mlflow'])} |"
-    )
-    lines += [
-        f"| MLflow p99 / Shipyard p99, 32 rows, c=64 | {_fmt(r['p99_mlflow_over_shipyard_32row_c64'], '.1f', 'x')} | | |",
-        f"| Shipyard / Starlette req/s, 32 rows, best | {_fmt(r['rps_vs_starlette_32row_best'], '.2f')} | | |",
-        f"| Shipyard / MLflow req/s, 32 rows, best | {_fmt(r['rps_vs_mlflow_32row_best'], '.1f', 'x')} | | |",
-        f"| Shipyard / BentoML req/s, 1 row, best | {_fmt(r['rps_vs_bentoml_1row_best'], '.1f', 'x')} | | |",
-        f"| Shipyard / BentoML req/s, 32 rows, best | {_fmt(r['rps_vs_bentoml_32row_best'], '.1f', 'x')} | | |",
-        f"| BentoML p99 / Shipyard p99, 1 row, c=64 | {_fmt(r['p99_bentoml_over_shipyard_1row_c64'], '.1f', 'x')} | | |",
-        f"| Shipyard peak RSS per worker, one model | {_fmt(r['shipyard_rss_per_worker_mb'], '.0f', ' MB')} "
-        f"| ≤ {TARGETS['rss_per_worker_mb']:g} MB "
-        f"| {_met(r['shipyard_rss_per_worker_mb'], TARGETS['rss_per_worker_mb'], at_most=True)} |",
-    ]
+        line(f"Shipyard / MLflow req/s, 1 row, c={c}", f"rps_vs_mlflow_1row_c{c}", ".1f", "x")
+    key = "p99_mlflow_over_shipyard_1row_c64"
+    line("MLflow p99 / Shipyard p99, 1 row, c=64", key, ".1f", "x",
+         f"≥ {t['p99_vs_mlflow']:g}x", _met(r[key], t["p99_vs_mlflow"]))  # fmt: skip
+    key = "shipyard_rss_per_worker_mb"
+    line("Shipyard peak RSS per worker, one model", key, ".0f", " MB",
+         f"≤ {t['rss_per_worker_mb']:g} MB", _met(r[key], t["rss_per_worker_mb"], at_most=True))  # fmt: skip
+    line("MLflow p99 / Shipyard p99, 32 rows, c=64", "p99_mlflow_over_shipyard_32row_c64", ".1f", "x")
+    line("Shipyard / Starlette req/s, 32 rows, best over concurrency", "rps_vs_starlette_32row_best", ".2f")
+    line("Shipyard / MLflow req/s, 32 rows, best over concurrency", "rps_vs_mlflow_32row_best", ".1f", "x")
+    line("Shipyard / BentoML req/s, 1 row, best over concurrency", "rps_vs_bentoml_1row_best", ".1f", "x")
+    line("Shipyard / BentoML req/s, 32 rows, best over concurrency", "rps_vs_bentoml_32row_best", ".1f", "x")
+    line("BentoML p99 / Shipyard p99, 1 row, c=64", "p99_bentoml_over_shipyard_1row_c64", ".1f", "x")
+    load = (cfg.get("load_average_before"), cfg.get("load_average_after"))
+    if None not in load and max(load) > 0.5 * (cfg.get("cpus") or 1):
+        notes.append(
+            f"- The machine was busy with other work (1-min load average {load[0]:.1f} before, {load[1]:.1f} after, "
+            f"{cfg.get('cpus')} CPUs): absolute figures are noisy; the servers took turns cell by cell so the "
+            "ratios less so."
+        )
     if notes:
         lines += ["", *notes]
     return "\n".join(lines)
@@ -306,7 +365,6 @@ def report(results: dict[str, Any]) -> str:
 
 if __name__ == "__main__":
     import json
-    import os
 
     figures = run(os.environ.get("SHIPYARD_BENCH_QUICK") == "1", peers=os.environ.get("SHIPYARD_BENCH_PEERS") != "0")
     print(report(figures))

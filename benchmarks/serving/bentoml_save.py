@@ -1,6 +1,6 @@
 """Run inside the bentoml venv (with BENTOML_HOME set): save the joblib model to BentoML's model store.
 
-    python bentoml_save.py MODEL.joblib NAME
+python bentoml_save.py MODEL.joblib NAME
 """
 
 from __future__ import annotations

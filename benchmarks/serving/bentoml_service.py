@@ -32,7 +32,8 @@ if hasattr(bentoml, "service"):
         @bentoml.api
         def predict(self, instances: list[dict[str, float]]) -> dict[str, Any]:
             x = _matrix(instances, self.features)
-            return {"predictions": self.model.predict(x).tolist(), "probabilities": self.model.predict_proba(x).tolist()}
+            proba = self.model.predict_proba(x)
+            return {"predictions": self.model.predict(x).tolist(), "probabilities": proba.tolist()}
 
     svc = BreastCancer
 

@@ -1,6 +1,6 @@
 """Run inside the mlflow venv: save the joblib model with ``mlflow.sklearn.save_model``.
 
-    python mlflow_save.py MODEL.joblib SAMPLE.json OUTPUT_DIR
+python mlflow_save.py MODEL.joblib SAMPLE.json OUTPUT_DIR
 """
 
 from __future__ import annotations

@@ -50,9 +50,7 @@ def ensure_peer_venv(name: str) -> tuple[Path, str]:
     if not python.exists():
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
     pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-    done = subprocess.run(
-        [*pip, *packages, f"scikit-learn=={sklearn}"], capture_output=True, text=True, timeout=1800
-    )
+    done = subprocess.run([*pip, *packages, f"scikit-learn=={sklearn}"], capture_output=True, text=True, timeout=1800)
     if done.returncode != 0:
         raise RuntimeError(f"pip install {' '.join(packages)} into {venv} failed: {done.stderr.strip()[-800:]}")
     found = _probe(python, module)

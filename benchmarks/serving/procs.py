@@ -10,6 +10,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
@@ -37,17 +38,23 @@ def _parents() -> dict[int, int]:
     return parents
 
 
-def process_tree(root: int) -> list[int]:
-    """``root`` and every live descendant of it."""
-    children: dict[int, list[int]] = {}
-    for pid, ppid in _parents().items():
-        children.setdefault(ppid, []).append(pid)
+def process_tree(root: int, children: dict[int, list[int]] | None = None) -> list[int]:
+    """``root`` and every live descendant of it (``children``: one scan of /proc shared by many roots)."""
+    if children is None:
+        children = _children()
     tree, stack = [], [root]
     while stack:
         pid = stack.pop()
         tree.append(pid)
         stack.extend(children.get(pid, ()))
     return tree
+
+
+def _children() -> dict[int, list[int]]:
+    children: dict[int, list[int]] = {}
+    for pid, ppid in _parents().items():
+        children.setdefault(ppid, []).append(pid)
+    return children
 
 
 def rss_kb(pid: int) -> int:
@@ -58,51 +65,69 @@ def rss_kb(pid: int) -> int:
         return 0
 
 
+@dataclass
+class TreeRss:
+    """Peaks of one process tree's RSS: whole tree, largest process, and since the window opened."""
+
+    root: int
+    peak_total_kb: int = 0
+    peak_process_kb: int = 0
+    max_processes: int = 0
+    window_peak_kb: int = 0
+
+
 class RssSampler:
-    """Every ``interval_s``, the summed RSS of a process tree; keeps the lifetime peak and a window's peak.
+    """Every ``interval_s``, the summed RSS of each tracked process tree, from one scan of /proc.
 
     Summing RSS over forked workers counts their shared pages once per process, so a multi-process
     server's total is an upper bound; the largest single process is kept alongside.
     """
 
-    def __init__(self, root: int, *, interval_s: float = 0.1) -> None:
-        self.root = root
+    def __init__(self, *, interval_s: float = 0.1) -> None:
         self.interval_s = interval_s
-        self.peak_total_kb = 0
-        self.peak_process_kb = 0
-        self.max_processes = 0
-        self.window_peak_kb = 0
+        self.trees: dict[str, TreeRss] = {}
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._loop, name="rss-sampler", daemon=True)
 
-    def start(self) -> RssSampler:
+    def __enter__(self) -> RssSampler:
         self._thread.start()
         return self
 
-    def stop(self) -> None:
+    def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
 
-    def open_window(self) -> None:
+    def track(self, name: str, root: int) -> TreeRss:
         with self._lock:
-            self.window_peak_kb = 0
+            self.trees[name] = TreeRss(root)
+        return self.trees[name]
 
-    def close_window(self) -> float:
+    def forget(self, name: str) -> None:
+        """Stop sampling ``name`` (its figures stay in the returned TreeRss)."""
+        with self._lock:
+            self.trees.pop(name, None)
+
+    def open_window(self, name: str) -> None:
+        with self._lock:
+            self.trees[name].window_peak_kb = 0
+
+    def close_window(self, name: str) -> float:
         """The peak total RSS in MB since ``open_window``, sampling once more first."""
         self.sample()
         with self._lock:
-            return self.window_peak_kb / 1024
+            return self.trees[name].window_peak_kb / 1024
 
     def sample(self) -> None:
-        sizes = [rss_kb(pid) for pid in process_tree(self.root)]
-        sizes = [s for s in sizes if s]
-        total = sum(sizes)
+        children = _children()
         with self._lock:
-            self.peak_total_kb = max(self.peak_total_kb, total)
-            self.peak_process_kb = max([self.peak_process_kb, *sizes])
-            self.max_processes = max(self.max_processes, len(sizes))
-            self.window_peak_kb = max(self.window_peak_kb, total)
+            for tree in self.trees.values():
+                sizes = [s for s in (rss_kb(pid) for pid in process_tree(tree.root, children)) if s]
+                total = sum(sizes)
+                tree.peak_total_kb = max(tree.peak_total_kb, total)
+                tree.peak_process_kb = max([tree.peak_process_kb, *sizes])
+                tree.max_processes = max(tree.max_processes, len(sizes))
+                tree.window_peak_kb = max(tree.window_peak_kb, total)
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -113,9 +138,7 @@ class RssSampler:
 class ServerProcess:
     """A server started in its own session, so that stopping it stops every process it spawned."""
 
-    def __init__(
-        self, command: Sequence[str], *, env: Mapping[str, str], cwd: Path, log_path: Path
-    ) -> None:
+    def __init__(self, command: Sequence[str], *, env: Mapping[str, str], cwd: Path, log_path: Path) -> None:
         self.log_path = log_path
         self._log = log_path.open("wb")
         self.proc = subprocess.Popen(

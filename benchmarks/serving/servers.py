@@ -82,8 +82,8 @@ def prepare_shipyard(bench: BenchModel, workdir: Path, *, workers: int = 1) -> L
     shipyard_cli = str(PROJECT_BIN / "shipyard")
     home = workdir / "shipyard-home"
     env = _env(SHIPYARD_HOME=str(home))
-    for key in ("SHIPYARD_DATABASE_URL", "SHIPYARD_ARTIFACT_URI", "SHIPYARD_URL", "SHIPYARD_API_KEY", "SHIPYARD_CONFIG"):
-        env.pop(key, None)
+    for key in ("DATABASE_URL", "ARTIFACT_URI", "URL", "API_KEY", "CONFIG"):
+        env.pop(f"SHIPYARD_{key}", None)  # a fresh local home, whatever the caller's shell points at
     probe = subprocess.run([shipyard_cli, "serve", "--help"], env=env, capture_output=True, text=True, timeout=120)
     if probe.returncode != 0:
         raise RuntimeError(f"`shipyard serve` is not available: {(probe.stderr or probe.stdout).strip()[-300:]}")

@@ -1,6 +1,6 @@
 """Run with the project's python and SHIPYARD_HOME set: register the joblib model as ``bench`` through the API.
 
-    python shipyard_register.py MODEL.joblib
+python shipyard_register.py MODEL.joblib
 """
 
 from __future__ import annotations

@@ -53,6 +53,8 @@ _ROW_PREFIX = re.compile(r"^row \d+: ")
 _TRUE = frozenset({"true", "1"})
 _FALSE = frozenset({"false", "0"})
 _CSV_SAMPLE_BYTES = 1 << 20
+_CSV_BLOCK_BYTES = 1 << 20
+_PARQUET_BUFFER_BYTES = 1 << 18
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +115,7 @@ def count_rows(input_path: str | Path) -> RowCount:
         except (pa.ArrowException, OSError) as exc:
             raise _unreadable(path, exc) from exc
     size = path.stat().st_size
-    bytes_per_row, header_bytes = _csv_row_bytes(path)
+    bytes_per_row, header_bytes, _ = _csv_sample(path)
     return RowCount(max(0, round((size - header_bytes) / bytes_per_row)), exact=False)
 
 
@@ -243,7 +245,9 @@ def _open_parquet(path: Path, chunk_rows: int) -> _Source:
 
     def batches() -> Iterator[pa.RecordBatch]:
         # Opened per pass so the file handle lives only as long as the job reads it.
-        file = pq.ParquetFile(path)
+        # No pre-buffering, and column chunks read through a small buffer: otherwise pyarrow reads
+        # ahead whole row groups (or the whole file), and memory follows the file instead of the chunk.
+        file = pq.ParquetFile(path, pre_buffer=False, buffer_size=_PARQUET_BUFFER_BYTES)
         try:
             for batch in file.iter_batches(batch_size=chunk_rows):
                 yield pa.RecordBatch.from_arrays(batch.columns, schema=schema)
@@ -254,9 +258,11 @@ def _open_parquet(path: Path, chunk_rows: int) -> _Source:
 
 
 def _open_csv(path: Path, chunk_rows: int) -> _Source:
-    bytes_per_row, _ = _csv_row_bytes(path)
-    block_size = int(min(max(bytes_per_row * chunk_rows * 1.1, 1 << 20), 1 << 30))
-    read = pa_csv.ReadOptions(block_size=block_size)
+    _, _, longest_line = _csv_sample(path)
+    # pyarrow reads up to ~32 blocks ahead of the consumer, so memory follows the block size: keep blocks
+    # small (1 MiB, pyarrow's default) unless rows are long, and let the re-chunking build whole chunks.
+    block_size = min(max(_CSV_BLOCK_BYTES, 4 * longest_line), 1 << 30)
+    read = pa_csv.ReadOptions(block_size=block_size, use_threads=False)
     parse = pa_csv.ParseOptions(newlines_in_values=True)
     try:
         with pa_csv.open_csv(path, read_options=read, parse_options=parse) as probe:
@@ -275,14 +281,15 @@ def _open_csv(path: Path, chunk_rows: int) -> _Source:
     return _Source(path, schema, batches, chunk_rows)
 
 
-def _csv_row_bytes(path: Path) -> tuple[float, int]:
-    """Average bytes per data row and the header's size, from the file's first MiB."""
+def _csv_sample(path: Path) -> tuple[float, int, int]:
+    """Average bytes per data row, the header's size and the longest line, from the file's first MiB."""
     with path.open("rb") as file:
         sample = file.read(_CSV_SAMPLE_BYTES)
     header_end = sample.find(b"\n") + 1 or len(sample)
     body = sample[header_end:]
     lines = body.count(b"\n") + (1 if body and not body.endswith(b"\n") else 0)
-    return (len(body) / lines if lines else 64.0), header_end
+    longest = max((len(line) for line in sample.split(b"\n")), default=0)
+    return (len(body) / lines if lines else 64.0), header_end, longest
 
 
 def _check_unique(path: Path, names: list[str]) -> None:
@@ -555,7 +562,10 @@ class _AtomicParquet:
 
     def write(self, table: pa.Table) -> None:
         if self._writer is None:
-            self._writer = pq.ParquetWriter(self.temp, table.schema)
+            # Dictionary encoding pays off for text (categories) but costs several times the write time
+            # on high-cardinality numbers, where pyarrow tries it first and then falls back.
+            text = [f.name for f in table.schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
+            self._writer = pq.ParquetWriter(self.temp, table.schema, use_dictionary=text or False)
         elif table.schema != self._writer.schema:
             table = table.cast(self._writer.schema)  # e.g. int32 predictions in one chunk, int64 in the first
         self._writer.write_table(table)

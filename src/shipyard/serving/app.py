@@ -23,6 +23,7 @@ from shipyard.serving.metrics import ServingMetrics
 from shipyard.serving.models import ModelCache
 from shipyard.serving.refresher import Refresher
 from shipyard.serving.rest import PREDICT_OPENAPI, make_predict_route, request_id_for
+from shipyard.serving.v2 import v2_router
 from shipyard.workspace import Workspace
 
 log = logging.getLogger("shipyard.serving")
@@ -85,6 +86,7 @@ def create_app(
         return Response(content, media_type=media_type)
 
     app.include_router(admin_router(workspace))
+    app.include_router(v2_router(plane, max_bytes=settings.max_request_bytes))
     _install_error_handlers(app)
     return app
 
