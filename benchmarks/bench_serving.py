@@ -116,6 +116,7 @@ class Running:
             "rss_per_worker_mb": peak_mb / self.launch.workers,
             "processes": self.rss.max_processes,
             "notes": self.launch.notes,
+            "log_tail": self.server.log_tail(8),
             "runs": self.runs,
         }
 

@@ -1,8 +1,13 @@
-"""``make bench``: run every benchmark once, print a Markdown table, keep the raw figures as JSON."""
+"""``make bench``: run every benchmark once, print a Markdown table, keep the raw figures as JSON.
+
+Switches for quick checks: ``SHIPYARD_BENCH_QUICK=1`` (short load runs), ``SHIPYARD_BENCH_PEERS=0``
+(skip MLflow and BentoML, and so their installation), ``SHIPYARD_BENCH_ONLY=serving`` (or ``registry``).
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import platform
 import sys
 import time
@@ -11,14 +16,23 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_registry
+import bench_serving
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def main() -> None:
+    quick = os.environ.get("SHIPYARD_BENCH_QUICK", "0") not in ("", "0")
+    peers = os.environ.get("SHIPYARD_BENCH_PEERS", "1") != "0"
+    only = {name.strip() for name in os.environ.get("SHIPYARD_BENCH_ONLY", "").split(",") if name.strip()}
     print(f"# Shipyard benchmarks — {platform.processor() or platform.machine()}, Python {platform.python_version()}\n")
-    results = {"registry": bench_registry.run()}
-    print(bench_registry.report(results["registry"]))
+    results = {}
+    if not only or "registry" in only:
+        results["registry"] = bench_registry.run()
+        print(bench_registry.report(results["registry"]), flush=True)
+    if not only or "serving" in only:
+        results["serving"] = bench_serving.run(quick=quick, peers=peers)
+        print("\n" + bench_serving.report(results["serving"]))
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.write_text(json.dumps(results, indent=2))

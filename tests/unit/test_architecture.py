@@ -18,7 +18,7 @@ ALLOWED = {
     "monitoring": {"core"},
     "services": {"core", "store", "artifacts", "flavors", "monitoring"},
     "serving": {"core", "store", "artifacts", "flavors", "monitoring", "services", "workspace"},
-    "cli": {"core", "store", "artifacts", "flavors", "monitoring", "services", "workspace", "serving", "api"},
+    "cli": {"core", "store", "artifacts", "flavors", "monitoring", "services", "workspace", "serving", "api", "client"},
     "dashboard": {"core", "services", "workspace", "serving"},
 }
 
@@ -73,3 +73,14 @@ def test_imports_point_down() -> None:
             if bad:
                 problems.append(f"{path.relative_to(SRC)} imports {sorted(bad)}")
     assert problems == []
+
+
+def test_head_revision_read_from_files_matches_alembic() -> None:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from shipyard.store.db import MIGRATIONS_DIR, head_revision
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    assert head_revision() == ScriptDirectory.from_config(config).get_current_head()

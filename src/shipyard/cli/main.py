@@ -8,6 +8,7 @@ import traceback
 
 import typer
 
+from shipyard.cli import batch as batch_commands
 from shipyard.cli import db as db_commands
 from shipyard.cli import demo as demo_commands
 from shipyard.cli import endpoints as endpoint_commands
@@ -29,6 +30,7 @@ app.add_typer(endpoint_commands.app, name="endpoints")
 app.add_typer(db_commands.app, name="db")
 app.command("serve")(serve_commands.serve)
 app.command("predict")(predict_commands.predict)
+app.command("batch")(batch_commands.batch)
 app.command("demo")(demo_commands.demo)
 
 

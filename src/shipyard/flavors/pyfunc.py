@@ -27,7 +27,7 @@ import numpy as np
 from shipyard.core.inputs import InputLayout
 from shipyard.errors import ModelLoadError, UnsupportedModelError, UntrustedArtifactError
 from shipyard.flavors.base import Predictor, SavedModel, jsonable_params, plain_classes
-from shipyard.flavors.sklearn import _skops_loads
+from shipyard.flavors.sklearn import _skops_loads, skops_io
 
 FORMAT = "pyfunc-zip"
 SOURCE, META, STATE_SKOPS, STATE_PICKLE = "source.py", "meta.json", "state.skops", "state.pickle"
@@ -176,10 +176,8 @@ def _class_source(cls: type) -> bytes:
 
 
 def _dump_state(qualname: str, state: dict[str, Any], *, trusted: bool) -> tuple[str, bytes]:
-    import skops.io
-
     try:
-        return STATE_SKOPS, skops.io.dumps(state)
+        return STATE_SKOPS, skops_io().dumps(state)
     except Exception as exc:  # skops raises TypeError and others for objects it cannot represent
         culprit = _unserialisable_attribute(state)
         where = f"attribute {culprit!r} ({type(state[culprit]).__name__})" if culprit else "its attributes"
@@ -197,11 +195,10 @@ def _dump_state(qualname: str, state: dict[str, Any], *, trusted: bool) -> tuple
 
 
 def _unserialisable_attribute(state: Mapping[str, Any]) -> str | None:
-    import skops.io
 
     for key, value in state.items():
         try:
-            skops.io.dumps(value)
+            skops_io().dumps(value)
         except Exception:
             return key
     return None

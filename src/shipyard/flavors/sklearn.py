@@ -5,10 +5,13 @@ A pickle is accepted only from a caller who says it is trusted: unpickling can r
 
 from __future__ import annotations
 
+import importlib
 import io
 import pickle
+import sys
 from collections.abc import Mapping
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -20,6 +23,27 @@ from shipyard.flavors.base import Predictor, SavedModel, jsonable_params, plain_
 # Types from these libraries carry no user code; skops may build them without asking the caller.
 SAFE_TYPE_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.", "collections.", "datetime.", "_operator.")
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib")
+
+
+def skops_io() -> ModuleType:
+    """``skops.io``, imported without its scan of every scikit-learn estimator.
+
+    At import, skops imports all of scikit-learn (and torch, when installed) only to list the estimator
+    types it trusts by default. Shipyard never relies on that list: it decides trust itself from
+    ``SAFE_TYPE_PREFIXES`` and passes the types explicitly. Skipping the scan keeps a serving worker
+    over 100 MB smaller.
+    """
+    loaded = sys.modules.get("skops.io")
+    if loaded is not None:
+        return loaded
+    import sklearn.utils
+
+    original = sklearn.utils.all_estimators
+    sklearn.utils.all_estimators = lambda *args, **kwargs: []  # type: ignore[assignment]
+    try:
+        return importlib.import_module("skops.io")
+    finally:
+        sklearn.utils.all_estimators = original
 
 
 class SklearnPredictor:
@@ -48,11 +72,9 @@ class SklearnFlavor:
         return isinstance(model, BaseEstimator) and callable(getattr(model, "predict", None))
 
     def save(self, model: Any, *, trusted: bool = False) -> SavedModel:
-        import skops.io
-
         layout = InputLayout.FRAME if hasattr(model, "feature_names_in_") else InputLayout.ARRAY
         try:
-            data = skops.io.dumps(model)
+            data = skops_io().dumps(model)
             fmt = "skops"
         except Exception as exc:  # skops raises a variety of errors for objects it cannot represent
             if not trusted:
@@ -103,10 +125,9 @@ class SklearnFlavor:
 
 
 def _skops_loads(data: bytes, *, trusted: bool) -> Any:
-    import skops.io
-
+    skops = skops_io()
     try:
-        untrusted = skops.io.get_untrusted_types(data=data)
+        untrusted = skops.get_untrusted_types(data=data)
     except Exception as exc:
         raise ModelLoadError(f"the artifact is not a readable skops file: {exc}") from exc
     unsafe = [t for t in untrusted if not t.startswith(SAFE_TYPE_PREFIXES)]
@@ -116,7 +137,7 @@ def _skops_loads(data: bytes, *, trusted: bool) -> Any:
             "with trusted=True (CLI: --trusted) only if you trust that code"
         )
     try:
-        return skops.io.loads(data, trusted=untrusted)
+        return skops.loads(data, trusted=untrusted)
     except Exception as exc:
         raise ModelLoadError(f"skops could not rebuild the model: {exc}") from exc
 

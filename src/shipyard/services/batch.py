@@ -137,11 +137,8 @@ def score_file(
     started = clock()
     if chunk_rows < 1:
         raise InvalidArgumentError(f"chunk_rows must be at least 1, got {chunk_rows}")
+    output, rejects = check_paths(input_path, output_path, rejects_path)
     source = _open_input(input_path, chunk_rows)
-    output = _output_file(output_path, source.path)
-    rejects = _output_file(rejects_path, source.path) if rejects_path is not None else default_rejects_path(output)
-    if rejects == output:
-        raise InvalidArgumentError(f"the rejects file and the output are both {output}; give --rejects another path")
     scorer = _ChunkScorer(model, source)
     out_writer = _AtomicParquet(output)
     rejects_writer = _AtomicParquet(rejects)
@@ -181,6 +178,20 @@ def score_file(
         output_path=output,
         rejects_path=rejects if rejects_written else None,
     )
+
+
+def check_paths(
+    input_path: str | Path, output_path: str | Path, rejects_path: str | Path | None = None
+) -> tuple[Path, Path]:
+    """Refuse a job whose files are wrong before any work (or model load): returns (output, rejects)."""
+    source = _input_file(input_path)
+    output = _output_file(output_path, source, what="output")
+    rejects = (
+        default_rejects_path(output) if rejects_path is None else _output_file(rejects_path, source, what="rejects")
+    )
+    if rejects.resolve() == output.resolve():
+        raise InvalidArgumentError(f"the rejects file and the output are both {output}; give --rejects another path")
+    return output, rejects
 
 
 def default_rejects_path(output: Path) -> Path:
@@ -302,14 +313,14 @@ def _unreadable(path: Path, exc: BaseException) -> InvalidArgumentError:
     return InvalidArgumentError(f"cannot read input file {path}: {type(exc).__name__}: {exc}")
 
 
-def _output_file(output_path: str | Path, input_path: Path) -> Path:
+def _output_file(output_path: str | Path, input_path: Path, *, what: str) -> Path:
     path = Path(output_path)
     if path.suffix.lower() != ".parquet":
-        raise InvalidArgumentError(f"output {path} must be a .parquet file")
+        raise InvalidArgumentError(f"{what} file {path} must end in .parquet")
     if not path.parent.is_dir():
-        raise InvalidArgumentError(f"the directory of output {path} does not exist; create {path.parent} first")
+        raise InvalidArgumentError(f"the directory of {what} file {path} does not exist; create {path.parent} first")
     if path.resolve() == input_path.resolve():
-        raise InvalidArgumentError(f"output {path} is the input file; write the scores to another path")
+        raise InvalidArgumentError(f"{what} file {path} is the input file; write to another path")
     return path
 
 
@@ -345,7 +356,7 @@ class _ChunkScorer:
             + [pa.field("row", pa.int64()), pa.field("reason", pa.string())]
         )
         self._any_scored = False
-        self._reasons: dict[tuple[str, str, str], str] = {}
+        self._reasons: dict[tuple[str, str, str], str | None] = {}
 
     def score(self, chunk: pa.Table, *, offset: int) -> tuple[pa.Table | None, pa.Table | None]:
         """Scored rows with their outputs, and rejected rows with their reasons (None when there are none)."""
@@ -407,10 +418,14 @@ class _ChunkScorer:
             # The adapter reports the first failing feature in signature order; so do we.
             failing, _, cells = next(item for item in masks if item[1][row])
             text = None if cells is None else cells[row]
-            rejected.append((int(row), self._explain(frame, int(row), failing, text)))
+            reason = self._explain(frame, int(row), failing, text)
+            if reason is None and text is not None:
+                reason = f"feature {failing.name!r} has a value that cannot be read as {failing.type}: {text!r}"
+            if reason is not None:  # else the adapter accepts the row after all, and it is scored
+                rejected.append((int(row), reason))
         return rejected
 
-    def _explain(self, frame: pd.DataFrame, row: int, spec: FeatureSpec, text: Any) -> str:
+    def _explain(self, frame: pd.DataFrame, row: int, spec: FeatureSpec, text: Any) -> str | None:
         """The adapter's own words for what is wrong with one row; one call per distinct problem."""
         key = (spec.name, "text" if text is not None else "null", "" if text is None else str(text))
         if key not in self._reasons:
@@ -419,10 +434,9 @@ class _ChunkScorer:
                 one[spec.name] = pd.Series([text], index=one.index, dtype=object)
             try:
                 self.model.prepare(one)
-                reason = f"feature {spec.name!r} has a value that cannot be read: {text!r}"
+                self._reasons[key] = None
             except SignatureError as exc:
-                reason = _reason(exc)
-            self._reasons[key] = reason
+                self._reasons[key] = _reason(exc)
         return self._reasons[key]
 
     def _predict(

@@ -76,38 +76,59 @@ class Database:
 
     def migrate(self) -> str:
         """Bring the schema to the newest revision; concurrent callers wait for one another."""
+        head = head_revision()
+        try:
+            with self.engine.connect() as conn:
+                current = _current_revision(conn)
+                conn.rollback()
+                if current == head:
+                    return head  # the common case: no Alembic import, one small query
+                conn.execution_options(shipyard_write=True)
+                with conn.begin():
+                    if self.dialect == "postgresql":
+                        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK_KEY})
+                    self._upgrade(conn)
+        except OperationalError as exc:
+            raise StoreError(f"cannot reach the control-plane store at {redact(self.url)}: {_reason(exc)}") from exc
+        except SQLAlchemyError as exc:
+            raise StoreError(f"migrating the store at {redact(self.url)} failed: {_reason(exc)}") from exc
+        return head
+
+    def _upgrade(self, conn: Connection) -> None:
+        from alembic import command
         from alembic.config import Config
         from alembic.runtime.migration import MigrationContext
         from alembic.script import ScriptDirectory
 
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS_DIR))
-        script = ScriptDirectory.from_config(config)
-        head = script.get_current_head()
-        known = {rev.revision for rev in script.walk_revisions()}
-        try:
-            with self.engine.connect() as conn:
-                current = MigrationContext.configure(conn).get_current_revision()
-                conn.rollback()
-                if current == head:
-                    return str(head)
-                _check_known(current, known, self.url)
-                conn.execution_options(shipyard_write=True)
-                with conn.begin():
-                    if self.dialect == "postgresql":
-                        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK_KEY})
-                    current = MigrationContext.configure(conn).get_current_revision()
-                    _check_known(current, known, self.url)
-                    if current != head:
-                        from alembic import command
+        known = {rev.revision for rev in ScriptDirectory.from_config(config).walk_revisions()}
+        current = MigrationContext.configure(conn).get_current_revision()
+        _check_known(current, known, self.url)
+        if current != head_revision():
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
 
-                        config.attributes["connection"] = conn
-                        command.upgrade(config, "head")
-        except OperationalError as exc:
-            raise StoreError(f"cannot reach the control-plane store at {redact(self.url)}: {_reason(exc)}") from exc
-        except SQLAlchemyError as exc:
-            raise StoreError(f"migrating the store at {redact(self.url)} failed: {_reason(exc)}") from exc
-        return str(head)
+
+def head_revision() -> str:
+    """The newest migration, read from the migration files (the one no other revises)."""
+    revisions: dict[str, str | None] = {}
+    for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
+        text = path.read_text()
+        revision = re.search(r'^revision = "([^"]+)"', text, re.M)
+        down = re.search(r'^down_revision = (?:"([^"]+)"|None)', text, re.M)
+        if revision and down:
+            revisions[revision.group(1)] = down.group(1)
+    heads = set(revisions) - {d for d in revisions.values() if d}
+    if len(heads) != 1:
+        raise StoreError(f"the migrations in {MIGRATIONS_DIR} have {len(heads)} heads; expected one")
+    return heads.pop()
+
+
+def _current_revision(conn: Connection) -> str | None:
+    if not sa.inspect(conn).has_table("alembic_version"):
+        return None
+    return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one_or_none()
 
 
 def _check_known(current: str | None, known: set[str], url: str) -> None:
