@@ -274,7 +274,7 @@ BAD_REQUESTS: list[tuple[str, object | bytes, dict[str, str], int, str]] = [
         "row 1: feature 'f0' is missing (null)",
     ),
     ("rows over the limit", iris_body(101), {}, 413, "101 rows, over the limit of 100"),
-    ("body over the limit", b'{"inputs": [' + b" " * 70_000 + b"]}", {}, 413, "over the limit of 64000 bytes"),
+    ("body over the limit", b'{"inputs": [' + b" " * 70_000 + b"]}", {}, 413, "over the limit of 64000"),
 ]
 
 

@@ -52,6 +52,8 @@ class DataPlane:
         self.metrics = metrics
         self.max_rows = max_rows
         self._table = _Table()
+        self._children: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
+        self._gauges: dict[str, Any] = {}
 
     # -- the routing table -----------------------------------------------------------------
 
@@ -127,7 +129,23 @@ class DataPlane:
                 self.metrics.unseen_categories.labels(endpoint, served.ref, name).inc(unseen)
 
     def observe(self, endpoint: str, version: str, status: int, seconds: float, rows: int) -> None:
-        self.metrics.requests.labels(endpoint, version, str(status)).inc()
+        """Count one request; the labelled metric children are looked up once per label set."""
+        key = (endpoint, version, status)
+        children = self._children.get(key)
+        if children is None:
+            children = self._children[key] = (
+                self.metrics.requests.labels(endpoint, version, str(status)),
+                self.metrics.latency.labels(endpoint, version),
+                self.metrics.rows.labels(endpoint, version),
+            )
+        requests, latency, rows_counter = children
+        requests.inc()
         if status < 400:
-            self.metrics.latency.labels(endpoint, version).observe(seconds)
-            self.metrics.rows.labels(endpoint, version).inc(rows)
+            latency.observe(seconds)
+            rows_counter.inc(rows)
+
+    def in_flight(self, endpoint: str) -> Any:
+        gauge = self._gauges.get(endpoint)
+        if gauge is None:
+            gauge = self._gauges[endpoint] = self.metrics.in_flight.labels(endpoint)
+        return gauge

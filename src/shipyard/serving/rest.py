@@ -115,8 +115,6 @@ def predict_response(outcome: PredictOutcome, request_id: str) -> Response:
 
 def make_predict_route(plane: DataPlane, max_bytes: int) -> Any:
     """The handler, closed over the data plane and limits so nothing is looked up per request."""
-    metrics = plane.metrics
-
     async def predict(request: Request) -> Response:
         start = time.perf_counter()
         request_id = request_id_for(request.headers.get("x-request-id"))
@@ -125,7 +123,7 @@ def make_predict_route(plane: DataPlane, max_bytes: int) -> Any:
         version = "none"
         status = 200
         rows = 0
-        gauge = metrics.in_flight.labels(label)
+        gauge = plane.in_flight(label)
         gauge.inc()
         try:
             plane.route_for(endpoint)  # an unknown endpoint is a 404 whatever the body says
