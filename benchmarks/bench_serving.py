@@ -71,7 +71,13 @@ def _probabilities(payload: dict[str, Any], classes: list[Any]) -> np.ndarray | 
         return None
     if proba and isinstance(proba[0], dict):  # one {class: p} per row
         return np.array([[row[str(c)] if str(c) in row else row[c] for c in classes] for row in proba], dtype=float)
-    return np.asarray(proba, dtype=float)
+    matrix = np.asarray(proba, dtype=float)
+    named = payload.get("classes")
+    if isinstance(named, list) and len(named) == matrix.shape[-1]:  # columns in the server's class order
+        order = [str(c) for c in named]
+        if sorted(order) == sorted(str(c) for c in classes):
+            matrix = matrix[:, [order.index(str(c)) for c in classes]]
+    return matrix
 
 
 def _verify(url: str, bench: BenchModel, key: str, rows: int) -> bool:

@@ -148,7 +148,7 @@ def test_rows_that_break_the_signature_go_to_rejects_with_row_and_reason_and_the
     bad, faults = with_bad_rows(frame)
     source = write(bad, tmp_path / f"in{suffix}")
 
-    summary = score_file(churn, source, tmp_path / "out.parquet", chunk_rows=4)
+    summary = score_file(churn, source, tmp_path / "out.parquet", chunk_rows=8)
 
     assert (summary.rows_in, summary.rows_scored, summary.rows_rejected) == (300, 297, 3)
     assert summary.rejects_path == tmp_path / "out.rejects.parquet"
@@ -316,19 +316,30 @@ def test_command_errors_are_one_line_and_leave_no_output(ws: Workspace, home: Pa
     (tmp_path / "rows.json").write_text("[]")
     output = str(tmp_path / "out.parquet")
 
-    missing_column = run(["batch", "churn", str(tmp_path / "narrow.csv"), "-o", output], home)
+    missing_column = run(["batch", "churn-api", str(tmp_path / "narrow.csv"), "-o", output], home)
     assert_one_line_error(missing_column, "lacks columns 'plan', 'region' that churn:1 needs")
     missing_file = run(["batch", "churn", str(tmp_path / "nope.csv"), "-o", output], home)
     assert_one_line_error(missing_file, "nope.csv does not exist")
     bad_extension = run(["batch", "churn", str(tmp_path / "rows.json"), "-o", output], home)
     assert_one_line_error(bad_extension, "must be .csv or .parquet")
-    no_directory = run(["batch", "churn", str(tmp_path / "narrow.csv"), "-o", str(tmp_path / "no" / "o.parquet")], home)
-    assert_one_line_error(no_directory, "does not exist; create")
-    unknown = run(["batch", "fraud", str(tmp_path / "narrow.csv"), "-o", output], home)
-    assert_one_line_error(unknown, "no endpoint or model named 'fraud'")
 
     assert not Path(output).exists()
     assert not any(p.name.endswith(".tmp") for p in tmp_path.iterdir())
+
+
+def test_output_paths_are_checked_before_any_work(churn: LoadedModel, tmp_path: Path) -> None:
+    source = write(churn_rows(10), tmp_path / "in.csv")
+
+    with pytest.raises(InvalidArgumentError, match="does not exist; create"):
+        score_file(churn, source, tmp_path / "no" / "out.parquet")
+    with pytest.raises(InvalidArgumentError, match=r"must end in \.parquet"):
+        score_file(churn, source, tmp_path / "out.csv")
+    parquet = write(churn_rows(10), tmp_path / "in.parquet")
+    with pytest.raises(InvalidArgumentError, match="is the input file"):
+        score_file(churn, parquet, parquet)
+    with pytest.raises(InvalidArgumentError, match="rejects file and the output are both"):
+        score_file(churn, source, tmp_path / "out.parquet", rejects_path=tmp_path / "out.parquet")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["home", "in.csv", "in.parquet"]
 
 
 def test_unreadable_input_is_a_clear_error(churn: LoadedModel, tmp_path: Path) -> None:
@@ -381,10 +392,13 @@ def test_memory_follows_the_chunk_size_not_the_file_size(ws: Workspace, home: Pa
     in_memory_mb = big_rows * len(WIDE) * 8 / 2**20  # ~153 MiB of float64
 
     args = ["batch", "wide", "--chunk-rows", "50000", "-o"]
-    small = peak_rss_mb([*args, str(tmp_path / "s.parquet"), str(tmp_path / "small.parquet")], home, tmp_path)
-    big = peak_rss_mb([*args, str(tmp_path / "b.parquet"), str(tmp_path / "big.parquet")], home, tmp_path)
-
-    assert pq.ParquetFile(tmp_path / "b.parquet").metadata.num_rows == big_rows
+    try:
+        small = peak_rss_mb([*args, str(tmp_path / "s.parquet"), str(tmp_path / "small.parquet")], home, tmp_path)
+        big = peak_rss_mb([*args, str(tmp_path / "b.parquet"), str(tmp_path / "big.parquet")], home, tmp_path)
+        assert pq.ParquetFile(tmp_path / "b.parquet").metadata.num_rows == big_rows
+    finally:  # ~450 MB of files; pytest keeps recent temp folders around
+        for name in ("big.parquet", "small.parquet", "b.parquet", "s.parquet"):
+            (tmp_path / name).unlink(missing_ok=True)
     # Ten times the rows must not mean more memory: a reader that held the file would add ~140 MiB here.
     assert big - small < 0.25 * in_memory_mb, (big, small)
     print(f"peak RSS: {small:.0f} MiB for {small_rows:,} rows, {big:.0f} MiB for {big_rows:,} ({in_memory_mb:.0f} MiB)")

@@ -211,7 +211,9 @@ def test_every_command_has_help_with_an_example(tmp_path: Path) -> None:
 def test_db_upgrade_and_demo(tmp_path: Path) -> None:
     home = tmp_path / "home"
     assert "schema revision" in run(["db", "upgrade"], home).stdout
-    out = run(["demo"], home).stdout
-    assert "registered demo:1" in out and "demo@champion" in out
+    out = run(["demo", "--no-serve"], home).stdout
+    assert "registered demo:1" in out and "demo@champion" in out and "curl -s -X POST" in out
     card = json.loads(run(["models", "show", "demo@champion", "--json"], home).stdout)
-    assert card["reference_profile"]["rows"] > 100 and card["metrics"]["auc"] > 0.9
+    assert card["reference_profile"]["rows"] > 100 and card["metrics"]["accuracy"] > 0.9
+    assert card["signature"]["output"]["classes"] == ["setosa", "versicolor", "virginica"]
+    assert json.loads(run(["endpoints", "show", "demo", "--json"], home).stdout)["version"] == "demo:1"

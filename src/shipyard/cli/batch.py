@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, ProgressColumn, Task, TextColumn, TimeRemainingColumn
-from rich.table import Table
+from rich.table import Column, Table
 from rich.text import Text
 
 from shipyard.cli.context import console, print_json, state
@@ -61,16 +61,19 @@ def batch(
     # The bar goes to stderr, only on a terminal, and is erased when done: stdout holds only the summary.
     err = Console(stderr=True)
     with Progress(*_columns(), console=err, transient=True, disable=not err.is_terminal) as bar:
-        task = bar.add_task(f"scoring with {model.ref}", total=expected.rows or None, exact=expected.exact)
+        task = bar.add_task(model.ref, total=expected.rows or None, exact=expected.exact)
+        done = 0
 
         def advance(rows: int) -> None:
-            bar.advance(task, rows)
-            done = bar.tasks[task].completed
-            total = bar.tasks[task].total
-            if not expected.exact and total is not None and done >= total:
-                bar.update(task, total=done + rows)  # the estimate from the file's size fell short
+            nonlocal done
+            done += rows
+            if expected.exact or done < expected.rows:
+                bar.update(task, completed=done)
+            else:  # the estimate from the CSV's size fell short: expect one more chunk
+                bar.update(task, completed=done, total=done + rows)
 
         summary = score_file(model, input_path, output, chunk_rows=chunk_rows, rejects_path=rejects, progress=advance)
+        bar.update(task, total=summary.rows_in, completed=summary.rows_in)
     if as_json:
         print_json(_as_dict(summary, model.ref))
         return
@@ -81,11 +84,11 @@ class _RowsColumn(ProgressColumn):
     """Rows done out of the total: exact for Parquet, marked '~' where estimated from a CSV's size."""
 
     def render(self, task: Task) -> Text:
-        done = f"{int(task.completed):,}"
+        done = _compact(task.completed)
         if task.total is None:
             return Text(f"{done} rows", style="progress.download")
         approx = "" if task.fields.get("exact") else "~"
-        return Text(f"{done}/{approx}{int(task.total):,} rows", style="progress.download")
+        return Text(f"{done}/{approx}{_compact(task.total)} rows", style="progress.download")
 
 
 class _RateColumn(ProgressColumn):
@@ -93,15 +96,24 @@ class _RateColumn(ProgressColumn):
 
     def render(self, task: Task) -> Text:
         speed = task.finished_speed or task.speed
-        return Text(f"{speed:,.0f} rows/s" if speed else "- rows/s", style="progress.data.speed")
+        return Text(f"{_compact(speed)} rows/s" if speed else "- rows/s", style="progress.data.speed")
+
+
+def _compact(count: float) -> str:
+    """1,234 / 56.7k / 8.90M: a progress line has to fit an 80-column terminal."""
+    if count < 10_000:
+        return f"{count:,.0f}"
+    if count < 1_000_000:
+        return f"{count / 1_000:.1f}k"
+    return f"{count / 1_000_000:.2f}M"
 
 
 def _columns() -> tuple[ProgressColumn, ...]:
     return (
         TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        _RowsColumn(),
-        _RateColumn(),
+        BarColumn(bar_width=20),
+        _RowsColumn(table_column=Column(no_wrap=True)),
+        _RateColumn(table_column=Column(no_wrap=True)),
         TimeRemainingColumn(),
     )
 
@@ -120,7 +132,8 @@ def _as_dict(summary: BatchSummary, ref: str) -> dict[str, object]:
 
 
 def _render(summary: BatchSummary, ref: str) -> None:
-    table = Table(title=f"batch scoring with {ref}", show_header=False, title_justify="left")
+    title = f"batch scoring with {ref}"
+    table = Table(title=title, show_header=False, title_justify="left", min_width=len(title))
     table.add_column(style="bold")
     table.add_column(justify="right")
     table.add_row("rows in", f"{summary.rows_in:,}")
