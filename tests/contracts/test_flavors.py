@@ -541,3 +541,29 @@ def test_pyfunc_read_file_builds_the_class_from_its_file(tmp_path: Path) -> None
 def test_pyfunc_read_file_needs_path_and_class() -> None:
     with pytest.raises(UnsupportedModelError, match=r"path/to/my_model\.py:ClassName"):
         get_flavor("pyfunc").read_file("my_model.py")
+
+
+def test_one_call_labels_equal_predict_for_every_argmax_exact_classifier() -> None:
+    """The server takes labels from predict_proba for these estimators; they must equal predict."""
+    from sklearn.datasets import load_breast_cancer, load_wine
+    from sklearn.ensemble import ExtraTreesClassifier, HistGradientBoostingClassifier, RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.naive_bayes import GaussianNB
+    from sklearn.tree import DecisionTreeClassifier, ExtraTreeClassifier
+
+    from shipyard.flavors.sklearn import ARGMAX_EXACT, SklearnPredictor
+
+    estimators = [LogisticRegression(max_iter=5000), DecisionTreeClassifier(random_state=0),
+                  ExtraTreeClassifier(random_state=0), RandomForestClassifier(n_estimators=10, random_state=0),
+                  ExtraTreesClassifier(n_estimators=10, random_state=0), HistGradientBoostingClassifier(max_iter=10),
+                  GaussianNB()]
+    assert {type(e).__name__ for e in estimators} == ARGMAX_EXACT
+    for x, y in (load_breast_cancer(return_X_y=True), load_wine(return_X_y=True)):
+        labels = np.asarray([f"class-{v}" for v in y])
+        for estimator in estimators:
+            model = estimator.fit(x, labels)
+            both = SklearnPredictor(model).predict_with_proba
+            assert both is not None
+            predictions, proba = both(x)
+            np.testing.assert_array_equal(predictions, model.predict(x))
+            np.testing.assert_array_equal(proba, model.predict_proba(x))

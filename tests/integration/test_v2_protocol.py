@@ -12,11 +12,15 @@ import numpy as np
 import pandas as pd
 import pytest
 import tritonclient.http as httpclient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sklearn.linear_model import LogisticRegression
 from tritonclient.utils import InferenceServerException
 
 from shipyard.config import Settings
+from shipyard.serving.v2 import DATATYPES
 from shipyard.workspace import Workspace
-from tests.models import churn_frame, churn_pipeline, iris
+from tests.models import churn_frame, churn_pipeline, iris, regression
 from tests.serving_models import RaisesOnNegative
 from tests.serving_support import running_server
 
@@ -169,6 +173,33 @@ def test_infer_sends_string_features_as_bytes_tensors(served: str) -> None:
     result = client_for(served).infer("churn", churn_tensors(rows), outputs=wanted("predictions", "probabilities"))
     np.testing.assert_array_equal(result.as_numpy("predictions"), pipeline.predict(rows))
     np.testing.assert_allclose(result.as_numpy("probabilities"), pipeline.predict_proba(rows))
+
+
+def test_string_labels_come_back_as_bytes_and_regressors_have_no_probabilities(
+    fast_settings: Settings, workspace: Workspace
+) -> None:
+    x, y, _ = iris()
+    labels = np.array(["setosa", "versicolor", "virginica"])[y.astype(int)]
+    named = LogisticRegression(max_iter=500).fit(x, labels)
+    workspace.registry.register(named, name="species", sample_input=x[:20])
+    rx, _, linear = regression()
+    workspace.registry.register(linear, name="linear", sample_input=rx[:20])
+    workspace.endpoints.create("species", model="species:1")
+    workspace.endpoints.create("linear", model="linear:1")
+    with running_server(fast_settings, workspace) as url:
+        client = client_for(url)
+        species = client.infer("species", iris_columns(x[45:55]), outputs=wanted("predictions", "probabilities"))
+        assert species.get_output("predictions")["datatype"] == "BYTES"
+        assert species.get_response()["outputs"][0]["data"] == named.predict(x[45:55]).tolist()
+        assert species.get_output("probabilities")["parameters"]["classes"] == ["setosa", "versicolor", "virginica"]
+        meta = client.get_model_metadata("linear")
+        assert meta["outputs"] == [{"name": "predictions", "datatype": "FP64", "shape": [-1]}]
+        columns = [tensor(f"f{i}", rx[:5, i], "FP64") for i in range(3)]
+        result = client.infer("linear", columns, outputs=wanted("predictions"))
+        np.testing.assert_allclose(result.as_numpy("predictions"), linear.predict(rx[:5]))
+        with pytest.raises(InferenceServerException) as no_proba:
+            client.infer("linear", columns, outputs=wanted("probabilities"))
+        assert no_proba.value.status() == "400" and "has outputs ['predictions']" in no_proba.value.message()
 
 
 def test_requested_outputs_choose_what_comes_back(served: str) -> None:
@@ -346,3 +377,64 @@ def test_an_endpoint_without_a_loaded_model_is_not_ready(fast_settings: Settings
         assert not client.is_model_ready("iris")
         refused = infer_raw(url, "iris", iris_body())
         assert refused.status_code == 503 and "no loaded model" in error_of(refused)
+
+
+SCALARS = st.none() | st.booleans() | st.integers() | st.floats(-1e300, 1e300) | st.text(max_size=4)
+EXPECTED = {"tenure_months": "INT64", "monthly_charges": "FP64", "plan": "BYTES", "region": "BYTES"}
+JSON_VALUES = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=3), max_leaves=8)
+TYPED = {
+    "INT64": st.integers(-5, 80),
+    "FP64": st.floats(-1e3, 1e3),
+    "BYTES": st.sampled_from(["basic", "plus", "north", "x"]),
+}
+
+
+@st.composite
+def churn_bodies(draw: st.DrawFn) -> dict[str, Any]:
+    """Well-formed tensors for the churn model, then at most one thing about one of them gone wrong."""
+    rows = draw(st.integers(1, 4))
+    inputs: list[dict[str, Any]] = [
+        {
+            "name": name,
+            "shape": [rows, 1],
+            "datatype": kind,
+            "data": draw(st.lists(TYPED[kind], min_size=rows, max_size=rows)),
+        }
+        for name, kind in EXPECTED.items()
+    ]
+    victim = inputs[draw(st.integers(0, len(inputs) - 1))]
+    mutation = draw(st.sampled_from(["none", "drop", "datatype", "values", "shape", "rows", "extra", "matrix"]))
+    if mutation == "drop":
+        inputs.remove(victim)
+    elif mutation == "datatype":
+        victim["datatype"] = draw(st.sampled_from(DATATYPES))
+    elif mutation == "values":
+        victim["data"] = draw(st.lists(SCALARS, min_size=rows, max_size=rows) | JSON_VALUES)
+    elif mutation == "shape":
+        victim["shape"] = draw(st.lists(st.integers(0, 5), max_size=3))
+    elif mutation == "rows":
+        count = draw(st.integers(0, 5))
+        victim["shape"] = [count]
+        victim["data"] = draw(st.lists(TYPED[victim["datatype"]], min_size=count, max_size=count))
+    elif mutation == "extra":
+        inputs.append({"name": "coupon", "shape": [rows], "datatype": "BYTES", "data": ["x"] * rows})
+    elif mutation == "matrix":
+        inputs = [{"name": "matrix", "shape": [rows, 4], "datatype": "FP64", "data": [1.0] * rows * 4}]
+    return {"inputs": inputs}
+
+
+def test_generated_tensors_never_cause_a_server_error(served: str) -> None:
+    seen: set[int] = set()
+    with httpx.Client(base_url=served, timeout=10) as client:
+
+        @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        @given(churn_bodies())
+        def check(body: dict[str, Any]) -> None:
+            response = client.post("/v2/models/churn/infer", json=body)
+            assert response.status_code < 500, f"{body!r} -> {response.status_code}: {response.text}"
+            if response.status_code >= 400:
+                error_of(response)
+            seen.add(response.status_code)
+
+        check()
+    assert {200, 400} <= seen

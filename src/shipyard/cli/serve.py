@@ -20,6 +20,7 @@ def serve(
 
     Example: shipyard serve --port 8000 --workers 2
     """
-    from shipyard.serving.server import serve as run_server
+    from shipyard.serving.server import exec_server
 
-    run_server(Settings.load(), host=host, port=port, workers=workers)
+    Settings.load()  # a bad setting is reported here, as one line, before the process is replaced
+    exec_server(host=host, port=port, workers=workers)

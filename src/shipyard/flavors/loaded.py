@@ -37,6 +37,8 @@ class LoadedModel:
         )
         self._predict = predictor.predict
         self._proba = predictor.predict_proba
+        # Labels and probabilities from one model call, where the flavor knows that is exact.
+        self._both = getattr(predictor, "predict_with_proba", None)
 
     @property
     def ref(self) -> str:
@@ -90,7 +92,8 @@ class LoadedModel:
             or (
                 as_frame.probabilities is not None
                 and as_array.probabilities is not None
-                and np.array_equal(as_frame.probabilities, as_array.probabilities)
+                # Same numbers summed in another memory order may differ in the last bit (1e-15).
+                and np.allclose(as_frame.probabilities, as_array.probabilities, rtol=1e-9, atol=1e-12)
             )
         )
         if same:
@@ -104,6 +107,9 @@ class LoadedModel:
     def call(self, x: Any) -> Prediction:
         """Predict on input already checked and shaped by ``prepare``."""
         try:
+            if self._both is not None:
+                predictions, proba = self._both(x)
+                return Prediction(predictions, proba, self.classes)
             predictions = self._predict(x)
             proba = self._proba(x) if self.classes is not None else None
         except Exception as exc:

@@ -56,9 +56,15 @@ class SklearnPredictor:
         self.predict = model.predict
         proba = getattr(model, "predict_proba", None) if self.classes is not None else None
         self._proba = proba
+        self._classes_array = np.asarray(classes) if classes is not None else None
+        self.predict_with_proba = self._labels_from_proba if proba is not None and _argmax_exact(model) else None
 
     def predict_proba(self, x: Any) -> np.ndarray | None:
         return self._proba(x) if self._proba is not None else None
+
+    def _labels_from_proba(self, x: Any) -> tuple[np.ndarray, np.ndarray]:
+        proba = self._proba(x)  # type: ignore[misc]
+        return self._classes_array.take(np.argmax(proba, axis=1)), proba  # type: ignore[union-attr]
 
 
 class SklearnFlavor:
@@ -147,6 +153,20 @@ def _unpickle(data: bytes) -> Any:
         return pickle.loads(data)
     except Exception as exc:
         raise ModelLoadError(f"the pickle could not be loaded: {type(exc).__name__}: {exc}") from exc
+
+
+# Estimators whose ``predict`` is, in scikit-learn's own code, the class with the highest probability
+# (or an argmax of a score that ``predict_proba`` maps monotonically). For them one ``predict_proba``
+# call gives both outputs exactly, and input validation runs once instead of twice.
+ARGMAX_EXACT = frozenset({
+    "LogisticRegression", "DecisionTreeClassifier", "ExtraTreeClassifier", "RandomForestClassifier",
+    "ExtraTreesClassifier", "HistGradientBoostingClassifier", "GaussianNB",
+})
+
+
+def _argmax_exact(model: Any) -> bool:
+    final = model.steps[-1][1] if hasattr(model, "steps") else model
+    return type(final).__name__ in ARGMAX_EXACT and type(final).__module__.startswith("sklearn.")
 
 
 def _is_classifier(model: Any) -> bool:

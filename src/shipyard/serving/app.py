@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import gc
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -41,9 +43,14 @@ def create_app(
     plane = DataPlane(metrics, max_rows=settings.max_request_rows)
     refresher = Refresher(workspace.endpoints, ModelCache(workspace.registry, metrics), plane)
 
+    def first_sync_done() -> None:
+        settle_memory()
+        if on_ready is not None:
+            on_ready()
+
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        task = asyncio.create_task(refresher.run(settings.poll_interval_s, on_ready))
+        task = asyncio.create_task(refresher.run(settings.poll_interval_s, first_sync_done))
         try:
             yield
         finally:
@@ -89,6 +96,20 @@ def create_app(
     app.include_router(v2_router(plane, max_bytes=settings.max_request_bytes))
     _install_error_handlers(app)
     return app
+
+
+def settle_memory() -> None:
+    """After start-up: freeze what imports and model loading built, and hand freed memory back.
+
+    Start-up leaves millions of long-lived objects (scikit-learn, pandas, SciPy). Left in the collector's
+    generations, every full collection walks them all and stalls the event loop for tens of milliseconds
+    under load; frozen, collections only see objects made by requests. Memory freed during start-up is
+    returned to the OS so the resident size reflects what serving needs.
+    """
+    gc.collect()
+    gc.freeze()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def _install_error_handlers(app: FastAPI) -> None:

@@ -6,6 +6,7 @@ import logging
 import os
 import shutil
 import socket
+import sys
 import tempfile
 from collections.abc import Callable
 
@@ -60,3 +61,45 @@ def serve(
         uvicorn.run("shipyard.serving.app:app_from_environment", factory=True, workers=workers, **common)  # type: ignore[arg-type]
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def exec_server(*, host: str, port: int, workers: int) -> None:
+    """Replace the calling (CLI) process with a lean server process: same PID, no CLI libraries loaded.
+
+    Workers are spawned from this module too, so none of them carries the command line's imports. glibc
+    gives each thread its own malloc arena; two are plenty for a server whose threads mostly wait.
+    """
+    if workers < 1:
+        raise InvalidArgumentError(f"--workers must be at least 1, got {workers}")
+    check_port(host, port)
+    env = {**os.environ}
+    env.setdefault("MALLOC_ARENA_MAX", "2")
+    args = [sys.executable, "-m", "shipyard.serving.server", "--host", host, "--port", str(port),
+            "--workers", str(workers)]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, args, env)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m shipyard.serving.server``: what ``shipyard serve`` runs; errors are one line."""
+    import argparse
+
+    from shipyard.errors import ShipyardError
+
+    parser = argparse.ArgumentParser(prog="shipyard serve")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args(argv)
+    try:
+        serve(Settings.load(), host=args.host, port=args.port, workers=args.workers)
+    except ShipyardError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -77,7 +77,9 @@ _UNSUPPORTED_PARAMETERS: Mapping[str, str] = {
 
 
 @dataclass(frozen=True, slots=True)
-class _Tensor:
+class InputTensor:
+    """One input tensor as sent, its structure checked; its values are checked when converted."""
+
     name: str
     shape: tuple[int, ...]
     datatype: str
@@ -85,16 +87,17 @@ class _Tensor:
 
 
 @dataclass(frozen=True, slots=True)
-class _InferRequest:
+class InferRequest:
+    """An infer request's parts that matter here; ``outputs`` None means every output."""
+
     id: str | None
-    inputs: tuple[_Tensor, ...]
+    inputs: tuple[InputTensor, ...]
     outputs: tuple[str, ...] | None
 
 
 def v2_router(plane: DataPlane, *, max_bytes: int) -> APIRouter:
     """Health, metadata and infer routes, closed over the data plane so nothing is looked up per request."""
     router = APIRouter(prefix="/v2", tags=["open inference protocol"])
-    metrics = plane.metrics
 
     def route_and_version(endpoint: str, version: str | None) -> EndpointRoute:
         target = plane.route_for(endpoint)
@@ -151,7 +154,7 @@ def v2_router(plane: DataPlane, *, max_bytes: int) -> APIRouter:
         version = "none"
         status = 200
         rows = 0
-        gauge = metrics.in_flight.labels(label)
+        gauge = plane.in_flight(label)
         gauge.inc()
         try:
             # An unknown model is a 404 whatever the body says, as in the REST route.
@@ -277,7 +280,7 @@ def _refuse_unsupported_encoding(request: Request) -> None:
         raise MalformedRequestError(f"compressed request bodies (Content-Encoding: {encoding}) are not supported")
 
 
-def parse_infer_body(body: bytes) -> _InferRequest:
+def parse_infer_body(body: bytes) -> InferRequest:
     """The request's structure checked (not yet against any signature); every problem is a 400."""
     if not body.strip():
         raise MalformedRequestError('request body is empty; send JSON like {"inputs": [{"name": …, "data": …}]}')
@@ -302,10 +305,10 @@ def parse_infer_body(body: bytes) -> _InferRequest:
         raise MalformedRequestError(f"input {next(n for n in names if names.count(n) > 1)!r} is given twice")
     wanted = data.get("outputs")
     if wanted is None:
-        return _InferRequest(request_id, tensors, None)
+        return InferRequest(request_id, tensors, None)
     if not isinstance(wanted, list):
         raise MalformedRequestError(f"'outputs' must be a list of {{name}} objects, not {_json_type(wanted)}")
-    return _InferRequest(request_id, tensors, tuple(_output_name(item, i) for i, item in enumerate(wanted)))
+    return InferRequest(request_id, tensors, tuple(_output_name(item, i) for i, item in enumerate(wanted)))
 
 
 def _parameters(item: Mapping[str, Any], where: str) -> Mapping[str, Any]:
@@ -320,7 +323,7 @@ def _parameters(item: Mapping[str, Any], where: str) -> Mapping[str, Any]:
     return parameters
 
 
-def _tensor(item: Any, index: int) -> _Tensor:
+def _tensor(item: Any, index: int) -> InputTensor:
     if not isinstance(item, dict):
         raise MalformedRequestError(f"inputs[{index}] must be an object {{name, shape, datatype, data}}")
     name = item.get("name")
@@ -338,7 +341,7 @@ def _tensor(item: Any, index: int) -> _Tensor:
     values = item["data"]
     if not isinstance(values, list):
         raise MalformedRequestError(f"input {name!r}: 'data' must be a list, not {_json_type(values)}")
-    return _Tensor(name, tuple(shape), datatype, values)
+    return InputTensor(name, tuple(shape), datatype, values)
 
 
 def _output_name(item: Any, index: int) -> str:
@@ -364,7 +367,7 @@ def _requested_outputs(names: tuple[str, ...] | None, endpoint: str, *, classifi
 
 
 def tensors_to_payload(
-    tensors: tuple[_Tensor, ...], signature: Signature, *, endpoint: str, check_rows: Callable[[int], None]
+    tensors: tuple[InputTensor, ...], signature: Signature, *, endpoint: str, check_rows: Callable[[int], None]
 ) -> tuple[Any, int]:
     """A data-plane payload and its row count: a dict of columns, or an ``[N, F]`` float matrix."""
     names = signature.names
@@ -407,7 +410,7 @@ def tensors_to_payload(
 
 
 def _matrix(
-    tensor: _Tensor, signature: Signature, *, endpoint: str, check_rows: Callable[[int], None]
+    tensor: InputTensor, signature: Signature, *, endpoint: str, check_rows: Callable[[int], None]
 ) -> tuple[np.ndarray, int]:
     names = signature.names
     width = len(names)
@@ -435,7 +438,7 @@ def _all_numeric(signature: Signature) -> bool:
     return all(f.type.is_numeric for f in signature.features)
 
 
-def _values(tensor: _Tensor) -> Any:
+def _values(tensor: InputTensor) -> Any:
     """The tensor's values, flat, checked against its datatype and shape: an array, or a list of strings."""
     datatype = tensor.datatype
     expected = math.prod(tensor.shape)
@@ -469,7 +472,7 @@ def _values(tensor: _Tensor) -> Any:
     return elements if datatype == "BYTES" else np.asarray(elements, dtype=object)
 
 
-def _check_bounds(tensor: _Tensor, low: int, high: int) -> None:
+def _check_bounds(tensor: InputTensor, low: int, high: int) -> None:
     lo, hi = _INT_BOUNDS[tensor.datatype]
     if low < lo or high > hi:
         bad = low if low < lo else high
