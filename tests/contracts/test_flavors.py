@@ -553,10 +553,15 @@ def test_one_call_labels_equal_predict_for_every_argmax_exact_classifier() -> No
 
     from shipyard.flavors.sklearn import ARGMAX_EXACT, SklearnPredictor
 
-    estimators = [LogisticRegression(max_iter=5000), DecisionTreeClassifier(random_state=0),
-                  ExtraTreeClassifier(random_state=0), RandomForestClassifier(n_estimators=10, random_state=0),
-                  ExtraTreesClassifier(n_estimators=10, random_state=0), HistGradientBoostingClassifier(max_iter=10),
-                  GaussianNB()]
+    estimators = [
+        LogisticRegression(max_iter=5000),
+        DecisionTreeClassifier(random_state=0),
+        ExtraTreeClassifier(random_state=0),
+        RandomForestClassifier(n_estimators=10, random_state=0),
+        ExtraTreesClassifier(n_estimators=10, random_state=0),
+        HistGradientBoostingClassifier(max_iter=10),
+        GaussianNB(),
+    ]
     assert {type(e).__name__ for e in estimators} == ARGMAX_EXACT
     for x, y in (load_breast_cancer(return_X_y=True), load_wine(return_X_y=True)):
         labels = np.asarray([f"class-{v}" for v in y])

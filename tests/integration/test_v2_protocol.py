@@ -222,15 +222,6 @@ def test_tritonclient_sees_protocol_errors_with_status_and_message(served: str) 
         client.infer("fraud", iris_columns(x[:2]), outputs=wanted("predictions"))
     assert unknown.value.status() == "404" and unknown.value.message() == "no endpoint named 'fraud'"
 
-    binary_input = httpclient.InferInput("f0", [2, 1], "FP64")
-    binary_input.set_data_from_numpy(x[:2, [0]])  # tritonclient's default: binary tensor data
-    with pytest.raises(InferenceServerException) as binary:
-        client.infer("iris", [binary_input, *iris_columns(x[:2])[1:]], outputs=wanted("predictions"))
-    assert binary.value.status() == "400" and "binary tensor data is not supported" in binary.value.message()
-    with pytest.raises(InferenceServerException) as binary_out:
-        client.infer("iris", iris_columns(x[:2]))  # no outputs named: tritonclient asks for binary outputs
-    assert binary_out.value.status() == "400" and "binary_data=False" in binary_out.value.message()
-
     with pytest.raises(InferenceServerException) as missing:
         client.infer("iris", iris_columns(x[:2])[:3], outputs=wanted("predictions"))
     assert missing.value.status() == "400" and "['f3'] missing" in missing.value.message()
@@ -288,15 +279,14 @@ BAD_REQUESTS: list[tuple[str, object | bytes, dict[str, str], int, str]] = [
         400,
         "takes one [N, 4] FP32/FP64 tensor",
     ),
-    ("binary outputs asked for", iris_body(parameters={"binary_data_output": True}), {}, 400, "binary tensor data"),
     (
-        "binary output asked for",
-        iris_body(outputs=[{"name": "predictions", "parameters": {"binary_data": True}}]),
-        {},
+        "binary header longer than the body",
+        iris_body(),
+        {"Inference-Header-Content-Length": "100000"},
         400,
-        "binary tensor data",
+        "but the body has only",
     ),
-    ("binary body", iris_body(), {"Inference-Header-Content-Length": "100"}, 400, "binary tensor data"),
+    ("binary header not a number", iris_body(), {"Inference-Header-Content-Length": "ten"}, 400, "byte count"),
     (
         "null in a required feature",
         iris_body(inputs=[fp64("f0", [1.0, None]), *iris_body()["inputs"][1:]]),
@@ -438,3 +428,76 @@ def test_generated_tensors_never_cause_a_server_error(served: str) -> None:
 
         check()
     assert {200, 400} <= seen
+
+
+def test_tritonclient_works_unchanged_with_its_default_binary_tensors(served: str) -> None:
+    """tritonclient sends binary input tensors and asks for binary outputs unless told otherwise."""
+    x, _, model = iris()
+    client = client_for(served)
+    inputs = []
+    for i, name in enumerate(FEATURES):
+        tensor_in = httpclient.InferInput(name, [5, 1], "FP64")
+        tensor_in.set_data_from_numpy(x[:5, [i]])  # binary_data=True is the default
+        inputs.append(tensor_in)
+    result = client.infer("iris", inputs)  # no outputs named: every output comes back binary
+    np.testing.assert_array_equal(result.as_numpy("predictions"), model.predict(x[:5]))
+    np.testing.assert_allclose(result.as_numpy("probabilities"), model.predict_proba(x[:5]))
+    matrix = httpclient.InferInput("input", [5, 4], "FP32")
+    matrix.set_data_from_numpy(x[:5].astype(np.float32))
+    mixed = client.infer(
+        "iris",
+        [matrix],
+        outputs=[
+            httpclient.InferRequestedOutput("predictions"),
+            httpclient.InferRequestedOutput("probabilities", binary_data=False),
+        ],
+    )
+    np.testing.assert_array_equal(mixed.as_numpy("predictions"), model.predict(x[:5].astype(np.float32)))
+    assert mixed.as_numpy("probabilities").shape == (5, 3)
+
+
+def test_binary_string_tensors_and_string_labels_round_trip(served: str) -> None:
+    frame, _ = churn_frame()
+    rows = frame.head(6)
+    client = client_for(served)
+    inputs = []
+    for name, datatype in (
+        ("tenure_months", "INT64"),
+        ("monthly_charges", "FP64"),
+        ("plan", "BYTES"),
+        ("region", "BYTES"),
+    ):
+        values = rows[name].to_numpy()
+        values = (
+            values.astype(object)
+            if datatype == "BYTES"
+            else values.astype(np.int64 if datatype == "INT64" else np.float64)
+        )
+        tensor_in = httpclient.InferInput(name, [len(values)], datatype)
+        tensor_in.set_data_from_numpy(values)
+        inputs.append(tensor_in)
+    result = client.infer("churn", inputs)
+    np.testing.assert_array_equal(result.as_numpy("predictions"), churn_pipeline().predict(rows))
+
+
+def test_truncated_binary_data_is_a_400(served: str) -> None:
+    header = (
+        b'{"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP64", "parameters": {"binary_data_size": 32}}]}'
+    )
+    body = header + np.ones(3, dtype="<f8").tobytes()
+    response = httpx.post(
+        f"{served}/v2/models/iris/infer", content=body, headers={"Inference-Header-Content-Length": str(len(header))}
+    )
+    assert response.status_code == 400 and "declares 32 bytes" in response.json()["error"]
+    leftover = header + np.ones(5, dtype="<f8").tobytes()
+    response = httpx.post(
+        f"{served}/v2/models/iris/infer",
+        content=leftover,
+        headers={"Inference-Header-Content-Length": str(len(header))},
+    )
+    assert response.status_code == 400 and "no input claims" in response.json()["error"]
+
+
+def test_unknown_v2_paths_answer_in_the_protocol_error_shape(served: str) -> None:
+    response = httpx.get(f"{served}/v2/no/such/thing")
+    assert response.status_code == 404 and isinstance(response.json()["error"], str)

@@ -158,10 +158,17 @@ def _unpickle(data: bytes) -> Any:
 # Estimators whose ``predict`` is, in scikit-learn's own code, the class with the highest probability
 # (or an argmax of a score that ``predict_proba`` maps monotonically). For them one ``predict_proba``
 # call gives both outputs exactly, and input validation runs once instead of twice.
-ARGMAX_EXACT = frozenset({
-    "LogisticRegression", "DecisionTreeClassifier", "ExtraTreeClassifier", "RandomForestClassifier",
-    "ExtraTreesClassifier", "HistGradientBoostingClassifier", "GaussianNB",
-})
+ARGMAX_EXACT = frozenset(
+    {
+        "LogisticRegression",
+        "DecisionTreeClassifier",
+        "ExtraTreeClassifier",
+        "RandomForestClassifier",
+        "ExtraTreesClassifier",
+        "HistGradientBoostingClassifier",
+        "GaussianNB",
+    }
+)
 
 
 def _argmax_exact(model: Any) -> bool:

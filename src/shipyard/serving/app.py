@@ -138,6 +138,8 @@ def _install_error_handlers(app: FastAPI) -> None:
         request_id = rid(request)
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         body: dict[str, Any] = {"error": {"code": code, "message": str(exc.detail), "request_id": request_id}}
+        if request.url.path.startswith("/v2/"):
+            body = {"error": str(exc.detail)}  # the Open Inference Protocol's error shape
         return Response(
             orjson.dumps(body),
             status_code=exc.status_code,

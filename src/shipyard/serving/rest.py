@@ -115,6 +115,7 @@ def predict_response(outcome: PredictOutcome, request_id: str) -> Response:
 
 def make_predict_route(plane: DataPlane, max_bytes: int) -> Any:
     """The handler, closed over the data plane and limits so nothing is looked up per request."""
+
     async def predict(request: Request) -> Response:
         start = time.perf_counter()
         request_id = request_id_for(request.headers.get("x-request-id"))

@@ -74,8 +74,17 @@ def exec_server(*, host: str, port: int, workers: int) -> None:
     check_port(host, port)
     env = {**os.environ}
     env.setdefault("MALLOC_ARENA_MAX", "2")
-    args = [sys.executable, "-m", "shipyard.serving.server", "--host", host, "--port", str(port),
-            "--workers", str(workers)]
+    args = [
+        sys.executable,
+        "-m",
+        "shipyard.serving.server",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
     sys.stdout.flush()
     sys.stderr.flush()
     os.execve(sys.executable, args, env)

@@ -2,8 +2,9 @@
 
 A V2 model is a Shipyard endpoint. Inputs arrive as JSON tensors, one per feature, or one ``[N, F]``
 FP32/FP64 tensor for an all-numeric model; outputs are ``predictions`` and, for classifiers,
-``probabilities``. The binary tensor data, shared memory and classification extensions are not
-offered (``GET /v2`` lists none), and a request that asks for them is refused, never half-served.
+``probabilities``. JSON and binary tensor data (the extension ``tritonclient`` uses by default) are both
+accepted and answered in kind; the shared memory and classification extensions are not offered, and a
+request that asks for them is refused, never half-served.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from shipyard.errors import MalformedRequestError, VersionNotFoundError
 from shipyard.serving.dataplane import DataPlane, EndpointRoute, PredictOutcome
 from shipyard.serving.errors import status_for
 from shipyard.serving.rest import jsonable_array, read_body, request_id_for
+from shipyard.serving.v2_binary import HEADER_LENGTH, BinarySection, decode, encode, split_body
 
 log = logging.getLogger("shipyard.serving")
 
@@ -64,13 +66,7 @@ _KINDS: Mapping[str, str] = {
 _WANTED = {"BOOL": "true or false", "BYTES": "strings", **dict.fromkeys(_INT_BOUNDS, "integers")}
 _MATRIX_DATATYPES = ("FP32", "FP64")
 
-_BINARY = "binary tensor data is not supported; send JSON tensors"
-_BINARY_HINT = (
-    " (tritonclient: InferInput.set_data_from_numpy(..., binary_data=False) and "
-    "InferRequestedOutput(name, binary_data=False) for every output)"
-)
 _UNSUPPORTED_PARAMETERS: Mapping[str, str] = {
-    "binary_data_size": _BINARY + _BINARY_HINT,
     "shared_memory_region": "shared memory tensors are not supported; send JSON tensors",
     "classification": "the classification extension is not supported; ask for the 'probabilities' output",
 }
@@ -93,6 +89,8 @@ class InferRequest:
     id: str | None
     inputs: tuple[InputTensor, ...]
     outputs: tuple[str, ...] | None
+    binary_outputs: frozenset[str] = frozenset()
+    binary_by_default: bool = False
 
 
 def v2_router(plane: DataPlane, *, max_bytes: int) -> APIRouter:
@@ -160,7 +158,7 @@ def v2_router(plane: DataPlane, *, max_bytes: int) -> APIRouter:
             # An unknown model is a 404 whatever the body says, as in the REST route.
             target = route_and_version(endpoint, request.path_params.get("model_version"))
             _refuse_unsupported_encoding(request)
-            parsed = parse_infer_body(await read_body(request, max_bytes))
+            parsed = parse_infer_body(await read_body(request, max_bytes), request.headers.get(HEADER_LENGTH))
             if header_id is None and parsed.id is not None:
                 request_id = request_id_for(parsed.id)  # the body's id becomes the request id when sane
             served = target.models[target.policy.stable]
@@ -172,7 +170,12 @@ def v2_router(plane: DataPlane, *, max_bytes: int) -> APIRouter:
             outcome = await plane.apredict(endpoint, payload, rows=rows, routing_key=routing_key)
             version = outcome.served.ref
             response_id = parsed.id if parsed.id is not None else request_id
-            return infer_response(outcome, outputs, response_id=response_id, request_id=request_id)
+            binary = (
+                parsed.binary_outputs
+                if parsed.outputs is not None
+                else (outputs if parsed.binary_by_default else frozenset())
+            )
+            return infer_response(outcome, outputs, response_id=response_id, request_id=request_id, binary=binary)
         except Exception as exc:
             response = _error_response(exc, request_id, endpoint)
             status = response.status_code
@@ -273,15 +276,17 @@ def datatype_of_dtype(dtype: Any) -> str:
 
 
 def _refuse_unsupported_encoding(request: Request) -> None:
-    if "inference-header-content-length" in request.headers:
-        raise MalformedRequestError(_BINARY + _BINARY_HINT)
     encoding = request.headers.get("content-encoding", "identity").strip().lower()
     if encoding not in ("", "identity"):
         raise MalformedRequestError(f"compressed request bodies (Content-Encoding: {encoding}) are not supported")
 
 
-def parse_infer_body(body: bytes) -> InferRequest:
+def parse_infer_body(body: bytes, header_length: str | None = None) -> InferRequest:
     """The request's structure checked (not yet against any signature); every problem is a 400."""
+    binary = BinarySection(b"")
+    if header_length is not None:
+        body, rest = split_body(body, header_length)
+        binary = BinarySection(rest)
     if not body.strip():
         raise MalformedRequestError('request body is empty; send JSON like {"inputs": [{"name": …, "data": …}]}')
     try:
@@ -294,21 +299,28 @@ def parse_infer_body(body: bytes) -> InferRequest:
     if request_id is not None and not isinstance(request_id, str):
         raise MalformedRequestError(f"'id' must be a string, not {_json_type(request_id)}")
     parameters = _parameters(data, "the request")
-    if parameters.get("binary_data_output"):
-        raise MalformedRequestError(_BINARY + _BINARY_HINT)
+    binary_by_default = bool(parameters.get("binary_data_output", False))
     inputs = data.get("inputs")
     if not isinstance(inputs, list) or not inputs:
         raise MalformedRequestError("'inputs' must be a non-empty list of tensors {name, shape, datatype, data}")
-    tensors = tuple(_tensor(item, i) for i, item in enumerate(inputs))
+    tensors = tuple(_tensor(item, i, binary) for i, item in enumerate(inputs))
+    binary.check_consumed()
     names = [t.name for t in tensors]
     if len(set(names)) != len(names):
         raise MalformedRequestError(f"input {next(n for n in names if names.count(n) > 1)!r} is given twice")
     wanted = data.get("outputs")
     if wanted is None:
-        return InferRequest(request_id, tensors, None)
+        return InferRequest(request_id, tensors, None, binary_by_default=binary_by_default)
     if not isinstance(wanted, list):
         raise MalformedRequestError(f"'outputs' must be a list of {{name}} objects, not {_json_type(wanted)}")
-    return InferRequest(request_id, tensors, tuple(_output_name(item, i) for i, item in enumerate(wanted)))
+    named = [_output_name(item, i, binary_by_default) for i, item in enumerate(wanted)]
+    return InferRequest(
+        request_id,
+        tensors,
+        tuple(name for name, _ in named),
+        frozenset(name for name, is_binary in named if is_binary),
+        binary_by_default,
+    )
 
 
 def _parameters(item: Mapping[str, Any], where: str) -> Mapping[str, Any]:
@@ -323,7 +335,7 @@ def _parameters(item: Mapping[str, Any], where: str) -> Mapping[str, Any]:
     return parameters
 
 
-def _tensor(item: Any, index: int) -> InputTensor:
+def _tensor(item: Any, index: int, binary: BinarySection) -> InputTensor:
     if not isinstance(item, dict):
         raise MalformedRequestError(f"inputs[{index}] must be an object {{name, shape, datatype, data}}")
     name = item.get("name")
@@ -335,7 +347,10 @@ def _tensor(item: Any, index: int) -> InputTensor:
     datatype = item.get("datatype")
     if datatype not in DATATYPES:
         raise MalformedRequestError(f"input {name!r} has datatype {datatype!r}; supported: {', '.join(DATATYPES)}")
-    _parameters(item, f"input {name!r}")
+    parameters = _parameters(item, f"input {name!r}")
+    if "binary_data_size" in parameters:
+        raw = binary.take(name, parameters["binary_data_size"])
+        return InputTensor(name, tuple(shape), datatype, decode(name, datatype, raw, math.prod(shape)))
     if "data" not in item:
         raise MalformedRequestError(f"input {name!r} has no 'data'; send its values as a JSON list")
     values = item["data"]
@@ -344,14 +359,12 @@ def _tensor(item: Any, index: int) -> InputTensor:
     return InputTensor(name, tuple(shape), datatype, values)
 
 
-def _output_name(item: Any, index: int) -> str:
+def _output_name(item: Any, index: int, binary_by_default: bool) -> tuple[str, bool]:
     if not isinstance(item, dict) or not isinstance(item.get("name"), str):
         raise MalformedRequestError(f"outputs[{index}] must be an object with a 'name'")
     name: str = item["name"]
     parameters = _parameters(item, f"output {name!r}")
-    if parameters.get("binary_data"):
-        raise MalformedRequestError(f"output {name!r}: {_BINARY}{_BINARY_HINT}")
-    return name
+    return name, bool(parameters.get("binary_data", binary_by_default))
 
 
 def _requested_outputs(names: tuple[str, ...] | None, endpoint: str, *, classifier: bool) -> frozenset[str]:
@@ -516,27 +529,49 @@ def _json_type(value: Any) -> str:
 # -- responses -----------------------------------------------------------------------------
 
 
-def infer_response(outcome: PredictOutcome, outputs: frozenset[str], *, response_id: str, request_id: str) -> Response:
-    """The V2 response: flat row-major data with its shape; class labels ride on the probabilities."""
+def infer_response(
+    outcome: PredictOutcome,
+    outputs: frozenset[str],
+    *,
+    response_id: str,
+    request_id: str,
+    binary: frozenset[str] = frozenset(),
+) -> Response:
+    """The V2 response: flat row-major data with its shape; class labels ride on the probabilities.
+
+    Outputs asked for as binary go after the JSON header as raw bytes, as the extension describes.
+    """
     prediction = outcome.prediction
     version = outcome.served.version
     tensors: list[dict[str, Any]] = []
+    chunks: list[bytes] = []
+
+    def add(name: str, values: np.ndarray, datatype: str, json_data: Any, parameters: dict[str, Any]) -> None:
+        tensor: dict[str, Any] = {"name": name, "shape": list(values.shape), "datatype": datatype}
+        if name in binary:
+            raw = encode(datatype, values)
+            chunks.append(raw)
+            parameters = {**parameters, "binary_data_size": len(raw)}
+        else:
+            tensor["data"] = json_data
+        if parameters:
+            tensor["parameters"] = parameters
+        tensors.append(tensor)
+
     if "predictions" in outputs:
         predictions = prediction.predictions
         datatype = datatype_of_dtype(predictions.dtype)
         flat = predictions.reshape(-1)
         data = [None if v is None else str(v) for v in flat.tolist()] if datatype == "BYTES" else jsonable_array(flat)
-        tensors.append({"name": "predictions", "shape": list(predictions.shape), "datatype": datatype, "data": data})
+        add("predictions", predictions, datatype, data, {})
     if "probabilities" in outputs and prediction.probabilities is not None:
         probabilities = np.asarray(prediction.probabilities, dtype=np.float64)
-        tensors.append(
-            {
-                "name": "probabilities",
-                "shape": list(probabilities.shape),
-                "datatype": "FP64",
-                "data": np.ascontiguousarray(probabilities.reshape(-1)),
-                "parameters": {"classes": list(prediction.classes or ())},
-            }
+        add(
+            "probabilities",
+            probabilities,
+            "FP64",
+            np.ascontiguousarray(probabilities.reshape(-1)),
+            {"classes": list(prediction.classes or ())},
         )
     body = {
         "model_name": outcome.endpoint,
@@ -544,11 +579,12 @@ def infer_response(outcome: PredictOutcome, outputs: frozenset[str], *, response
         "id": response_id,
         "outputs": tensors,
     }
-    return Response(
-        orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY),
-        media_type=_JSON,
-        headers={"X-Request-ID": request_id, "X-Model-Version": version.ref},
-    )
+    header = orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
+    headers = {"X-Request-ID": request_id, "X-Model-Version": version.ref}
+    if not chunks:
+        return Response(header, media_type=_JSON, headers=headers)
+    headers["Inference-Header-Content-Length"] = str(len(header))
+    return Response(header + b"".join(chunks), media_type="application/octet-stream", headers=headers)
 
 
 def _json(body: Any, status: int = 200) -> Response:
@@ -630,7 +666,7 @@ def infer_openapi(*, versioned: bool) -> dict[str, Any]:
         ],
         "responses": {
             "200": {"description": "Outputs 'predictions' and, for classifiers, 'probabilities' [N, C]"},
-            "400": {"description": "Malformed request: not JSON, bad tensor, missing feature, binary data asked for"},
+            "400": {"description": "Malformed request: not JSON, bad tensor or binary data, missing feature"},
             "404": {"description": "Unknown endpoint, or not the version it serves"},
             "413": {"description": "Body or row count over the limit"},
             "422": {"description": "Values break the signature; the message names the feature and the row"},
