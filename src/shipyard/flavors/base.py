@@ -87,3 +87,17 @@ def jsonable_params(params: Mapping[str, Any]) -> dict[str, Any]:
             text = repr(value)
             out[str(key)] = text if len(text) <= 500 else text[:497] + "..."
     return out
+
+
+def strings_as_categories(x: Any) -> Any:
+    """Text columns of a DataFrame as pandas categories: boosters read learned categories only from those.
+
+    Serving input carries categorical values as strings; XGBoost and LightGBM map them to what they saw
+    in training only when the column has a category dtype.
+    """
+    import pandas as pd
+
+    if not isinstance(x, pd.DataFrame):
+        return x
+    textual = [c for c in x.columns if not pd.api.types.is_numeric_dtype(x[c].dtype)]
+    return x.astype({c: "category" for c in textual}) if textual else x

@@ -13,11 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from shipyard.core.inputs import InputLayout
 from shipyard.errors import ModelLoadError, UnsupportedModelError, missing_dependency
-from shipyard.flavors.base import Predictor, SavedModel, jsonable_params, plain_classes
+from shipyard.flavors.base import Predictor, SavedModel, jsonable_params, plain_classes, strings_as_categories
 
 CLASSIFIER = "LGBMClassifier"
 REGRESSOR = "LGBMRegressor"
@@ -50,12 +49,7 @@ class LightGBMPredictor:
         return np.vstack((1.0 - result, result)).transpose() if result.ndim == 1 else result
 
     def _prepare(self, x: Any) -> Any:
-        # LightGBM maps categories it saw in training only from a pandas category dtype.
-        if self._categorical and isinstance(x, pd.DataFrame):
-            textual = [c for c in x.columns if not pd.api.types.is_numeric_dtype(x[c].dtype)]
-            if textual:
-                x = x.astype({c: "category" for c in textual})
-        return x
+        return strings_as_categories(x) if self._categorical else x
 
 
 class LightGBMFlavor:

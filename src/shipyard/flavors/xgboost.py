@@ -14,11 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from shipyard.core.inputs import InputLayout
 from shipyard.errors import ModelLoadError, UnsupportedModelError, missing_dependency
-from shipyard.flavors.base import Predictor, SavedModel, jsonable_params, plain_classes
+from shipyard.flavors.base import Predictor, SavedModel, jsonable_params, plain_classes, strings_as_categories
 
 # The wrappers whose behaviour is fully described by the saved booster; a subclass is saved as the
 # XGBoost class it derives from, since its own code is not part of the artifact.
@@ -55,12 +54,7 @@ class XGBoostPredictor:
         return self.model.predict_proba(self._prepare(x))
 
     def _prepare(self, x: Any) -> Any:
-        # Serving input carries categories as strings; XGBoost reads them only from a category dtype.
-        if self._categorical and isinstance(x, pd.DataFrame):
-            textual = [c for c in x.columns if not pd.api.types.is_numeric_dtype(x[c].dtype)]
-            if textual:
-                x = x.astype({c: "category" for c in textual})
-        return x
+        return strings_as_categories(x) if self._categorical else x
 
 
 class XGBoostFlavor:

@@ -147,6 +147,11 @@ def make_predict_route(plane: DataPlane, max_bytes: int) -> Any:
     return predict
 
 
+REQUEST_HEADERS: list[dict[str, Any]] = [
+    {"name": "X-Request-ID", "in": "header", "required": False, "schema": {"type": "string"}},
+    {"name": "X-Routing-Key", "in": "header", "required": False, "schema": {"type": "string"}},
+]
+
 PREDICT_OPENAPI: dict[str, Any] = {
     "requestBody": {
         "required": True,
@@ -170,10 +175,7 @@ PREDICT_OPENAPI: dict[str, Any] = {
             }
         },
     },
-    "parameters": [
-        {"name": "X-Request-ID", "in": "header", "required": False, "schema": {"type": "string"}},
-        {"name": "X-Routing-Key", "in": "header", "required": False, "schema": {"type": "string"}},
-    ],
+    "parameters": REQUEST_HEADERS,
     "responses": {
         "200": {"description": "Predictions, and class probabilities for classifiers"},
         "400": {"description": "Body is not JSON"},

@@ -27,7 +27,7 @@ from shipyard.core.signature import FeatureType, Signature
 from shipyard.errors import MalformedRequestError, VersionNotFoundError
 from shipyard.serving.dataplane import DataPlane, EndpointRoute, PredictOutcome
 from shipyard.serving.errors import status_for
-from shipyard.serving.rest import jsonable_array, read_body, request_id_for
+from shipyard.serving.rest import REQUEST_HEADERS, jsonable_array, read_body, request_id_for
 from shipyard.serving.v2_binary import HEADER_LENGTH, BinarySection, decode, encode, split_body
 
 log = logging.getLogger("shipyard.serving")
@@ -659,11 +659,7 @@ def infer_openapi(*, versioned: bool) -> dict[str, Any]:
                 }
             },
         },
-        "parameters": [
-            *path_parameters,
-            {"name": "X-Request-ID", "in": "header", "required": False, "schema": {"type": "string"}},
-            {"name": "X-Routing-Key", "in": "header", "required": False, "schema": {"type": "string"}},
-        ],
+        "parameters": [*path_parameters, *REQUEST_HEADERS],
         "responses": {
             "200": {"description": "Outputs 'predictions' and, for classifiers, 'probabilities' [N, C]"},
             "400": {"description": "Malformed request: not JSON, bad tensor or binary data, missing feature"},
