@@ -263,3 +263,18 @@ def test_python_client_and_errors(served: tuple[str, Workspace]) -> None:
             client.predict("iris", [{"f1": 1.0, "f2": 1.0, "f3": 1.0}])
         with pytest.raises(EndpointNotFoundError):
             client.predict("nope", [IRIS_ROW])
+
+
+def test_each_artifact_is_loaded_once_however_many_endpoints_serve_it(
+    fast_settings: Settings, workspace: Workspace
+) -> None:
+    x, _, model = iris()
+    workspace.registry.register(model, name="iris", sample_input=x[:20])
+    workspace.registry.set_alias("iris:1", "champion")
+    for name, ref in (("a", "iris:1"), ("b", "iris@champion"), ("c", "iris:1")):
+        workspace.endpoints.create(name, model=ref)
+    with running_server(fast_settings, workspace) as url:
+        routes = url.app.state.dataplane.routes
+        predictors = {id(next(iter(routes[name].models.values())).model.predictor) for name in ("a", "b", "c")}
+        assert len(predictors) == 1
+        assert all(post(url, name, {"instances": [IRIS_ROW]}).status_code == 200 for name in ("a", "b", "c"))
