@@ -12,11 +12,9 @@ because a CSV carries no types and a guess made on the first chunk could fail on
 
 from __future__ import annotations
 
-import os
 import re
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -25,8 +23,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pa_csv
-import pyarrow.parquet as pq
 
 from shipyard.core.refs import ModelRef
 from shipyard.core.signature import FeatureSpec, FeatureType
@@ -39,6 +35,11 @@ from shipyard.errors import (
     SignatureError,
 )
 from shipyard.flavors.loaded import LoadedModel, Prediction
+from shipyard.services.batch_io import AtomicParquet, Source, input_file, open_input, output_file
+
+# Re-exported: `shipyard batch` takes the row count for its progress bar from the use case's module.
+from shipyard.services.batch_io import RowCount as RowCount
+from shipyard.services.batch_io import count_rows as count_rows
 from shipyard.services.endpoints import EndpointNotFoundError, EndpointService
 from shipyard.services.registry import RegistryService
 
@@ -46,15 +47,10 @@ DEFAULT_CHUNK_ROWS = 50_000
 PREDICTION_COLUMN = "prediction"
 PROBABILITY_PREFIX = "proba_"
 REJECT_COLUMNS = ("row", "reason")
-CSV_SUFFIXES = (".csv",)
-PARQUET_SUFFIXES = (".parquet", ".pq")
 
 _ROW_PREFIX = re.compile(r"^row \d+: ")
 _TRUE = frozenset({"true", "1"})
 _FALSE = frozenset({"false", "0"})
-_CSV_SAMPLE_BYTES = 1 << 20
-_CSV_BLOCK_BYTES = 1 << 20
-_PARQUET_BUFFER_BYTES = 1 << 18
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,14 +64,6 @@ class BatchSummary:
     rows_per_s: float
     output_path: Path
     rejects_path: Path | None
-
-
-@dataclass(frozen=True, slots=True)
-class RowCount:
-    """How many data rows an input holds: exact from Parquet metadata, estimated from a CSV's size."""
-
-    rows: int
-    exact: bool
 
 
 class Services(Protocol):
@@ -106,19 +94,6 @@ def resolve_model(services: Services, ref_or_endpoint: str, *, trusted: bool = F
         ) from exc
 
 
-def count_rows(input_path: str | Path) -> RowCount:
-    """Rows to expect, for a progress bar: Parquet says exactly; a CSV is estimated from its first MiB."""
-    path = _input_file(input_path)
-    if path.suffix.lower() in PARQUET_SUFFIXES:
-        try:
-            return RowCount(pq.ParquetFile(path).metadata.num_rows, exact=True)
-        except (pa.ArrowException, OSError) as exc:
-            raise _unreadable(path, exc) from exc
-    size = path.stat().st_size
-    bytes_per_row, header_bytes, _ = _csv_sample(path)
-    return RowCount(max(0, round((size - header_bytes) / bytes_per_row)), exact=False)
-
-
 def score_file(
     model: LoadedModel,
     input_path: str | Path,
@@ -138,10 +113,10 @@ def score_file(
     if chunk_rows < 1:
         raise InvalidArgumentError(f"chunk_rows must be at least 1, got {chunk_rows}")
     output, rejects = check_paths(input_path, output_path, rejects_path)
-    source = _open_input(input_path, chunk_rows)
+    source = open_input(input_path, chunk_rows)
     scorer = _ChunkScorer(model, source)
-    out_writer = _AtomicParquet(output)
-    rejects_writer = _AtomicParquet(rejects)
+    out_writer = AtomicParquet(output)
+    rejects_writer = AtomicParquet(rejects)
     rows_in = rows_scored = rows_rejected = 0
     try:
         for chunk in source.chunks():
@@ -184,10 +159,10 @@ def check_paths(
     input_path: str | Path, output_path: str | Path, rejects_path: str | Path | None = None
 ) -> tuple[Path, Path]:
     """Refuse a job whose files are wrong before any work (or model load): returns (output, rejects)."""
-    source = _input_file(input_path)
-    output = _output_file(output_path, source, what="output")
+    source = input_file(input_path)
+    output = output_file(output_path, source, what="output")
     rejects = (
-        default_rejects_path(output) if rejects_path is None else _output_file(rejects_path, source, what="rejects")
+        default_rejects_path(output) if rejects_path is None else output_file(rejects_path, source, what="rejects")
     )
     if rejects.resolve() == output.resolve():
         raise InvalidArgumentError(f"the rejects file and the output are both {output}; give --rejects another path")
@@ -199,138 +174,13 @@ def default_rejects_path(output: Path) -> Path:
     return output.with_name(f"{output.stem}.rejects.parquet")
 
 
-# -- input -----------------------------------------------------------------------------------------
-
-
-class _Source:
-    """An opened input: its column schema (features typed as read) and a stream of exact-size chunks."""
-
-    def __init__(self, path: Path, schema: pa.Schema, open_batches: Callable[[], Iterator[pa.RecordBatch]], rows: int):
-        self.path = path
-        self.schema = schema
-        self._open_batches = open_batches
-        self._rows = rows
-
-    def chunks(self) -> Iterator[pa.Table]:
-        """Tables of exactly ``rows`` rows (the last may be shorter), whatever sizes the reader yields."""
-        pending: list[pa.RecordBatch] = []
-        count = 0
-        try:
-            for batch in self._open_batches():
-                while batch.num_rows:
-                    take = min(self._rows - count, batch.num_rows)
-                    pending.append(batch.slice(0, take))
-                    count += take
-                    batch = batch.slice(take)
-                    if count == self._rows:
-                        yield pa.Table.from_batches(pending, schema=self.schema)
-                        pending, count = [], 0
-        except (pa.ArrowException, OSError, UnicodeDecodeError) as exc:
-            raise _unreadable(self.path, exc) from exc
-        if count:
-            yield pa.Table.from_batches(pending, schema=self.schema)
-
-
-def _input_file(input_path: str | Path) -> Path:
-    path = Path(input_path)
-    if not path.is_file():
-        raise InvalidArgumentError(f"input file {path} does not exist")
-    suffix = path.suffix.lower()
-    if suffix not in CSV_SUFFIXES + PARQUET_SUFFIXES:
-        raise InvalidArgumentError(f"input file {path} must be .csv or .parquet, not {suffix or 'without a suffix'!r}")
-    return path
-
-
-def _open_input(input_path: str | Path, chunk_rows: int) -> _Source:
-    path = _input_file(input_path)
-    if path.suffix.lower() in PARQUET_SUFFIXES:
-        return _open_parquet(path, chunk_rows)
-    return _open_csv(path, chunk_rows)
-
-
-def _open_parquet(path: Path, chunk_rows: int) -> _Source:
-    try:
-        schema = pq.ParquetFile(path).schema_arrow.remove_metadata()
-    except (pa.ArrowException, OSError) as exc:
-        raise _unreadable(path, exc) from exc
-
-    def batches() -> Iterator[pa.RecordBatch]:
-        # Opened per pass so the file handle lives only as long as the job reads it.
-        # No pre-buffering, and column chunks read through a small buffer: otherwise pyarrow reads
-        # ahead whole row groups (or the whole file), and memory follows the file instead of the chunk.
-        file = pq.ParquetFile(path, pre_buffer=False, buffer_size=_PARQUET_BUFFER_BYTES)
-        try:
-            for batch in file.iter_batches(batch_size=chunk_rows):
-                yield pa.RecordBatch.from_arrays(batch.columns, schema=schema)
-        finally:
-            file.close()
-
-    return _Source(path, schema, batches, chunk_rows)
-
-
-def _open_csv(path: Path, chunk_rows: int) -> _Source:
-    _, _, longest_line = _csv_sample(path)
-    # pyarrow reads up to ~32 blocks ahead of the consumer, so memory follows the block size: keep blocks
-    # small (1 MiB, pyarrow's default) unless rows are long, and let the re-chunking build whole chunks.
-    block_size = min(max(_CSV_BLOCK_BYTES, 4 * longest_line), 1 << 30)
-    read = pa_csv.ReadOptions(block_size=block_size, use_threads=False)
-    parse = pa_csv.ParseOptions(newlines_in_values=True)
-    try:
-        with pa_csv.open_csv(path, read_options=read, parse_options=parse) as probe:
-            names = probe.schema.names
-    except (pa.ArrowException, OSError) as exc:
-        raise _unreadable(path, exc) from exc
-    _check_unique(path, names)
-    # Every column is read as text: types come from the signature, never from a guess on the first block.
-    convert = pa_csv.ConvertOptions(column_types={n: pa.string() for n in names}, strings_can_be_null=True)
-    schema = pa.schema([pa.field(n, pa.string()) for n in names])
-
-    def batches() -> Iterator[pa.RecordBatch]:
-        with pa_csv.open_csv(path, read_options=read, parse_options=parse, convert_options=convert) as reader:
-            yield from reader
-
-    return _Source(path, schema, batches, chunk_rows)
-
-
-def _csv_sample(path: Path) -> tuple[float, int, int]:
-    """Average bytes per data row, the header's size and the longest line, from the file's first MiB."""
-    with path.open("rb") as file:
-        sample = file.read(_CSV_SAMPLE_BYTES)
-    header_end = sample.find(b"\n") + 1 or len(sample)
-    body = sample[header_end:]
-    lines = body.count(b"\n") + (1 if body and not body.endswith(b"\n") else 0)
-    longest = max((len(line) for line in sample.split(b"\n")), default=0)
-    return (len(body) / lines if lines else 64.0), header_end, longest
-
-
-def _check_unique(path: Path, names: list[str]) -> None:
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        raise InvalidArgumentError(f"input file {path} has duplicate column names {dupes}; rename them")
-
-
-def _unreadable(path: Path, exc: BaseException) -> InvalidArgumentError:
-    return InvalidArgumentError(f"cannot read input file {path}: {type(exc).__name__}: {exc}")
-
-
-def _output_file(output_path: str | Path, input_path: Path, *, what: str) -> Path:
-    path = Path(output_path)
-    if path.suffix.lower() != ".parquet":
-        raise InvalidArgumentError(f"{what} file {path} must end in .parquet")
-    if not path.parent.is_dir():
-        raise InvalidArgumentError(f"the directory of {what} file {path} does not exist; create {path.parent} first")
-    if path.resolve() == input_path.resolve():
-        raise InvalidArgumentError(f"{what} file {path} is the input file; write to another path")
-    return path
-
-
 # -- scoring ---------------------------------------------------------------------------------------
 
 
 class _ChunkScorer:
     """Scores one chunk: the fast path first, and only for a failing chunk the search for its bad rows."""
 
-    def __init__(self, model: LoadedModel, source: _Source) -> None:
+    def __init__(self, model: LoadedModel, source: Source) -> None:
         self.model = model
         self.signature = model.signature
         self.path = source.path
@@ -557,43 +407,3 @@ def _as_text(column: pa.ChunkedArray) -> pa.Array:
 def _reason(exc: ShipyardError) -> str:
     """The row is in the ``row`` column, so the adapter's 'row N: ' (N within a sub-batch) is dropped."""
     return _ROW_PREFIX.sub("", str(exc))
-
-
-# -- output ----------------------------------------------------------------------------------------
-
-
-class _AtomicParquet:
-    """A Parquet file written to a temporary name beside its target and renamed there only on commit."""
-
-    def __init__(self, target: Path) -> None:
-        self.target = target
-        self.temp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.tmp")
-        self._writer: pq.ParquetWriter | None = None
-
-    @property
-    def opened(self) -> bool:
-        return self._writer is not None
-
-    def write(self, table: pa.Table) -> None:
-        if self._writer is None:
-            # Dictionary encoding pays off for text (categories) but costs several times the write time
-            # on high-cardinality numbers, where pyarrow tries it first and then falls back.
-            text = [f.name for f in table.schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
-            self._writer = pq.ParquetWriter(self.temp, table.schema, use_dictionary=text or False)
-        elif table.schema != self._writer.schema:
-            table = table.cast(self._writer.schema)  # e.g. int32 predictions in one chunk, int64 in the first
-        self._writer.write_table(table)
-
-    def commit(self) -> None:
-        if self._writer is None:
-            return
-        self._writer.close()
-        self._writer = None
-        os.replace(self.temp, self.target)
-
-    def discard(self) -> None:
-        """Drop an uncommitted file; a no-op after commit."""
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
-        self.temp.unlink(missing_ok=True)

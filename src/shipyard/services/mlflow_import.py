@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import pickle
 from collections.abc import Mapping
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +18,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from shipyard.core.inference import infer_features
 from shipyard.core.inputs import InputAdapter
-from shipyard.core.signature import FeatureSpec, FeatureType, OutputKind, OutputSpec, Signature
+from shipyard.core.signature import FeatureSpec, OutputKind, OutputSpec, Signature
 from shipyard.core.versions import ModelVersion
 from shipyard.errors import (
     InvalidArgumentError,
@@ -36,6 +34,15 @@ from shipyard.errors import (
 )
 from shipyard.flavors.base import Predictor, layout_option
 from shipyard.flavors.registry import detect_flavor, get_flavor
+from shipyard.services.mlflow_signature import (
+    example_input,
+    example_payload,
+    features_from_mlflow,
+    in_model_order,
+    output_type_from_mlflow,
+    spec_list,
+    with_ranges,
+)
 from shipyard.services.registry import RegistryService
 
 # Framework formats come before the generic scikit-learn pickle: when an MLmodel lists several
@@ -52,26 +59,6 @@ _XGBOOST_CLASSES = (
 )
 _LIGHTGBM_PICKLED = ("LGBMClassifier", "LGBMRegressor", "LGBMRanker", "LGBMModel")
 
-# MLflow column types: the Shipyard feature type, and the NumPy dtype MLflow means by it.
-_COLUMN_TYPES: dict[str, tuple[FeatureType, str]] = {
-    "boolean": (FeatureType.BOOLEAN, "bool"),
-    "integer": (FeatureType.INTEGER, "int32"),
-    "long": (FeatureType.INTEGER, "int64"),
-    "float": (FeatureType.FLOAT, "float32"),
-    "double": (FeatureType.FLOAT, "float64"),
-    "string": (FeatureType.STRING, "string"),
-    "datetime": (FeatureType.DATETIME, "datetime64[ns]"),
-}
-_TENSOR_KINDS = {
-    "f": FeatureType.FLOAT,
-    "i": FeatureType.INTEGER,
-    "u": FeatureType.INTEGER,
-    "b": FeatureType.BOOLEAN,
-    "U": FeatureType.STRING,
-    "O": FeatureType.STRING,
-    "M": FeatureType.DATETIME,
-}
-
 
 def import_mlflow_model(registry: RegistryService, path: str, *, name: str, trusted: bool = False) -> ModelVersion:
     """Register an MLflow model directory as the next version of ``name``; nothing is stored on failure."""
@@ -82,8 +69,8 @@ def import_mlflow_model(registry: RegistryService, path: str, *, name: str, trus
     block = mlmodel.get("signature") or {}
     if not isinstance(block, Mapping):
         raise InvalidArgumentError(f"the signature in {directory / 'MLmodel'} is not a mapping")
-    features = features_from_mlflow(_spec_list(block.get("inputs"), directory, "inputs"))
-    output_type = output_type_from_mlflow(_spec_list(block.get("outputs"), directory, "outputs"))
+    features = features_from_mlflow(spec_list(block.get("inputs"), directory, "inputs"))
+    output_type = output_type_from_mlflow(spec_list(block.get("outputs"), directory, "outputs"))
     example = _read_example(directory, mlmodel.get("saved_input_example_info"))
     if features is None and example is None:
         raise SignatureInferenceError(
@@ -92,7 +79,7 @@ def import_mlflow_model(registry: RegistryService, path: str, *, name: str, trus
             "or an input_example, or register the model file with `shipyard models register --sample`"
         )
     model = _load_model(data_file, kind, section, trusted=trusted)
-    sample = _example_input(example, features) if example is not None else None
+    sample = example_input(example, features) if example is not None else None
     signature = None
     if features is not None:
         signature = _signature(model, features, output_type, sample, name=name, trusted=trusted, where=directory)
@@ -283,111 +270,6 @@ def _unpickle(file: Path, section: Mapping[str, Any]) -> Any:
 # -- the signature ---------------------------------------------------------------------------------
 
 
-def _spec_list(value: Any, directory: Path, what: str) -> list[Mapping[str, Any]] | None:
-    """MLflow stores each side of the signature as a JSON string in the YAML."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError as exc:
-            raise InvalidArgumentError(
-                f"the signature {what} in {directory / 'MLmodel'} are not valid JSON: {exc}"
-            ) from exc
-    if not isinstance(value, list) or not all(isinstance(v, Mapping) for v in value):
-        raise InvalidArgumentError(
-            f"the signature {what} in {directory / 'MLmodel'} must be a JSON list of column or tensor specs"
-        )
-    return value or None
-
-
-def features_from_mlflow(specs: list[Mapping[str, Any]] | None) -> tuple[FeatureSpec, ...] | None:
-    """Shipyard features for MLflow's input specs (column-based or tensor-based), in MLflow's order."""
-    if specs is None:
-        return None
-    if all(s.get("type") == "tensor" for s in specs):
-        return _tensor_features(specs)
-    if any(s.get("type") == "tensor" for s in specs):
-        raise UnsupportedModelError(
-            "the MLflow signature mixes column and tensor inputs; Shipyard takes one or the other"
-        )
-    named = [s.get("name") is not None for s in specs]
-    features = []
-    for i, spec in enumerate(specs):
-        name = str(spec["name"]) if all(named) else f"f{i}"
-        mlflow_type = spec.get("type")
-        if mlflow_type not in _COLUMN_TYPES:
-            raise UnsupportedModelError(
-                f"input column {name!r} has MLflow type {json.dumps(mlflow_type)}; Shipyard features can be "
-                f"{', '.join(_COLUMN_TYPES)}"
-            )
-        nullable = not spec.get("required", True)
-        features.append(FeatureSpec(name, _COLUMN_TYPES[mlflow_type][0], nullable=nullable))
-    return tuple(features)
-
-
-def _tensor_features(specs: list[Mapping[str, Any]]) -> tuple[FeatureSpec, ...]:
-    widths = [(_tensor_width(s), _tensor_type(s), s.get("name")) for s in specs]
-    if len(widths) == 1:
-        width, ftype, name = widths[0]
-        if width == 1 and name:
-            return (FeatureSpec(str(name), ftype),)
-        return tuple(FeatureSpec(f"f{i}", ftype) for i in range(width))
-    if all(width == 1 and name for width, _, name in widths):
-        return tuple(FeatureSpec(str(name), ftype) for _, ftype, name in widths)
-    raise UnsupportedModelError(
-        f"the MLflow signature has {len(specs)} tensor inputs that are not all one named column each; "
-        "Shipyard feeds a model one [rows, features] matrix, or one named column per feature"
-    )
-
-
-def _tensor_width(spec: Mapping[str, Any]) -> int:
-    shape = (spec.get("tensor-spec") or {}).get("shape")
-    label = repr(spec.get("name") or "input")
-    if not isinstance(shape, list) or not 1 <= len(shape) <= 2 or not all(isinstance(d, int) for d in shape):
-        raise UnsupportedModelError(
-            f"tensor {label} has shape {shape}; Shipyard takes tensors of shape [-1] or [-1, features]"
-        )
-    width = shape[1] if len(shape) == 2 else 1
-    if width < 1:
-        raise UnsupportedModelError(f"tensor {label} has shape {shape}; its number of features must be fixed")
-    return width
-
-
-def _tensor_type(spec: Mapping[str, Any]) -> FeatureType:
-    dtype = (spec.get("tensor-spec") or {}).get("dtype")
-    try:
-        kind: str = np.dtype(str(dtype)).kind
-    except TypeError:
-        kind = ""
-    if kind not in _TENSOR_KINDS:
-        raise UnsupportedModelError(
-            f"tensor {spec.get('name') or 'input'!r} has dtype {dtype!r}; Shipyard features are numbers, "
-            "booleans, strings or datetimes"
-        )
-    return _TENSOR_KINDS[kind]
-
-
-def output_type_from_mlflow(specs: list[Mapping[str, Any]] | None) -> tuple[str, tuple[int, ...]] | None:
-    """The element dtype and per-row shape of the model's first output, as MLflow recorded them."""
-    if specs is None:
-        return None
-    first = specs[0]
-    if first.get("type") == "tensor":
-        tensor = first.get("tensor-spec") or {}
-        try:
-            element = np.dtype(str(tensor.get("dtype")))
-        except TypeError:
-            return None
-        dtype = "string" if element.kind in "OUS" else str(element)
-        shape = tuple(int(d) for d in (tensor.get("shape") or [-1])[1:])
-        return dtype, shape
-    known = _COLUMN_TYPES.get(str(first.get("type")))
-    if known is None:
-        return None
-    return known[1], () if len(specs) == 1 else (len(specs),)
-
-
 def _signature(
     model: Any,
     features: tuple[FeatureSpec, ...],
@@ -407,47 +289,16 @@ def _signature(
         raise
     except Exception as exc:
         raise ModelLoadError(f"the {flavor.name} model could not be loaded back: {type(exc).__name__}: {exc}") from exc
-    features = _in_model_order(features, flavor.feature_names(model), where)
+    features = in_model_order(features, flavor.feature_names(model), where)
     x = None
     if sample is not None:
-        features = _with_ranges(features, sample)
+        features = with_ranges(features, sample)
         provisional = Signature(features, OutputSpec(OutputKind.TENSOR, "float64"))
         try:
             x = InputAdapter(provisional, layout=layout_option(saved.options), label=name)(sample)
         except SignatureError as exc:
             raise SignatureInferenceError(f"the MLflow input example does not fit MLflow's signature: {exc}") from exc
     return Signature(features, _output(output_type, predictor, model, x))
-
-
-def _in_model_order(
-    features: tuple[FeatureSpec, ...], known: tuple[str, ...] | None, where: Path
-) -> tuple[FeatureSpec, ...]:
-    """A model fitted on named columns checks their order, so MLflow's features follow the model's."""
-    if known is None:
-        return features
-    by_name = {f.name: f for f in features}
-    if set(by_name) != set(known):
-        missing = [n for n in known if n not in by_name]
-        extra = [n for n in by_name if n not in known]
-        raise InvalidArgumentError(
-            f"the MLflow signature of {where} does not name the features the model was fitted on; "
-            f"missing from the signature: {missing}; unknown to the model: {extra}"
-        )
-    return tuple(by_name[n] for n in known)
-
-
-def _with_ranges(features: tuple[FeatureSpec, ...], sample: pd.DataFrame) -> tuple[FeatureSpec, ...]:
-    """Ranges and levels seen in the example; names, types and nullability stay MLflow's."""
-    seen = {s.name: s for s in infer_features(sample[[f.name for f in features]])}
-    merged = []
-    for spec in features:
-        got = seen[spec.name]
-        if spec.type.is_numeric and got.type.is_numeric:
-            spec = replace(spec, min=got.min, max=got.max)
-        elif spec.type is FeatureType.STRING and got.type is FeatureType.STRING:
-            spec = replace(spec, categories=got.categories)
-        merged.append(replace(spec, missing_rate=got.missing_rate))
-    return tuple(merged)
 
 
 def _output(output_type: tuple[str, tuple[int, ...]] | None, predictor: Predictor, model: Any, x: Any) -> OutputSpec:
@@ -496,59 +347,6 @@ def _read_example(directory: Path, info: Any) -> pd.DataFrame | np.ndarray | Non
         if file.suffix == ".npy":
             return np.load(file, allow_pickle=False)
         payload = json.loads(file.read_text(encoding="utf-8"))
-        return _example_payload(payload)
+        return example_payload(payload)
     except (ValueError, TypeError, OSError) as exc:
         raise InvalidArgumentError(f"cannot read the MLflow input example {file}: {exc}") from exc
-
-
-def _example_payload(payload: Any) -> pd.DataFrame | np.ndarray:
-    if isinstance(payload, Mapping):
-        for key in ("dataframe_split", "dataframe_records", "inputs", "instances"):
-            if key in payload:
-                return _example_payload(payload[key])
-        if "columns" in payload and "data" in payload:
-            return pd.DataFrame(payload["data"], columns=payload["columns"])
-        return pd.DataFrame({str(k): v if isinstance(v, list) else [v] for k, v in payload.items()})
-    if isinstance(payload, list) and payload and all(isinstance(row, Mapping) for row in payload):
-        return pd.DataFrame.from_records(payload)
-    if isinstance(payload, list) and payload:
-        return np.asarray(payload)
-    raise ValueError("it is neither a table (columns and data, or a list of records) nor a list of rows")
-
-
-def _example_input(example: pd.DataFrame | np.ndarray, features: tuple[FeatureSpec, ...] | None) -> Any:
-    """The example as a frame with MLflow's column names and types, for the registry's checks."""
-    if features is None:
-        return example
-    names = [f.name for f in features]
-    if isinstance(example, pd.DataFrame):
-        columns = [str(c) for c in example.columns]
-        if set(names) <= set(columns):
-            frame = example.set_axis(columns, axis=1)[names].copy()
-        elif len(columns) == len(names):
-            frame = example.set_axis(names, axis=1)
-        else:
-            raise InvalidArgumentError(
-                f"the MLflow input example has columns {columns}, but MLflow's signature names {names}"
-            )
-    else:
-        array = example.reshape(-1, 1) if example.ndim == 1 and len(names) == 1 else example
-        if array.ndim == 1:
-            array = array.reshape(1, -1)
-        if array.ndim != 2 or array.shape[1] != len(names):
-            raise InvalidArgumentError(
-                f"the MLflow input example has shape {list(example.shape)}, but MLflow's signature has "
-                f"{len(names)} features"
-            )
-        frame = pd.DataFrame(array, columns=names)
-    for spec in features:
-        try:
-            if spec.type.is_numeric:
-                frame[spec.name] = pd.to_numeric(frame[spec.name])
-            elif spec.type is FeatureType.DATETIME:
-                frame[spec.name] = pd.to_datetime(frame[spec.name])
-        except (ValueError, TypeError) as exc:
-            raise InvalidArgumentError(
-                f"the MLflow input example's column {spec.name!r} does not hold {spec.type.value} values: {exc}"
-            ) from exc
-    return frame
