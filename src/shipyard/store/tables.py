@@ -77,3 +77,56 @@ endpoints = sa.Table(
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Column("updated_at", Timestamp, nullable=False),
 )
+
+rollouts = sa.Table(
+    "rollouts",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("endpoint", sa.String(128), nullable=False, index=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    # The whole RolloutState as JSON: the pure core owns its shape; the store keeps it whole.
+    sa.Column("state", Json, nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+)
+
+# One row per endpoint with a rollout in progress: the primary key makes a second start a conflict.
+active_rollouts = sa.Table(
+    "active_rollouts",
+    metadata,
+    sa.Column("endpoint", sa.String(128), primary_key=True),
+    sa.Column("rollout_id", sa.String(32), sa.ForeignKey("rollouts.id", ondelete="CASCADE"), nullable=False),
+)
+
+rollout_events = sa.Table(
+    "rollout_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "rollout_id", sa.String(32), sa.ForeignKey("rollouts.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
+    sa.Column("at", Timestamp, nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("evidence", Json, nullable=False),
+)
+
+# Each serving worker upserts its own running totals per rollout step and arm; readers merge the rows.
+rollout_evidence = sa.Table(
+    "rollout_evidence",
+    metadata,
+    sa.Column("rollout_id", sa.String(32), sa.ForeignKey("rollouts.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("step", sa.Integer, primary_key=True),
+    sa.Column("arm", sa.String(16), primary_key=True),
+    sa.Column("worker", sa.String(64), primary_key=True),
+    sa.Column("evidence", Json, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+)
+
+leases = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("holder", sa.String(128), nullable=False),
+    sa.Column("expires_at", Timestamp, nullable=False),
+)
