@@ -8,6 +8,7 @@ from shipyard.artifacts import ArtifactStore, open_artifact_store
 from shipyard.config import Settings
 from shipyard.services.endpoints import EndpointService
 from shipyard.services.registry import RegistryService
+from shipyard.services.rollouts import RolloutService
 from shipyard.store.db import Database
 
 
@@ -22,6 +23,7 @@ class Workspace:
         )
         self.registry = RegistryService(self.db, self.artifacts)
         self.endpoints = EndpointService(self.registry)
+        self.rollouts = RolloutService(self.registry, self.endpoints)
 
     def close(self) -> None:
         self.db.dispose()

@@ -35,8 +35,10 @@ def test_buckets_are_stable_across_processes() -> None:
     assert bucket("user-42") == bucket("user-42")
     assert 0 <= bucket("anything") < 10_000
     # A fixed value pins the hash function: replicas on other machines must compute the same bucket.
-    assert bucket("user-42") == int.from_bytes(__import__("hashlib").blake2b(b"user-42", digest_size=8).digest(),
-                                              "big") % 10_000
+    assert (
+        bucket("user-42")
+        == int.from_bytes(__import__("hashlib").blake2b(b"user-42", digest_size=8).digest(), "big") % 10_000
+    )
 
 
 def test_shadow_sampling_is_independent_of_the_split() -> None:

@@ -8,7 +8,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from shipyard.core.signature import FeatureSpec, FeatureType, OutputKind, OutputSpec
+from shipyard.core.signature import FeatureSpec, FeatureType, OutputKind, OutputSpec, Signature
+from shipyard.core.versions import ModelVersion
 from shipyard.errors import SignatureInferenceError
 
 # A string column with at most this many distinct values is treated as categorical and its levels kept.
@@ -170,3 +171,29 @@ def infer_output(predictions: Any, *, classes: Sequence[Any] | None, has_probabi
     if array.dtype.kind == "f" and shape in ((), (1,)):
         return OutputSpec(OutputKind.REGRESSION, dtype, shape)
     return OutputSpec(OutputKind.TENSOR, dtype, shape)
+
+
+def warm_rows(version: ModelVersion, count: int = 4) -> list[dict[str, Any]]:
+    """Rows to warm a model with: its stored input example, else values made from its signature."""
+    if version.input_example:
+        return [dict(r) for r in version.input_example[:count]]
+    return [_synthetic_row(version.signature, i) for i in range(count)]
+
+
+def _synthetic_row(signature: Signature, i: int) -> dict[str, Any]:
+    row: dict[str, Any] = {}
+    for f in signature.features:
+        if f.categories:
+            row[f.name] = f.categories[i % len(f.categories)]
+        elif f.type.is_numeric:
+            low = f.min if f.min is not None else 0.0
+            high = f.max if f.max is not None else low
+            value = low + (high - low) * (i + 1) / 5
+            row[f.name] = round(value) if f.type is FeatureType.INTEGER else value
+        elif f.type is FeatureType.BOOLEAN:
+            row[f.name] = bool(i % 2)
+        elif f.type is FeatureType.DATETIME:
+            row[f.name] = "2024-01-01T00:00:00"
+        else:
+            row[f.name] = "x"
+    return row

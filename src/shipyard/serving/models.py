@@ -9,7 +9,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from shipyard.core.signature import FeatureType, Signature
+from shipyard.core.inference import warm_rows
+from shipyard.core.signature import FeatureType
 from shipyard.core.versions import ModelVersion
 from shipyard.errors import ModelLoadError, ShipyardError
 from shipyard.flavors.base import Predictor
@@ -38,32 +39,6 @@ class ServedModel:
     @property
     def ref(self) -> str:
         return self.version.ref
-
-
-def warm_rows(version: ModelVersion, count: int = 4) -> list[dict[str, Any]]:
-    """Rows to warm a model with: its stored input example, else values made from its signature."""
-    if version.input_example:
-        return [dict(r) for r in version.input_example[:count]]
-    return [_synthetic_row(version.signature, i) for i in range(count)]
-
-
-def _synthetic_row(signature: Signature, i: int) -> dict[str, Any]:
-    row: dict[str, Any] = {}
-    for f in signature.features:
-        if f.categories:
-            row[f.name] = f.categories[i % len(f.categories)]
-        elif f.type.is_numeric:
-            low = f.min if f.min is not None else 0.0
-            high = f.max if f.max is not None else low
-            value = low + (high - low) * (i + 1) / 5
-            row[f.name] = round(value) if f.type is FeatureType.INTEGER else value
-        elif f.type is FeatureType.BOOLEAN:
-            row[f.name] = bool(i % 2)
-        elif f.type is FeatureType.DATETIME:
-            row[f.name] = "2024-01-01T00:00:00"
-        else:
-            row[f.name] = "x"
-    return row
 
 
 class ModelCache:

@@ -130,3 +130,20 @@ leases = sa.Table(
     sa.Column("holder", sa.String(128), nullable=False),
     sa.Column("expires_at", Timestamp, nullable=False),
 )
+
+# Labels and rewards joined to predictions by request id and row; re-sending the same item is idempotent.
+feedback = sa.Table(
+    "feedback",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("endpoint", sa.String(128), nullable=False),
+    sa.Column("request_id", sa.String(128), nullable=False),
+    sa.Column("row", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("version", sa.String(160), nullable=True),
+    sa.Column("arm", sa.String(16), nullable=True),
+    sa.Column("label", Json, nullable=True),
+    sa.Column("reward", sa.Float, nullable=True),
+    sa.Column("observed_at", Timestamp, nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.UniqueConstraint("endpoint", "request_id", "row", name="uq_feedback_endpoint_request_row"),
+)

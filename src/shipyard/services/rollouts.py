@@ -1,0 +1,282 @@
+"""Rollout use cases: start (after a smoke test), status, manual moves, and the controller's tick.
+
+Every change goes through ``_commit``: the new state, its events, and, when a rollout finishes, the
+endpoint's move to the winner, in one transaction; then the events go to the notifier (webhooks).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from shipyard.core import rollout as machine
+from shipyard.core.endpoints import Arm
+from shipyard.core.evidence import ArmEvidence, RewardMoments, ShadowComparison
+from shipyard.core.inference import warm_rows
+from shipyard.core.refs import ModelRef
+from shipyard.core.rollout import RolloutState, RolloutStatus, Transition
+from shipyard.core.rollout_spec import Analysis, RolloutSpec, Strategy
+from shipyard.core.stats import CanaryGates, SequentialState, ab_analysis, canary_verdict, shadow_report
+from shipyard.core.versions import VersionStatus
+from shipyard.errors import ConflictError, InvalidArgumentError, ModelLoadError, NotFoundError, ShipyardError
+from shipyard.services.endpoints import EndpointService
+from shipyard.services.registry import RegistryService
+from shipyard.store import endpoints as endpoint_repo
+from shipyard.store import feedback as feedback_repo
+from shipyard.store import registry as registry_repo
+from shipyard.store import rollouts as repo
+
+SHADOW_ARM = "shadow_compare"
+
+
+class RolloutNotFoundError(NotFoundError):
+    code = "rollout_not_found"
+
+
+class Notifier(Protocol):
+    """Where rollout events go (webhooks); must not raise, and must not block for long."""
+
+    def notify(self, events: Sequence[Mapping[str, Any]]) -> None: ...
+
+
+class NoNotifier:
+    """For a store with no webhook configured: events are kept in the history only."""
+
+    def notify(self, events: Sequence[Mapping[str, Any]]) -> None:
+        del events
+
+
+@dataclass(frozen=True, slots=True)
+class RolloutView:
+    """What ``rollout status`` shows: the state, this step's evidence per arm, and what happens next."""
+
+    state: RolloutState
+    evidence: Mapping[str, ArmEvidence]
+    shadow: ShadowComparison | None
+    next_action: str
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            **self.state.to_dict(),
+            "next_action": self.next_action,
+            "evidence": {arm: summary(ev) for arm, ev in self.evidence.items()},
+        }
+        if self.shadow is not None:
+            out["shadow_report"] = shadow_report(self.shadow).to_dict()
+        return out
+
+
+def summary(evidence: ArmEvidence) -> dict[str, Any]:
+    """The figures a person reads off one arm's evidence."""
+    p50, p99 = evidence.latency_quantile(0.5), evidence.latency_quantile(0.99)
+    return {
+        "requests": evidence.requests,
+        "errors": evidence.errors,
+        "error_rate": evidence.error_rate,
+        "latency_p50_ms": None if p50 != p50 else round(p50, 3),
+        "latency_p99_ms": None if p99 != p99 else round(p99, 3),
+        "predictions": dict(evidence.predictions),
+        "rewards": evidence.reward_n,
+    }
+
+
+class RolloutService:
+    def __init__(
+        self,
+        registry: RegistryService,
+        endpoints: EndpointService,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        notifier: Notifier | None = None,
+    ) -> None:
+        self.registry = registry
+        self.endpoints = endpoints
+        self.db = registry.db
+        self.clock = clock or registry.clock
+        self.notifier: Notifier = notifier or NoNotifier()
+
+    # -- starting ----------------------------------------------------------------------------
+
+    def start(self, endpoint: str, *, to: str, strategy: str, **options: Any) -> RolloutState:
+        """Validate, load and smoke-test the candidate, then begin; the stable version is untouched on refusal."""
+        resolved = self.endpoints.resolve(self.endpoints.get(endpoint))
+        stable = resolved.version
+        candidate = self.registry.get(to)
+        if candidate.status is VersionStatus.ARCHIVED:
+            raise ConflictError(f"{candidate.ref} is archived; it cannot be rolled out")
+        if candidate.ref == stable.ref:
+            raise InvalidArgumentError(f"endpoint {endpoint!r} already serves {stable.ref}; nothing to roll out")
+        missing = [f for f in candidate.signature.names if f not in stable.signature.names]
+        if missing:
+            raise InvalidArgumentError(
+                f"rollout refused: {candidate.ref} needs features that callers of {endpoint!r} do not send "
+                f"(the stable {stable.ref} does not take them): {missing}"
+            )
+        spec = RolloutSpec.create(strategy, candidate.ref, **options)
+        self._smoke_test(candidate.ref)
+        with self.db.read() as conn:
+            current = repo.active_id(conn, endpoint)
+        if current is not None:
+            raise ConflictError(
+                f"endpoint {endpoint!r} already has rollout {current} in progress; promote or abort it first"
+            )
+        transition = machine.start(
+            spec, rollout_id=uuid.uuid4().hex[:12], endpoint=endpoint, stable=stable.ref, now=self.clock()
+        )
+        self._commit(transition, created=True)
+        return transition.state
+
+    def _smoke_test(self, ref: str) -> None:
+        version = self.registry.get(ref)
+        try:
+            loaded = self.registry.load(version)
+            loaded.predict_batch(warm_rows(version))
+        except ShipyardError as exc:
+            raise ModelLoadError(f"rollout refused: candidate {ref} failed to load or its smoke test: {exc}") from exc
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def current(self, endpoint: str) -> RolloutState:
+        """The endpoint's active rollout, else its latest one."""
+        self.endpoints.get(endpoint)
+        with self.db.read() as conn:
+            rollout_id = repo.latest_id(conn, endpoint)
+            data = repo.get_state(conn, rollout_id) if rollout_id else None
+        if data is None:
+            raise RolloutNotFoundError(f"endpoint {endpoint!r} has no rollout; start one with `shipyard rollout start`")
+        return RolloutState.from_dict(data)
+
+    def status(self, endpoint: str) -> RolloutView:
+        state = self.current(endpoint)
+        evidence, shadow = self.step_evidence(state)
+        return RolloutView(state, evidence, shadow, machine.next_action(state, self.clock()))
+
+    def active_states(self) -> dict[str, RolloutState]:
+        with self.db.read() as conn:
+            return {e: RolloutState.from_dict(s) for e, s in repo.active_states(conn).items()}
+
+    def step_evidence(self, state: RolloutState) -> tuple[dict[str, ArmEvidence], ShadowComparison | None]:
+        """Every worker's and replica's evidence for the current step, merged per arm."""
+        with self.db.read() as conn:
+            rows = repo.evidence_rows(conn, state.id, state.step_index)
+        arms: dict[str, ArmEvidence] = {}
+        shadow: ShadowComparison | None = None
+        for arm, data in rows:
+            if arm == SHADOW_ARM:
+                part = ShadowComparison.from_dict(data)
+                shadow = part if shadow is None else shadow.merge(part)
+            else:
+                part_ev = ArmEvidence.from_dict(data)
+                arms[arm] = arms[arm].merge(part_ev) if arm in arms else part_ev
+        return arms, shadow
+
+    # -- manual moves ------------------------------------------------------------------------
+
+    def promote(self, endpoint: str) -> RolloutState:
+        return self._manual(endpoint, lambda s, now: machine.promote(s, now))
+
+    def pause(self, endpoint: str) -> RolloutState:
+        return self._manual(endpoint, machine.pause)
+
+    def resume(self, endpoint: str) -> RolloutState:
+        return self._manual(endpoint, machine.resume)
+
+    def abort(self, endpoint: str, *, reason: str = "") -> RolloutState:
+        return self._manual(endpoint, lambda s, now: machine.abort(s, now, reason=reason))
+
+    def _manual(self, endpoint: str, move: Callable[[RolloutState, datetime], Transition]) -> RolloutState:
+        state = self.current(endpoint)
+        if not state.status.active:
+            raise ConflictError(f"rollout {state.id} on {endpoint!r} is already {state.status.value}")
+        transition = move(state, self.clock())
+        self._commit(transition)
+        return transition.state
+
+    # -- the controller's tick ---------------------------------------------------------------
+
+    def tick(self, state: RolloutState) -> Transition:
+        """Analyse the current step and advance one rollout; persisted when anything changed."""
+        transition = machine.tick(state, self.analyze(state), self.clock())
+        if transition.changed:
+            self._commit(transition)
+        return transition
+
+    def analyze(self, state: RolloutState) -> Analysis | None:
+        """The stats module's verdict on this step's evidence, reduced to what the state machine acts on."""
+        strategy = state.spec.strategy
+        if strategy in (Strategy.REPLACE, Strategy.SHADOW):
+            return None
+        if strategy is Strategy.AB:
+            return self._ab(state)
+        arms, _ = self.step_evidence(state)
+        stable = arms.get(Arm.STABLE.value, ArmEvidence.empty())
+        candidate = arms.get(Arm.CANDIDATE.value, ArmEvidence.empty())
+        gates = CanaryGates(**state.spec.gates.to_dict())
+        verdict = canary_verdict(stable, candidate, gates)
+        evidence = {**verdict.to_dict(), "stable": summary(stable), "candidate": summary(candidate)}
+        return Analysis.create(verdict.verdict, verdict.message, evidence)
+
+    def _ab(self, state: RolloutState) -> Analysis:
+        with self.db.read() as conn:
+            moments = feedback_repo.reward_moments(conn, state.endpoint, state.started_at)
+        control = RewardMoments(*moments.get(Arm.STABLE.value, (0, 0.0, 0.0)))
+        treatment = RewardMoments(*moments.get(Arm.CANDIDATE.value, (0, 0.0, 0.0)))
+        previous = SequentialState.from_dict(state.carry) if state.carry else None
+        result = ab_analysis(control, treatment, alpha=state.spec.alpha, previous=previous)
+        winner = {"treatment": Arm.CANDIDATE, "control": Arm.STABLE}.get(result.winner or "")
+        return Analysis.for_ab(winner, result.message, result.to_dict(), carry=result.state.to_dict())
+
+    # -- persistence -------------------------------------------------------------------------
+
+    def _commit(self, transition: Transition, *, created: bool = False) -> None:
+        state = transition.state
+        finished = not state.status.active
+        now = self.clock()
+        events: list[dict[str, Any]] = [
+            {"at": e.at, "kind": e.kind.value, "message": e.message, "evidence": dict(e.evidence)}
+            for e in transition.events
+        ]
+        with self.db.write() as conn:
+            if created:
+                repo.create(conn, state.id, state.endpoint, state.status.value, state.to_dict(), now)
+                if finished:
+                    repo.save(conn, state.id, status=state.status.value, state=state.to_dict(), finished=True, now=now)
+            else:
+                repo.save(conn, state.id, status=state.status.value, state=state.to_dict(), finished=finished, now=now)
+            repo.add_events(conn, state.id, events)
+            if state.status is RolloutStatus.COMPLETED:
+                self._make_stable(conn, state, now)
+        self.notifier.notify(
+            [
+                {
+                    "rollout_id": state.id,
+                    "endpoint": state.endpoint,
+                    "stable": state.stable,
+                    "candidate": state.candidate,
+                    "status": state.status.value,
+                    "weight": state.weight,
+                    "event": e["kind"],
+                    "message": e["message"],
+                    "at": e["at"].isoformat(),
+                    "evidence": e["evidence"],
+                }
+                for e in events
+            ]
+        )
+
+    def _make_stable(self, conn: Any, state: RolloutState, now: datetime) -> None:
+        """The winner becomes what the endpoint serves: its alias moves, or its pinned version changes."""
+        endpoint = endpoint_repo.get(conn, state.endpoint)
+        if endpoint is None:
+            return
+        ref = ModelRef.parse(endpoint.model)
+        winner = ModelRef.parse(state.candidate)
+        if ref.alias is not None and ref.name == winner.name:
+            mid = registry_repo.model_id(conn, winner.name)
+            if mid is not None and winner.version is not None:
+                registry_repo.set_alias(conn, mid, ref.alias, winner.version, now)
+                return
+        endpoint_repo.update(conn, state.endpoint, model=state.candidate, strict=endpoint.strict, now=now)
