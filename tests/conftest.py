@@ -92,6 +92,7 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
         "SHIPYARD_ARTIFACT_URI",
         "SHIPYARD_CONFIG",
         "SHIPYARD_URL",
+        "SHIPYARD_WEBHOOK_URLS",
     ):
         monkeypatch.delenv(key, raising=False)
     monkeypatch.chdir(tmp_path)

@@ -6,13 +6,16 @@ runs at import time.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -38,6 +41,29 @@ class Settings(BaseSettings):
     max_request_rows: int = Field(10_000, ge=1)
     max_request_bytes: int = Field(16 * 2**20, ge=1024)
     poll_interval_s: float = Field(1.0, gt=0, le=60)
+    # A tuple, not a list: settings are frozen and hashable (one workspace per settings).
+    webhook_urls: Annotated[tuple[str, ...], NoDecode] = ()
+
+    @field_validator("webhook_urls", mode="before")
+    @classmethod
+    def _read_webhook_urls(cls, value: Any) -> Any:
+        """``SHIPYARD_WEBHOOK_URLS`` is a comma-separated string or a JSON list; each URL must be http(s)."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                try:
+                    value = json.loads(text)
+                except ValueError as exc:
+                    raise ValueError(f"not a JSON list of URLs: {exc}") from None
+            else:
+                value = [part.strip() for part in text.split(",") if part.strip()]
+        if not isinstance(value, list | tuple):
+            raise ValueError(f"expected URLs as a comma-separated string or a list, got {value!r}")
+        for url in value:
+            parts = urlsplit(url) if isinstance(url, str) else None
+            if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"webhook URL {url!r} must start with http:// or https:// and name a host")
+        return tuple(value)
 
     @model_validator(mode="after")
     def _fill_derived_defaults(self) -> Settings:

@@ -9,6 +9,7 @@ from shipyard.config import Settings
 from shipyard.services.endpoints import EndpointService
 from shipyard.services.registry import RegistryService
 from shipyard.services.rollouts import RolloutService
+from shipyard.services.webhooks import WebhookNotifier
 from shipyard.store.db import Database
 
 
@@ -23,9 +24,13 @@ class Workspace:
         )
         self.registry = RegistryService(self.db, self.artifacts)
         self.endpoints = EndpointService(self.registry)
-        self.rollouts = RolloutService(self.registry, self.endpoints)
+        self.webhooks = WebhookNotifier(settings.webhook_urls) if settings.webhook_urls else None
+        self.rollouts = RolloutService(self.registry, self.endpoints, notifier=self.webhooks)
 
-    def close(self) -> None:
+    def close(self, *, timeout_s: float = 5.0) -> None:
+        """Deliver queued webhooks (for up to ``timeout_s``) before the store goes away."""
+        if self.webhooks is not None:
+            self.webhooks.close(timeout_s)
         self.db.dispose()
 
 

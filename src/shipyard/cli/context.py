@@ -30,6 +30,11 @@ class CliState:
             self._workspace = Workspace(Settings.load())
         return self._workspace
 
+    @property
+    def opened(self) -> Workspace | None:
+        """The workspace if a command opened one, without opening it (for clean-up at exit)."""
+        return self._workspace
+
 
 state = CliState()
 

@@ -14,6 +14,7 @@ from shipyard.cli import demo as demo_commands
 from shipyard.cli import endpoints as endpoint_commands
 from shipyard.cli import models as model_commands
 from shipyard.cli import predict as predict_commands
+from shipyard.cli import rollout as rollout_commands
 from shipyard.cli import serve as serve_commands
 from shipyard.errors import ShipyardError
 
@@ -28,6 +29,7 @@ app = typer.Typer(
 app.add_typer(model_commands.app, name="models")
 app.add_typer(endpoint_commands.app, name="endpoints")
 app.add_typer(db_commands.app, name="db")
+app.add_typer(rollout_commands.app, name="rollout")
 app.command("serve")(serve_commands.serve)
 app.command("predict")(predict_commands.predict)
 app.command("batch")(batch_commands.batch)

@@ -139,6 +139,7 @@ class RolloutGates:
 
 
 DEFAULT_STEPS = (0.05, 0.25, 0.5, 1.0)
+MAX_DURATION_S = 30 * 86400.0  # a step or bake longer than a month is a typo, and would overflow date arithmetic
 
 # Which options each strategy reads; giving another is a mistake worth telling the user about.
 _OPTIONS: dict[Strategy, frozenset[str]] = {
@@ -174,6 +175,12 @@ class RolloutSpec:
             raise InvalidArgumentError(f"interval must be above 0 seconds, got {self.interval_s!r}")
         if not _is_number(self.bake_s) or not math.isfinite(self.bake_s) or self.bake_s < 0:
             raise InvalidArgumentError(f"bake time must be 0 seconds or more, got {self.bake_s!r}")
+        for name, value in (("interval", self.interval_s), ("bake time", self.bake_s)):
+            if value > MAX_DURATION_S:
+                raise InvalidArgumentError(
+                    f"{name} of {format_duration(value)} is longer than the {format_duration(MAX_DURATION_S)} "
+                    "a rollout step may last"
+                )
         if not _is_number(self.split) or not 0.0 < self.split < 1.0:
             raise InvalidArgumentError(f"split must be a fraction in (0, 1) (e.g. 0.5 for 50%), got {self.split!r}")
         if not _is_number(self.sample) or not 0.0 < self.sample <= 1.0:

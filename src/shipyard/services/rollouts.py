@@ -6,10 +6,11 @@ endpoint's move to the winner, in one transaction; then the events go to the not
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from shipyard.core import rollout as machine
@@ -29,10 +30,15 @@ from shipyard.store import feedback as feedback_repo
 from shipyard.store import registry as registry_repo
 from shipyard.store import rollouts as repo
 
+log = logging.getLogger("shipyard.rollouts")
+
 SHADOW_ARM = "shadow_compare"
+CONTROLLER_LEASE = "rollout-controller"
 
 
 class RolloutNotFoundError(NotFoundError):
+    """The endpoint has never had a rollout."""
+
     code = "rollout_not_found"
 
 
@@ -84,6 +90,8 @@ def summary(evidence: ArmEvidence) -> dict[str, Any]:
 
 
 class RolloutService:
+    """The one place rollouts change; the CLI, the HTTP routes and the controller all come here."""
+
     def __init__(
         self,
         registry: RegistryService,
@@ -116,13 +124,13 @@ class RolloutService:
                 f"(the stable {stable.ref} does not take them): {missing}"
             )
         spec = RolloutSpec.create(strategy, candidate.ref, **options)
-        self._smoke_test(candidate.ref)
         with self.db.read() as conn:
             current = repo.active_id(conn, endpoint)
-        if current is not None:
+        if current is not None:  # checked before loading a model; the store's constraint still settles races
             raise ConflictError(
                 f"endpoint {endpoint!r} already has rollout {current} in progress; promote or abort it first"
             )
+        self._smoke_test(candidate.ref)
         transition = machine.start(
             spec, rollout_id=uuid.uuid4().hex[:12], endpoint=endpoint, stable=stable.ref, now=self.clock()
         )
@@ -150,6 +158,7 @@ class RolloutService:
         return RolloutState.from_dict(data)
 
     def status(self, endpoint: str) -> RolloutView:
+        """The state, this step's merged evidence, and the next action, for `rollout status`."""
         state = self.current(endpoint)
         evidence, shadow = self.step_evidence(state)
         return RolloutView(state, evidence, shadow, machine.next_action(state, self.clock()))
@@ -176,15 +185,19 @@ class RolloutService:
     # -- manual moves ------------------------------------------------------------------------
 
     def promote(self, endpoint: str) -> RolloutState:
+        """Move a canary one step on, or make the candidate stable now (other strategies)."""
         return self._manual(endpoint, lambda s, now: machine.promote(s, now))
 
     def pause(self, endpoint: str) -> RolloutState:
+        """Freeze traffic where it is; time paused does not count toward the step."""
         return self._manual(endpoint, machine.pause)
 
     def resume(self, endpoint: str) -> RolloutState:
+        """Continue a paused rollout."""
         return self._manual(endpoint, machine.resume)
 
     def abort(self, endpoint: str, *, reason: str = "") -> RolloutState:
+        """Send all traffic back to the stable version at once."""
         return self._manual(endpoint, lambda s, now: machine.abort(s, now, reason=reason))
 
     def _manual(self, endpoint: str, move: Callable[[RolloutState, datetime], Transition]) -> RolloutState:
@@ -217,7 +230,9 @@ class RolloutService:
         gates = CanaryGates(**state.spec.gates.to_dict())
         verdict = canary_verdict(stable, candidate, gates)
         evidence = {**verdict.to_dict(), "stable": summary(stable), "candidate": summary(candidate)}
-        return Analysis.create(verdict.verdict, verdict.message, evidence)
+        # The state machine words the outcome itself ("held", "rolled back"); pass only the reason on.
+        reason = verdict.message.removeprefix(f"{verdict.verdict.value}: ")
+        return Analysis.create(verdict.verdict, reason, evidence)
 
     def _ab(self, state: RolloutState) -> Analysis:
         with self.db.read() as conn:
@@ -228,6 +243,25 @@ class RolloutService:
         result = ab_analysis(control, treatment, alpha=state.spec.alpha, previous=previous)
         winner = {"treatment": Arm.CANDIDATE, "control": Arm.STABLE}.get(result.winner or "")
         return Analysis.for_ab(winner, result.message, result.to_dict(), carry=result.state.to_dict())
+
+    # -- evidence and the controller lease ------------------------------------------------------
+
+    def record_evidence(self, worker: str, snapshots: Sequence[Any]) -> None:
+        """Upsert a serving worker's running totals (``rollout_id``, ``step``, ``arm``, ``evidence``)."""
+        if not snapshots:
+            return
+        now = self.clock()
+        with self.db.write() as conn:
+            for snap in snapshots:
+                repo.upsert_evidence(conn, snap.rollout_id, snap.step, snap.arm, worker, snap.evidence.to_dict(), now)
+
+    def hold_controller_lease(self, holder: str, *, ttl_s: float) -> bool:
+        """Take or renew the lease that lets one process (of all workers and replicas) drive rollouts."""
+        now = self.clock()
+        with self.db.write() as conn:
+            return repo.acquire_lease(
+                conn, CONTROLLER_LEASE, holder, now=now, expires_at=now + timedelta(seconds=ttl_s)
+            )
 
     # -- persistence -------------------------------------------------------------------------
 
@@ -249,6 +283,18 @@ class RolloutService:
             repo.add_events(conn, state.id, events)
             if state.status is RolloutStatus.COMPLETED:
                 self._make_stable(conn, state, now)
+        self._announce(state, events)
+
+    def _announce(self, state: RolloutState, events: list[dict[str, Any]]) -> None:
+        """Hand events to the notifier; the change is already committed, so a notifier bug must not undo it."""
+        if not events:
+            return
+        try:
+            self._notify(state, events)
+        except Exception:
+            log.exception("notifying rollout events of %s failed", state.id)
+
+    def _notify(self, state: RolloutState, events: list[dict[str, Any]]) -> None:
         self.notifier.notify(
             [
                 {

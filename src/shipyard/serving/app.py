@@ -19,12 +19,14 @@ from starlette.responses import Response
 from shipyard.config import Settings
 from shipyard.errors import ShipyardError
 from shipyard.serving.admin import admin_router
+from shipyard.serving.controller import Controller
 from shipyard.serving.dataplane import DataPlane
 from shipyard.serving.errors import error_response
 from shipyard.serving.metrics import ServingMetrics
 from shipyard.serving.models import ModelCache
 from shipyard.serving.refresher import Refresher
 from shipyard.serving.rest import PREDICT_OPENAPI, make_predict_route, request_id_for
+from shipyard.serving.rollout_routes import rollout_router
 from shipyard.serving.v2 import v2_router
 from shipyard.workspace import Workspace
 
@@ -38,10 +40,12 @@ def create_app(
     on_ready: Callable[[], None] | None = None,
 ) -> FastAPI:
     """A server over ``settings``' store: every endpoint loaded, kept in step with the store."""
+    owns_workspace = workspace is None
     workspace = workspace or Workspace(settings)
     metrics = ServingMetrics()
     plane = DataPlane(metrics, max_rows=settings.max_request_rows)
-    refresher = Refresher(workspace.endpoints, ModelCache(workspace.registry, metrics), plane)
+    refresher = Refresher(workspace.endpoints, ModelCache(workspace.registry, metrics), plane, workspace.rollouts)
+    controller = Controller(workspace.rollouts, plane.book.worker)
 
     def first_sync_done() -> None:
         settle_memory()
@@ -50,13 +54,21 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        task = asyncio.create_task(refresher.run(settings.poll_interval_s, first_sync_done))
+        tasks = [
+            asyncio.create_task(refresher.run(settings.poll_interval_s, first_sync_done)),
+            asyncio.create_task(plane.run_shadows()),
+            asyncio.create_task(controller.run(settings.poll_interval_s)),
+        ]
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            if owns_workspace:  # queued webhooks go out, connections close
+                await asyncio.to_thread(workspace.close)
 
     app = FastAPI(
         title="Shipyard",
@@ -67,6 +79,7 @@ def create_app(
     app.state.dataplane = plane
     app.state.workspace = workspace
     app.state.refresher = refresher
+    app.state.controller = controller
 
     app.add_api_route(
         "/v1/endpoints/{endpoint}/predict",
@@ -93,6 +106,7 @@ def create_app(
         return Response(content, media_type=media_type)
 
     app.include_router(admin_router(workspace))
+    app.include_router(rollout_router(workspace))
     app.include_router(v2_router(plane, max_bytes=settings.max_request_bytes))
     _install_error_handlers(app)
     return app

@@ -7,6 +7,9 @@ the old table or the new one, never a mix, and needs no lock.
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,19 +17,45 @@ from typing import Any
 import anyio.to_thread
 
 from shipyard.core.endpoints import Arm, Endpoint, TrafficPolicy, route
-from shipyard.errors import EndpointNotFoundError, NotReadyError, PayloadTooLargeError, PredictionError
+from shipyard.core.evidence import ShadowComparison, prediction_keys
+from shipyard.errors import EndpointNotFoundError, NotReadyError, PayloadTooLargeError, PredictionError, ShipyardError
 from shipyard.flavors.loaded import Prediction
+from shipyard.serving.evidence import EvidenceBook
 from shipyard.serving.metrics import ServingMetrics
 from shipyard.serving.models import ServedModel
+
+log = logging.getLogger("shipyard.serving")
+
+
+@dataclass(frozen=True, slots=True)
+class RolloutContext:
+    """The rollout an endpoint is in, as far as counting evidence needs to know."""
+
+    rollout_id: str
+    step: int
+    classification: bool
+    prediction_edges: tuple[float, ...] | None = None
+    """Bins for numeric predictions, from the stable version's reference profile; without them the
+    prediction-shift gate has nothing to compare and reports itself skipped."""
 
 
 @dataclass(frozen=True, slots=True)
 class EndpointRoute:
-    """An endpoint as served now: its traffic policy and the warmed models the policy names."""
+    """An endpoint as served now: its traffic policy, the warmed models it names, and its rollout if any."""
 
     endpoint: Endpoint
     policy: TrafficPolicy
     models: Mapping[str, ServedModel]
+    rollout: RolloutContext | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ShadowCall:
+    context: RolloutContext
+    shadow: ServedModel
+    payload: Any
+    primary: Prediction
+    request_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,9 +77,11 @@ class _Table:
 class DataPlane:
     """Serves predictions from whatever routing table was installed last."""
 
-    def __init__(self, metrics: ServingMetrics, *, max_rows: int) -> None:
+    def __init__(self, metrics: ServingMetrics, *, max_rows: int, shadow_queue_size: int = 1000) -> None:
         self.metrics = metrics
         self.max_rows = max_rows
+        self.book = EvidenceBook()
+        self._shadow_queue: asyncio.Queue[ShadowCall] = asyncio.Queue(maxsize=shadow_queue_size)
         self._table = _Table()
         self._children: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
         self._gauges: dict[str, Any] = {}
@@ -110,13 +141,75 @@ class DataPlane:
             self._count_unseen(endpoint, served, x)
         return PredictOutcome(endpoint, served, arm, prediction, rows)
 
-    async def apredict(self, endpoint: str, payload: Any, *, rows: int, routing_key: str) -> PredictOutcome:
-        """Predict inline when the model is fast, else in the thread pool (decided at load time)."""
+    async def apredict(
+        self, endpoint: str, payload: Any, *, rows: int, routing_key: str, request_id: str = ""
+    ) -> PredictOutcome:
+        """Predict inline when the model is fast, else in the thread pool (decided at load time).
+
+        During a rollout, the request's arm gets its latency, error and predictions counted, and a
+        sampled request is queued for the shadow version after this one is answered.
+        """
         self.check_rows(rows)
-        served, arm = self.select(endpoint, routing_key)
-        if served.inline:
-            return self.predict(endpoint, served, arm, payload, rows)
-        return await anyio.to_thread.run_sync(self.predict, endpoint, served, arm, payload, rows)
+        target = self.route_for(endpoint)
+        decision = route(target.policy, routing_key)
+        served = target.models[decision.version]
+        if target.rollout is None:
+            if served.inline:
+                return self.predict(endpoint, served, decision.arm, payload, rows)
+            return await anyio.to_thread.run_sync(self.predict, endpoint, served, decision.arm, payload, rows)
+        context = target.rollout
+        counter = self.book.counter(context.rollout_id, context.step, decision.arm.value)
+        start = time.perf_counter()
+        try:
+            if served.inline:
+                outcome = self.predict(endpoint, served, decision.arm, payload, rows)
+            else:
+                outcome = await anyio.to_thread.run_sync(self.predict, endpoint, served, decision.arm, payload, rows)
+        except PredictionError:
+            counter.record((time.perf_counter() - start) * 1e3, error=True)
+            raise
+        latency_ms = (time.perf_counter() - start) * 1e3
+        counter.record(latency_ms, error=False, keys=self._keys(context, outcome.prediction))
+        shadow = target.models.get(decision.shadow) if decision.shadow is not None else None
+        if shadow is not None:
+            try:
+                self._shadow_queue.put_nowait(ShadowCall(context, shadow, payload, outcome.prediction, request_id))
+            except asyncio.QueueFull:
+                self.metrics.shadow_dropped.labels(endpoint).inc()
+        return outcome
+
+    @staticmethod
+    def _keys(context: RolloutContext, prediction: Prediction) -> list[str]:
+        """Labels for classifiers; numbers only in the reference profile's bins (raw values never repeat)."""
+        if context.classification or context.prediction_edges is not None:
+            return prediction_keys(prediction.predictions, edges=context.prediction_edges)
+        return []
+
+    async def run_shadows(self) -> None:
+        """Drain the shadow queue off the response path; a failing shadow only counts against itself."""
+        while True:
+            call = await self._shadow_queue.get()
+            try:
+                await anyio.to_thread.run_sync(self._shadow_once, call)
+            except Exception:  # a broken comparison must never stop the loop that callers do not wait on
+                log.exception("shadow comparison failed")
+
+    def _shadow_once(self, call: ShadowCall) -> None:
+        start = time.perf_counter()
+        candidate: Any = None
+        try:
+            candidate = call.shadow.model.predict_batch(call.payload).predictions.tolist()
+        except ShipyardError:
+            candidate = None
+        latency_ms = (time.perf_counter() - start) * 1e3
+        comparison = ShadowComparison.empty().record(
+            call.request_id,
+            call.primary.predictions.tolist(),
+            candidate,
+            latency_ms=latency_ms,
+            classification=call.context.classification,
+        )
+        self.book.add_shadow(call.context.rollout_id, call.context.step, comparison)
 
     def _count_unseen(self, endpoint: str, served: ServedModel, x: Any) -> None:
         for name, known in served.categorical:

@@ -13,6 +13,7 @@ from shipyard.errors import (
     InvalidArgumentError,
     InvalidRefError,
     MalformedRequestError,
+    ModelLoadError,
     NotFoundError,
     NotReadyError,
     PayloadTooLargeError,
@@ -31,6 +32,9 @@ STATUS_BY_ERROR: tuple[tuple[type[ShipyardError], int], ...] = (
     (SignatureError, 422),
     (InvalidArgumentError, 422),
     (InvalidRefError, 422),
+    # Raised to callers only when the version they asked for cannot load (a refused rollout candidate);
+    # the server's own loading failures surface as 503 not_ready instead.
+    (ModelLoadError, 422),
     (ConflictError, 409),
     (NotReadyError, 503),
     (StoreError, 503),

@@ -74,6 +74,12 @@ class ServingMetrics:
             ["endpoint", "version", "feature"],
             registry=registry,
         )
+        self.shadow_dropped = Counter(
+            "shipyard_shadow_dropped_total",
+            "Shadow requests dropped because the shadow queue was full.",
+            ["endpoint"],
+            registry=registry,
+        )
         self.load_failures = Counter(
             "shipyard_model_load_failures_total",
             "Model versions that failed to load or warm.",

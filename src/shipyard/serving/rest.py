@@ -130,7 +130,7 @@ def make_predict_route(plane: DataPlane, max_bytes: int) -> Any:
             plane.route_for(endpoint)  # an unknown endpoint is a 404 whatever the body says
             payload, rows = parse_predict_body(await read_body(request, max_bytes))
             routing_key = request.headers.get("x-routing-key") or request_id
-            outcome = await plane.apredict(endpoint, payload, rows=rows, routing_key=routing_key)
+            outcome = await plane.apredict(endpoint, payload, rows=rows, routing_key=routing_key, request_id=request_id)
             version = outcome.served.ref
             return predict_response(outcome, request_id)
         except Exception as exc:

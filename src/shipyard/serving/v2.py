@@ -112,7 +112,7 @@ def v2_router(plane: DataPlane, *, max_bytes: int) -> APIRouter:
                 parsed.inputs, served.version.signature, endpoint=endpoint, check_rows=plane.check_rows
             )
             routing_key = request.headers.get("x-routing-key") or request_id
-            outcome = await plane.apredict(endpoint, payload, rows=rows, routing_key=routing_key)
+            outcome = await plane.apredict(endpoint, payload, rows=rows, routing_key=routing_key, request_id=request_id)
             version = outcome.served.ref
             response_id = parsed.id if parsed.id is not None else request_id
             binary = (
