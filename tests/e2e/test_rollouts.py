@@ -286,3 +286,24 @@ def test_only_the_lease_holder_drives_rollouts(workspace: Workspace, clock: Fake
     clock.advance(11)  # "a" stopped renewing: its lease expired, so "b" takes over
     assert workspace.rollouts.hold_controller_lease("b", ttl_s=10)
     assert not workspace.rollouts.hold_controller_lease("a", ttl_s=10)
+
+
+def test_replace_and_a_manual_promotion_under_load_fail_no_request(
+    stage: Callable[..., str], workspace: Workspace
+) -> None:
+    url = stage(Doubler())
+    workspace.registry.register(Doubler(), name="svc", sample_input=SAMPLE)  # svc:3
+    with Load(url, "svc") as load:
+        time.sleep(0.3)
+        workspace.rollouts.start("svc", to="svc:2", strategy="replace")
+        assert state_of(workspace) is RolloutStatus.COMPLETED
+        wait_for(lambda: load.results[-1][1] == "svc:2")
+        workspace.rollouts.start("svc", to="svc:3", strategy="canary", steps="50,100", interval_s="1h")
+        wait_for(lambda: any(v == "svc:3" for _, v in load.results[-50:]))
+        workspace.rollouts.promote("svc")  # 50% -> 100%: the last step, so the canary completes
+        wait_for(lambda: state_of(workspace) is RolloutStatus.COMPLETED)
+        wait_for(lambda: load.results[-1][1] == "svc:3")
+        time.sleep(0.3)
+    assert load.failures() == []
+    body = httpx.post(f"{url}/v1/endpoints/svc/predict", json={"instances": [{"x": 0.5}]}).json()
+    assert body["version"] == 3 and body["arm"] == "stable"

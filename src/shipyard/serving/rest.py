@@ -101,6 +101,7 @@ def predict_response(outcome: PredictOutcome, request_id: str) -> Response:
         "endpoint": outcome.endpoint,
         "model": version.name,
         "version": version.version,
+        "arm": outcome.arm.value,
         "predictions": jsonable_array(prediction.predictions),
     }
     if prediction.probabilities is not None:
