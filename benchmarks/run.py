@@ -1,7 +1,8 @@
 """``make bench``: run every benchmark once, print a Markdown table, keep the raw figures as JSON.
 
 Switches for quick checks: ``SHIPYARD_BENCH_QUICK=1`` (short load runs), ``SHIPYARD_BENCH_PEERS=0``
-(skip MLflow and BentoML, and so their installation), ``SHIPYARD_BENCH_ONLY=serving`` (or ``registry``).
+(skip MLflow and BentoML, and so their installation), ``SHIPYARD_BENCH_ONLY=serving`` (or ``registry``,
+``rollouts``; comma-separated).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_registry
+import bench_rollouts
 import bench_serving
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -33,6 +35,9 @@ def main() -> None:
     if not only or "serving" in only:
         results["serving"] = bench_serving.run(quick=quick, peers=peers)
         print("\n" + bench_serving.report(results["serving"]))
+    if not only or "rollouts" in only:
+        results["rollouts"] = bench_rollouts.run(quick=quick)
+        print("\n" + bench_rollouts.report(results["rollouts"]))
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.write_text(json.dumps(results, indent=2))

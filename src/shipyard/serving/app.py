@@ -27,6 +27,7 @@ from shipyard.serving.models import ModelCache
 from shipyard.serving.refresher import Refresher
 from shipyard.serving.rest import PREDICT_OPENAPI, make_predict_route, request_id_for
 from shipyard.serving.rollout_routes import rollout_router
+from shipyard.serving.shadow import ShadowProcess
 from shipyard.serving.v2 import v2_router
 from shipyard.workspace import Workspace
 
@@ -43,7 +44,8 @@ def create_app(
     owns_workspace = workspace is None
     workspace = workspace or Workspace(settings)
     metrics = ServingMetrics()
-    plane = DataPlane(metrics, max_rows=settings.max_request_rows)
+    shadow = ShadowProcess(settings.model_dump_json())
+    plane = DataPlane(metrics, max_rows=settings.max_request_rows, shadow=shadow)
     refresher = Refresher(workspace.endpoints, ModelCache(workspace.registry, metrics), plane, workspace.rollouts)
     controller = Controller(workspace.rollouts, plane.book.worker)
 
@@ -67,6 +69,7 @@ def create_app(
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await asyncio.to_thread(shadow.close)
             if owns_workspace:  # queued webhooks go out, connections close
                 await asyncio.to_thread(workspace.close)
 

@@ -15,14 +15,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import anyio.to_thread
+import numpy as np
 
 from shipyard.core.endpoints import Arm, Endpoint, TrafficPolicy, route
-from shipyard.core.evidence import ShadowComparison, prediction_keys
-from shipyard.errors import EndpointNotFoundError, NotReadyError, PayloadTooLargeError, PredictionError, ShipyardError
+from shipyard.core.evidence import prediction_keys
+from shipyard.errors import EndpointNotFoundError, NotReadyError, PayloadTooLargeError, PredictionError
 from shipyard.flavors.loaded import Prediction
 from shipyard.serving.evidence import EvidenceBook
 from shipyard.serving.metrics import ServingMetrics
 from shipyard.serving.models import ServedModel
+from shipyard.serving.shadow import ShadowItem, ShadowProcess
 
 log = logging.getLogger("shipyard.serving")
 
@@ -50,15 +52,6 @@ class EndpointRoute:
 
 
 @dataclass(frozen=True, slots=True)
-class ShadowCall:
-    context: RolloutContext
-    shadow: ServedModel
-    payload: Any
-    primary: Prediction
-    request_id: str
-
-
-@dataclass(frozen=True, slots=True)
 class PredictOutcome:
     endpoint: str
     served: ServedModel
@@ -77,11 +70,12 @@ class _Table:
 class DataPlane:
     """Serves predictions from whatever routing table was installed last."""
 
-    def __init__(self, metrics: ServingMetrics, *, max_rows: int, shadow_queue_size: int = 1000) -> None:
+    def __init__(self, metrics: ServingMetrics, *, max_rows: int, shadow: ShadowProcess | None = None) -> None:
         self.metrics = metrics
         self.max_rows = max_rows
         self.book = EvidenceBook()
-        self._shadow_queue: asyncio.Queue[ShadowCall] = asyncio.Queue(maxsize=shadow_queue_size)
+        self.shadow = shadow
+        self._shadow_pending: list[ShadowItem] = []
         self._table = _Table()
         self._children: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
         self._gauges: dict[str, Any] = {}
@@ -170,11 +164,20 @@ class DataPlane:
             raise
         latency_ms = (time.perf_counter() - start) * 1e3
         counter.record(latency_ms, error=False, keys=self._keys(context, outcome.prediction))
-        shadow = target.models.get(decision.shadow) if decision.shadow is not None else None
-        if shadow is not None:
-            try:
-                self._shadow_queue.put_nowait(ShadowCall(context, shadow, payload, outcome.prediction, request_id))
-            except asyncio.QueueFull:
+        if decision.shadow is not None:
+            if len(self._shadow_pending) < MAX_SHADOW_PENDING:
+                self._shadow_pending.append(
+                    ShadowItem(
+                        context.rollout_id,
+                        context.step,
+                        context.classification,
+                        decision.shadow,
+                        payload,
+                        outcome.prediction.predictions.tolist(),
+                        request_id,
+                    )
+                )
+            else:
                 self.metrics.shadow_dropped.labels(endpoint).inc()
         return outcome
 
@@ -186,30 +189,21 @@ class DataPlane:
         return []
 
     async def run_shadows(self) -> None:
-        """Drain the shadow queue off the response path; a failing shadow only counts against itself."""
-        while True:
-            call = await self._shadow_queue.get()
-            try:
-                await anyio.to_thread.run_sync(self._shadow_once, call)
-            except Exception:  # a broken comparison must never stop the loop that callers do not wait on
-                log.exception("shadow comparison failed")
+        """Every ``WINDOW_S``, hand the sampled requests to the shadow process as one batch.
 
-    def _shadow_once(self, call: ShadowCall) -> None:
-        start = time.perf_counter()
-        candidate: Any = None
-        try:
-            candidate = call.shadow.model.predict_batch(call.payload).predictions.tolist()
-        except ShipyardError:
-            candidate = None
-        latency_ms = (time.perf_counter() - start) * 1e3
-        comparison = ShadowComparison.empty().record(
-            call.request_id,
-            call.primary.predictions.tolist(),
-            candidate,
-            latency_ms=latency_ms,
-            classification=call.context.classification,
-        )
-        self.book.add_shadow(call.context.rollout_id, call.context.step, comparison)
+        Callers never wait on this: the request path only appends to a list, and the shadow versions are
+        scored in another process, so they do not compete with callers for this process's GIL.
+        """
+        while True:
+            await asyncio.sleep(SHADOW_WINDOW_S)
+            if not self._shadow_pending or self.shadow is None:
+                continue
+            batch, self._shadow_pending = self._shadow_pending, []
+            try:
+                if not await asyncio.to_thread(self.shadow.submit, batch):
+                    self.metrics.shadow_dropped.labels(batch[0].rollout_id).inc(len(batch))
+            except Exception:  # a broken shadow process must never touch the callers' path
+                log.exception("handing requests to the shadow process failed")
 
     def _count_unseen(self, endpoint: str, served: ServedModel, x: Any) -> None:
         for name, known in served.categorical:
@@ -242,3 +236,36 @@ class DataPlane:
         if gauge is None:
             gauge = self._gauges[endpoint] = self.metrics.in_flight.labels(endpoint)
         return gauge
+
+
+SHADOW_WINDOW_S = 0.05
+MAX_SHADOW_PENDING = 20_000
+
+
+def joined_payloads(payloads: list[Any]) -> tuple[Any, list[int]]:
+    """All payloads as one batch (row objects concatenated, or matrices stacked), with each one's end row."""
+    spans: list[int] = []
+    if payloads and isinstance(payloads[0], np.ndarray):
+        arrays = [np.atleast_2d(p) for p in payloads]
+        for array in arrays:
+            spans.append((spans[-1] if spans else 0) + len(array))
+        try:
+            return np.vstack(arrays), spans
+        except ValueError:
+            return None, spans
+    rows: list[Any] = []
+    for payload in payloads:
+        if isinstance(payload, list):
+            rows.extend(payload)
+        elif isinstance(payload, dict):
+            columns = {
+                k: v.tolist() if isinstance(v, np.ndarray) else v if isinstance(v, list) else [v]
+                for k, v in payload.items()
+            }
+            if len({len(v) for v in columns.values()}) != 1:
+                return None, spans
+            rows.extend(dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True))
+        else:
+            return None, spans
+        spans.append(len(rows))
+    return rows, spans

@@ -1,0 +1,171 @@
+"""Shadow scoring in a process of its own, so a shadow candidate never competes with callers for the GIL.
+
+The serving process only appends each sampled request to a list; every ``WINDOW_S`` the list goes to the
+shadow process as one message. That process loads the shadow versions itself, scores each batch with one
+model call per version, compares with the stable answers, and writes its comparisons to the store as
+evidence rows of its own, which ``rollout status`` merges with everything else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing as mp
+import os
+import queue
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from shipyard.core.evidence import ShadowComparison
+
+log = logging.getLogger("shipyard.serving")
+
+WINDOW_S = 0.05
+MAX_BATCHES_QUEUED = 64
+FLUSH_EVERY_S = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class ShadowItem:
+    """One sampled request, in plain data so it crosses the process boundary cheaply."""
+
+    rollout_id: str
+    step: int
+    classification: bool
+    shadow_ref: str
+    payload: Any
+    primary: list[Any]
+    request_id: str
+
+
+class ShadowProcess:
+    """The serving side: a bounded hand-off to a child process started on first use."""
+
+    def __init__(self, settings_json: str) -> None:
+        self._settings_json = settings_json
+        self._queue: Any = None
+        self._process: Any = None
+        self.dropped = 0
+
+    def submit(self, batch: list[ShadowItem]) -> bool:
+        """Hand a batch over without waiting; False (and counted) when the child is behind."""
+        if self._process is None or not self._process.is_alive():
+            self._start()
+        try:
+            self._queue.put_nowait(batch)
+        except queue.Full:
+            self.dropped += len(batch)
+            return False
+        return True
+
+    def _start(self) -> None:
+        context = mp.get_context("spawn")
+        self._queue = context.Queue(MAX_BATCHES_QUEUED)
+        self._process = context.Process(
+            target=run_child, args=(self._settings_json, self._queue), name="shipyard-shadow", daemon=True
+        )
+        self._process.start()
+
+    def close(self, timeout_s: float = 5.0) -> None:
+        if self._process is None:
+            return
+        with contextlib.suppress(Exception):
+            self._queue.put(None, timeout=timeout_s)
+        self._process.join(timeout_s)
+        if self._process.is_alive():
+            self._process.terminate()
+            self._process.join(timeout_s)
+        self._process = None
+
+
+def run_child(settings_json: str, inbox: Any) -> None:
+    """The shadow process: score batches, compare, and flush comparisons to the store until told to stop."""
+    from shipyard.config import Settings
+    from shipyard.serving.evidence import EvidenceBook
+    from shipyard.workspace import Workspace
+
+    # Shadow scoring is background work: the scheduler should always prefer serving callers over it.
+    with contextlib.suppress(OSError):
+        os.nice(10)
+    workspace = Workspace(Settings.model_validate_json(settings_json))
+    book = EvidenceBook()
+    models: dict[str, Any] = {}
+    last_flush = time.monotonic()
+    try:
+        while True:
+            try:
+                batch = inbox.get(timeout=FLUSH_EVERY_S)
+            except queue.Empty:
+                batch = []
+            if batch is None:
+                break
+            if batch:
+                score(batch, models, workspace, book)
+            if time.monotonic() - last_flush >= FLUSH_EVERY_S:
+                flush(book, workspace)
+                last_flush = time.monotonic()
+        flush(book, workspace)
+    finally:
+        workspace.close()
+
+
+def flush(book: Any, workspace: Any) -> None:
+    snapshots = book.dirty_snapshots()
+    try:
+        workspace.rollouts.record_evidence(book.worker, snapshots)
+    except Exception:  # the store is down: keep the totals and send them next time
+        book.restore(snapshots)
+        log.exception("shadow process cannot flush comparisons")
+
+
+def score(batch: list[ShadowItem], models: dict[str, Any], workspace: Any, book: Any) -> None:
+    """Compare one batch: one model call per shadow version and payload form, falling back row by row."""
+    from shipyard.serving.dataplane import joined_payloads
+
+    groups: dict[tuple[str, str, int, bool], list[ShadowItem]] = {}
+    for item in batch:
+        key = (item.shadow_ref, item.rollout_id, item.step, hasattr(item.payload, "shape"))
+        groups.setdefault(key, []).append(item)
+    for (ref, rollout_id, step, _), items in groups.items():
+        model = models.get(ref)
+        if model is None:
+            model = models[ref] = _load(workspace, ref)
+        start = time.perf_counter()
+        outputs = _outputs(model, items, joined_payloads([i.payload for i in items]))
+        latency_ms = (time.perf_counter() - start) * 1e3 / len(items)
+        comparison = ShadowComparison.empty()
+        for item, candidate in zip(items, outputs, strict=True):
+            comparison = comparison.record(
+                item.request_id, item.primary, candidate, latency_ms=latency_ms, classification=item.classification
+            )
+        book.add_shadow(rollout_id, step, comparison)
+
+
+def _load(workspace: Any, ref: str) -> Any:
+    from shipyard.core.inference import warm_rows
+
+    version = workspace.registry.get(ref)
+    model = workspace.registry.load(version)
+    model.prefer_array_layout(warm_rows(version))
+    return model
+
+
+def _outputs(model: Any, items: list[ShadowItem], joined: tuple[Any, list[int]]) -> list[list[Any] | None]:
+    from shipyard.errors import ShipyardError
+
+    batch, spans = joined
+    if batch is not None:
+        try:
+            predictions = model.predict_batch(batch).predictions.tolist()
+        except ShipyardError:
+            predictions = None  # some request breaks it: score them one by one to know which
+        if predictions is not None and spans and len(predictions) == spans[-1]:
+            return [predictions[a:b] for a, b in zip([0, *spans[:-1]], spans, strict=True)]
+    outputs: list[list[Any] | None] = []
+    for item in items:
+        try:
+            outputs.append(model.predict_batch(item.payload).predictions.tolist())
+        except ShipyardError:
+            outputs.append(None)
+    return outputs
