@@ -88,6 +88,7 @@ def run_child(settings_json: str, inbox: Any) -> None:
     # Shadow scoring is background work: the scheduler should always prefer serving callers over it.
     with contextlib.suppress(OSError):
         os.nice(10)
+    parent = os.getppid()
     workspace = Workspace(Settings.model_validate_json(settings_json))
     book = EvidenceBook()
     models: dict[str, Any] = {}
@@ -98,7 +99,7 @@ def run_child(settings_json: str, inbox: Any) -> None:
                 batch = inbox.get(timeout=FLUSH_EVERY_S)
             except queue.Empty:
                 batch = []
-            if batch is None:
+            if batch is None or os.getppid() != parent:  # told to stop, or the server died (kill -9)
                 break
             if batch:
                 score(batch, models, workspace, book)
