@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import threading
+from typing import TYPE_CHECKING
 
 from shipyard.artifacts import ArtifactStore, open_artifact_store
 from shipyard.config import Settings
 from shipyard.services.endpoints import EndpointService
 from shipyard.services.registry import RegistryService
 from shipyard.services.rollouts import RolloutService
-from shipyard.services.webhooks import WebhookNotifier
 from shipyard.store.db import Database
+
+if TYPE_CHECKING:
+    from shipyard.services.webhooks import WebhookNotifier
 
 
 class Workspace:
@@ -24,7 +27,11 @@ class Workspace:
         )
         self.registry = RegistryService(self.db, self.artifacts)
         self.endpoints = EndpointService(self.registry)
-        self.webhooks = WebhookNotifier(settings.webhook_urls) if settings.webhook_urls else None
+        self.webhooks: WebhookNotifier | None = None
+        if settings.webhook_urls:  # imported only when configured: an HTTP client costs every server memory
+            from shipyard.services.webhooks import WebhookNotifier
+
+            self.webhooks = WebhookNotifier(settings.webhook_urls)
         self.rollouts = RolloutService(self.registry, self.endpoints, notifier=self.webhooks)
 
     def close(self, *, timeout_s: float = 5.0) -> None:

@@ -67,7 +67,9 @@ def exec_server(*, host: str, port: int, workers: int) -> None:
     """Replace the calling (CLI) process with a lean server process: same PID, no CLI libraries loaded.
 
     Workers are spawned from this module too, so none of them carries the command line's imports. glibc
-    gives each thread its own malloc arena; two are plenty for a server whose threads mostly wait.
+    gives each thread its own malloc arena; two are plenty for a server whose threads mostly wait. The
+    interpreter runs with -OO: the docstrings of scikit-learn, SciPy, pandas and NumPy are some 18 MB per
+    worker that a server never reads (and asserts, which production code must not rely on, are skipped).
     """
     if workers < 1:
         raise InvalidArgumentError(f"--workers must be at least 1, got {workers}")
@@ -76,6 +78,7 @@ def exec_server(*, host: str, port: int, workers: int) -> None:
     env.setdefault("MALLOC_ARENA_MAX", "2")
     args = [
         sys.executable,
+        "-OO",
         "-m",
         "shipyard.serving.server",
         "--host",

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import multiprocessing as mp
 import os
 import queue
 import time
@@ -60,7 +59,9 @@ class ShadowProcess:
         return True
 
     def _start(self) -> None:
-        context = mp.get_context("spawn")
+        import multiprocessing  # only servers that shadow pay for it
+
+        context = multiprocessing.get_context("spawn")
         self._queue = context.Queue(MAX_BATCHES_QUEUED)
         self._process = context.Process(
             target=run_child, args=(self._settings_json, self._queue), name="shipyard-shadow", daemon=True
