@@ -118,11 +118,6 @@ class DataPlane:
                 f"request has {rows} rows, over the limit of {self.max_rows}; split it or use `shipyard batch`"
             )
 
-    def select(self, endpoint: str, routing_key: str) -> tuple[ServedModel, Arm]:
-        target = self.route_for(endpoint)
-        decision = route(target.policy, routing_key)
-        return target.models[decision.version], decision.arm
-
     def predict(self, endpoint: str, served: ServedModel, arm: Arm, payload: Any, rows: int) -> PredictOutcome:
         """Validate and predict on the calling thread (the event loop for fast models)."""
         x = served.model.prepare(payload)
