@@ -17,6 +17,8 @@ $(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
 	# torch first, pinned: a CPU build is on disk, while other versions pull gigabytes of CUDA.
 	$(PIP) install --quiet "torch==$(TORCH_VERSION)" || echo "torch $(TORCH_VERSION) not available: torch flavor tests will skip"
 	$(PIP) install --quiet -e ".[all,dev]"
+	# Debian's chromium for the browser tests (offline report, dashboard); playwright's own download is unreachable.
+	SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); command -v chromium >/dev/null || ( $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver ) || echo "could not install chromium: browser tests will skip"
 	touch $@
 
 install: $(VENV)/.installed

@@ -1,0 +1,152 @@
+"""The per-window timeline of a version, turned into points and time-axis ticks a chart can draw.
+
+A week of 5-minute windows is 2,016 windows; drawing each would bloat the one-file report and blur
+the lines, so long timelines are merged into at most `max_points` buckets (counts summed, drift
+maxima kept as maxima, rates averaged over the windows that have them).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
+from typing import Any
+
+from shipyard.reporting.fields import as_number, fmt_range, parse_time
+
+MAX_POINTS = 120
+TICK_STEPS_S = (60, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800)
+
+
+@dataclass(frozen=True)
+class Point:
+    """One window (or a bucket of adjacent windows) of a version's timeline."""
+
+    x: float  # seconds since the epoch at the window's middle, or the window's index without timestamps
+    start: str | None
+    end: str | None
+    windows: int
+    requests: float | None
+    drift_max_score: float | None
+    drifted_count: float | None
+    accuracy: float | None
+    estimated_accuracy: float | None
+    reward_rate: float | None
+
+    @property
+    def label(self) -> str:
+        """The time range for tooltips, e.g. "2026-11-21 09:00 → 09:05 UTC (3 windows)"."""
+        span = fmt_range({"start": self.start, "end": self.end})
+        return span if self.windows == 1 else f"{span} ({self.windows} windows)"
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """Points in time order, whether x is real time, and how many stored windows they summarise."""
+
+    points: tuple[Point, ...]
+    timed: bool
+    windows: int
+    zone: tzinfo | None
+
+
+def _middle(window: Mapping[str, Any]) -> datetime | None:
+    start, end = parse_time(window.get("start")), parse_time(window.get("end"))
+    if start is None:
+        return end
+    if end is None:
+        return start
+    try:
+        return start + (end - start) / 2
+    except TypeError:  # one naive, one aware: fall back to the start
+        return start
+
+
+def _epoch(moment: datetime) -> float:
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+
+def _raw(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _point(index: int, window: Mapping[str, Any], middles: Sequence[datetime | None], timed: bool) -> Point:
+    drifted = window.get("drifted_features")
+    moment = middles[index]
+    return Point(
+        x=_epoch(moment) if timed and moment is not None else float(index),
+        start=_raw(window.get("start")),
+        end=_raw(window.get("end")),
+        windows=1,
+        requests=as_number(window.get("requests")),
+        drift_max_score=as_number(window.get("drift_max_score")),
+        drifted_count=float(len(drifted)) if isinstance(drifted, list) else None,
+        accuracy=as_number(window.get("accuracy")),
+        estimated_accuracy=as_number(window.get("estimated_accuracy")),
+        reward_rate=as_number(window.get("reward_rate")),
+    )
+
+
+def _mean(values: Sequence[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return sum(known) / len(known) if known else None
+
+
+def _largest(values: Sequence[float | None]) -> float | None:
+    return max((v for v in values if v is not None), default=None)
+
+
+def _merge(points: Sequence[Point]) -> Point:
+    requests = [p.requests for p in points]
+    return Point(
+        x=sum(p.x for p in points) / len(points),
+        start=points[0].start,
+        end=points[-1].end,
+        windows=sum(p.windows for p in points),
+        requests=sum(r for r in requests if r is not None) if any(r is not None for r in requests) else None,
+        drift_max_score=_largest([p.drift_max_score for p in points]),
+        drifted_count=_largest([p.drifted_count for p in points]),
+        accuracy=_mean([p.accuracy for p in points]),
+        estimated_accuracy=_mean([p.estimated_accuracy for p in points]),
+        reward_rate=_mean([p.reward_rate for p in points]),
+    )
+
+
+def build_timeline(windows: Sequence[Mapping[str, Any]], *, max_points: int = MAX_POINTS) -> Timeline:
+    """Chartable points from the report's timeline items, merged into buckets when there are many."""
+    middles = [_middle(w) for w in windows]
+    timed = bool(windows) and all(m is not None for m in middles)
+    if timed:
+        aware = {m.tzinfo is not None for m in middles if m is not None}
+        timed = len(aware) == 1  # mixing naive and aware times has no order; plot by index instead
+    points = [_point(i, w, middles, timed) for i, w in enumerate(windows)]
+    points.sort(key=lambda p: p.x)
+    if len(points) > max_points:
+        size = math.ceil(len(points) / max_points)
+        points = [_merge(points[i : i + size]) for i in range(0, len(points), size)]
+    zone = next((m.tzinfo for m in middles if m is not None), None) if timed else None
+    return Timeline(points=tuple(points), timed=timed, windows=len(windows), zone=zone)
+
+
+def time_ticks(timeline: Timeline, *, max_ticks: int = 6) -> list[tuple[float, str]]:
+    """Ticks at round clock times (every 15 min, hour, 6 h, day …) so the axis reads naturally."""
+    if not timeline.points:
+        return []
+    first, last = timeline.points[0].x, timeline.points[-1].x
+    if not timeline.timed:
+        step = max(1, math.ceil((last - first + 1) / max_ticks))
+        return [(float(i), f"#{i + 1}") for i in range(int(first), int(last) + 1, step)]
+    span = max(last - first, 1.0)
+    step = next((s for s in TICK_STEPS_S if span / s <= max_ticks - 1), TICK_STEPS_S[-1])
+    zone = timeline.zone or UTC
+    multi_day = datetime.fromtimestamp(first, zone).date() != datetime.fromtimestamp(last, zone).date()
+    pattern = "%m-%d" if step >= 86400 else ("%m-%d %H:%M" if multi_day else "%H:%M")
+    ticks = []
+    tick = math.ceil(first / step) * step
+    while tick <= last + 1e-6:
+        ticks.append((float(tick), datetime.fromtimestamp(tick, zone).strftime(pattern)))
+        tick += step
+    if not ticks:  # a single window: label it rather than leave the axis bare
+        ticks.append((first, datetime.fromtimestamp(first, zone).strftime(pattern)))
+    return ticks
