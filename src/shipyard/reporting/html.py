@@ -70,8 +70,8 @@ table{border-collapse:collapse;font-variant-numeric:tabular-nums;margin:4px 0}
 th,td{text-align:left;padding:4px 12px;border-bottom:1px solid var(--line);vertical-align:top}
 thead th{font-size:12px;color:var(--muted);font-weight:600}tbody th{font-weight:600}td.num,th.num{text-align:right}
 tr.drifted th{border-left:3px solid var(--bad)}td.warn{color:var(--warn);font-weight:600}
-.note{display:block;font-size:12px;color:var(--muted)}
-.charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(380px,1fr));gap:14px}
+.table-scroll{overflow-x:auto}.note{display:block;font-size:12px;color:var(--muted)}
+.charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(380px,100%),1fr));gap:14px}
 figure{margin:0}figcaption{font-size:13px;font-weight:600;margin-bottom:2px}
 svg.chart{max-width:100%;height:auto;display:block}
 svg.chart text{font:11px system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;fill:#333}
@@ -144,7 +144,9 @@ def _figures(pairs: Sequence[tuple[str, str]]) -> str:
 def _table(headers: Sequence[str], rows: Sequence[str], *, numeric: set[int], css: str) -> str:
     num = ' class="num"'
     head = "".join(f'<th scope="col"{num if i in numeric else ""}>{escape(h)}</th>' for i, h in enumerate(headers))
-    return f'<table class="{css}"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+    # The wrapper scrolls a wide table sideways on a phone instead of widening the whole page.
+    table = f'<table class="{css}"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+    return f'<div class="table-scroll">{table}</div>'
 
 
 def _cell(value: str, *, numeric: bool = False, warn: bool = False) -> str:

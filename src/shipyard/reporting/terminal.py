@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from rich import box
-from rich.console import Console
+from rich.console import Console, JustifyMethod
 from rich.table import Table
 from rich.text import Text
 
@@ -39,15 +39,15 @@ def render_terminal(report: Mapping[str, Any], console: Console) -> None:
     window = fmt_range(section(report, "window"))
     heading = Text.assemble(("monitoring ", "bold"), (endpoint, "bold cyan"), "  ", window)
     console.print(heading)
-    console.print(f"generated {fmt_time(report.get('generated_at'))}", style="dim", highlight=False)
+    console.print(Text(f"generated {fmt_time(report.get('generated_at'))}", style="dim"))
     versions = items(report, "versions")
     if not versions:
-        console.print("no model version served requests in this range", style="yellow")
+        console.print(Text("no model version served requests in this range", style="yellow"))
         return
     for version in versions:
         console.print()
         console.rule(Text(_version_title(version), style="bold"), align="left")
-        table = _feature_table(version)
+        table = _feature_table(version, console.width)
         if table is not None:
             console.print(table)
         for label, line in version_lines(version):
@@ -94,19 +94,18 @@ def _styled(label: str, line: str) -> Text:
     return Text(line)
 
 
-def _feature_table(version: Mapping[str, Any]) -> Table | None:
+# Columns as shown, and the order in which they are given up when the console is too narrow for all.
+COLUMNS = ("status", "feature", "test", "score", "threshold", "p-value", "missing", "out of range")
+DROP_ORDER = ("out of range", "missing", "p-value", "threshold", "test")
+FEATURE_MIN_WIDTH = 10  # long names fold onto more lines below this; the status and score stay readable
+
+
+def _feature_rows(version: Mapping[str, Any]) -> list[dict[str, Text]]:
     features = drifted_first(items(section(version, "drift"), "features"))
     quality = {text(q, "feature"): q for q in items(section(version, "quality"), "features")}
     names = [text(f, "feature", "?") for f in features]
     extra = [name for name in quality if name not in names]  # profiled for quality but not tested for drift
-    if not names and not extra:
-        return None
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, expand=False)
-    table.add_column("", no_wrap=True)
-    table.add_column("feature", overflow="fold", min_width=6)
-    table.add_column("test", no_wrap=True)
-    for column in ("score", "threshold", "p-value", "missing", "out of range"):
-        table.add_column(column, justify="right", no_wrap=True)
+    rows = []
     for feature, name in [*zip(features, names, strict=True), *(({}, name) for name in extra)]:
         q = quality.get(name, {})
         drifted = feature.get("drifted")
@@ -114,16 +113,48 @@ def _feature_table(version: Mapping[str, Any]) -> Table | None:
         if drifted is False:
             status.stylize("green")
         out = number(q, "out_of_range")
-        table.add_row(
-            status,
-            Text(name, style="bold red" if drifted is True else ""),
-            text(feature, "test", MISSING),
-            fmt_number(number(feature, "score")),
-            fmt_number(number(feature, "threshold")),
-            fmt_number(number(feature, "p_value")),
-            fmt_rate(number(q, "missing_rate")),
-            MISSING if out is None else f"{fmt_count(out)} ({fmt_rate(number(q, 'out_of_range_rate'))})",
+        # Text, not str: a str cell is parsed as Rich markup, and these values come from user data.
+        rows.append(
+            {
+                "status": status,
+                "feature": Text(name, style="bold red" if drifted is True else ""),
+                "score": Text(fmt_number(number(feature, "score"))),
+                "test": Text(text(feature, "test", MISSING)),
+                "threshold": Text(fmt_number(number(feature, "threshold"))),
+                "p-value": Text(fmt_number(number(feature, "p_value"))),
+                "missing": Text(fmt_rate(number(q, "missing_rate"))),
+                "out of range": Text(
+                    MISSING if out is None else f"{fmt_count(out)} ({fmt_rate(number(q, 'out_of_range_rate'))})"
+                ),
+            }
         )
+    return rows
+
+
+def _feature_table(version: Mapping[str, Any], width: int) -> Table | None:
+    """The features table with as many columns as the console fits; Rich alone would squeeze all to '…'."""
+    rows = _feature_rows(version)
+    if not rows:
+        return None
+
+    def needed(column: str) -> int:
+        longest = max([len(column), *(row[column].cell_len for row in rows)])
+        return (min(longest, FEATURE_MIN_WIDTH) if column == "feature" else longest) + 3
+
+    columns = list(COLUMNS)
+    for column in DROP_ORDER:
+        if sum(needed(c) for c in columns) <= width:
+            break
+        columns.remove(column)
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, expand=False)
+    for column in columns:
+        if column == "feature":
+            table.add_column(column, overflow="fold", min_width=min(needed(column) - 3, FEATURE_MIN_WIDTH))
+        else:
+            justify: JustifyMethod = "left" if column in ("status", "test") else "right"
+            table.add_column("" if column == "status" else column, justify=justify, no_wrap=True)
+    for row in rows:
+        table.add_row(*(row[c] for c in columns))
     return table
 
 

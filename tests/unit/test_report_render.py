@@ -1,0 +1,292 @@
+"""The monitoring report renderers: offline HTML and the Rich terminal view, on full and bare reports."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import re
+from datetime import timedelta
+from html.parser import HTMLParser
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+from shipyard.reporting import render_html, render_terminal, summary_lines
+from shipyard.reporting.svg import nice_ticks
+from tests.report_samples import START, bare_report, full_report, numeric_feature
+
+XSS = "<script>alert(1)</script>"
+VOID = {"meta", "br", "img", "input", "link", "hr", "col", "area", "base", "embed", "source", "track", "wbr"}
+SECTIONS = ["operational", "drift", "distributions", "timeline", "performance", "calibration", "quality", "fairness"]
+
+
+class Page(HTMLParser):
+    """What the tests look at in a rendered page, plus unbalanced tags as errors."""
+
+    def __init__(self, source: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.stack: list[str] = []
+        self.errors: list[str] = []
+        self.ids: list[str] = []
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.svgs: list[dict[str, Any]] = []
+        self.drift_rows: list[list[str]] = []
+        self.text: list[str] = []
+        self._in_drift_body = False
+        self.feed(source)
+        self.close()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._record(tag, attrs)
+        if tag not in VOID:
+            self.stack.append(tag)
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._record(tag, attrs)
+
+    def _record(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = dict(attrs)
+        self.tags.append((tag, attributes))
+        if attributes.get("id"):
+            self.ids.append(str(attributes["id"]))
+        if tag == "svg":
+            self.svgs.append({"attrs": attributes, "title": None})
+        if tag == "title" and self.stack and self.stack[-1] == "svg":
+            self.svgs[-1]["title"] = ""
+        if tag == "table" and "drift-table" in (attributes.get("class") or ""):
+            self._in_drift_body = True
+        if tag == "tr" and self._in_drift_body and "thead" not in self.stack:
+            self.drift_rows.append([])
+
+    def handle_endtag(self, tag: str) -> None:
+        if not self.stack or self.stack[-1] != tag:
+            self.errors.append(f"</{tag}> closes {self.stack[-1:] or 'nothing'}")
+            return
+        self.stack.pop()
+        if tag == "table":
+            self._in_drift_body = False
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+        if self.stack and self.stack[-1] == "title" and len(self.stack) > 1 and self.stack[-2] == "svg":
+            self.svgs[-1]["title"] += data
+        if self._in_drift_body and self.drift_rows and "tbody" in self.stack:
+            self.drift_rows[-1].append(data)
+
+
+def parse(source: str) -> Page:
+    page = Page(source)
+    assert page.errors == []
+    assert page.stack == []
+    return page
+
+
+def test_full_report_html_parses_and_has_every_section() -> None:
+    page = parse(render_html(full_report()))
+    for name in SECTIONS:
+        assert name in page.ids
+        assert f"{name}-fraud-2" in page.ids  # the older version's sections have their own anchors
+    assert len(page.ids) == len(set(page.ids))
+    assert "Monitoring report: fraud" in "".join(page.text)
+
+
+def test_html_loads_nothing_from_the_network() -> None:
+    source = render_html(full_report())
+    page = parse(source)
+    assert "http://" not in source
+    assert "https://" not in source
+    for tag, attrs in page.tags:
+        assert tag not in {"script", "link", "img", "iframe", "object", "embed"}
+        for name in ("src", "href", "xlink:href", "action", "srcset"):
+            value = attrs.get(name)
+            assert value is None or value.startswith("#"), f"<{tag} {name}={value!r}>"
+    assert "@import" not in source
+    assert "url(" not in source
+
+
+def test_drifted_features_are_listed_before_undrifted_ones() -> None:
+    page = parse(render_html(full_report()))
+    first_version = page.drift_rows[:4]
+    names = [cells[0] for cells in first_version]
+    # The sample shuffles the features, so this order is the renderer's own doing.
+    assert names[:2] == ["tenure_months", "amount"]
+    assert set(names[2:]) == {"country", "age"}
+    assert all("DRIFT" in cells for cells in first_version[:2])
+    assert not any("DRIFT" in cells for cells in first_version[2:])
+
+
+def test_feature_category_and_version_names_are_escaped() -> None:
+    report = full_report(extra_feature=XSS)
+    version = report["versions"][0]
+    version["version"] = 'x" onmouseover="alert(2)'
+    version["drift"]["features"][0]["reference"]["bins"][0] = '"><img src=x onerror=alert(3)>'
+    source = render_html(report)
+    page = parse(source)
+    assert "<script>" not in source
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in source
+    assert all(tag not in {"script", "img"} for tag, _ in page.tags)
+    assert all("onmouseover" not in attrs and "onerror" not in attrs for _, attrs in page.tags)
+    assert any(XSS in cells for cells in page.drift_rows)  # still shown, as text
+
+
+def test_every_plot_is_an_accessible_svg() -> None:
+    page = parse(render_html(full_report()))
+    labels = [svg["attrs"].get("aria-label") or "" for svg in page.svgs]
+    assert len(page.svgs) >= 10
+    for svg, label in zip(page.svgs, labels, strict=True):
+        assert svg["attrs"].get("role") == "img"
+        assert label
+        assert svg["title"] == label
+    assert any(label.startswith("tenure_months: reference vs live") for label in labels)
+    assert any(label.startswith("Reliability curve") for label in labels)
+    assert any(label == "Largest drift score per window" for label in labels)
+    assert any(label == "Performance per window" for label in labels)
+
+
+def test_html_shows_the_figures() -> None:
+    text = " ".join(parse(render_html(full_report())).text)
+    for figure in ("1,200", "0.25%", "7.9 ms", "0.93", "0.97", "CBPE", "0.04", "gender", "ECE 0.03", "MAE", "0.81"):
+        assert figure in text
+
+
+def test_bare_report_says_what_is_missing_instead_of_failing() -> None:
+    page = parse(render_html(bare_report()))
+    text = " ".join(page.text)
+    for name in SECTIONS:
+        assert name in page.ids
+    assert "No labels yet" in text
+    assert "no reference profile" in text
+    assert "No fairness figures" in text
+    assert "No calibration curve yet" in text
+    assert "No stored windows" in text
+    # Only the one zero-traffic window of the second version is plotted.
+    assert [svg["attrs"]["aria-label"] for svg in page.svgs] == ["Requests per window"]
+
+
+@pytest.mark.parametrize(
+    "report",
+    [
+        {},
+        {"versions": None, "window": "junk"},
+        {"endpoint": None, "versions": [None, "junk", {}]},
+        {"versions": [{"drift": {"features": [{"feature": None, "reference": {"bins": "x"}}]}, "timeline": [{}]}]},
+        {"versions": [{"operational": {"requests": float("nan"), "latency_ms": {"p99": float("inf")}}}]},
+    ],
+    ids=["empty", "null-versions", "junk-versions", "half-feature", "nan"],
+)
+def test_renderers_survive_malformed_reports(report: dict[str, Any]) -> None:
+    source = render_html(report)
+    parse(source)
+    assert not re.search(r"\b(nan|inf)\b", source, flags=re.IGNORECASE)
+    console = Console(record=True, width=100)
+    render_terminal(report, console)
+    assert summary_lines(report)
+
+
+def test_long_timelines_are_merged_to_keep_the_file_small() -> None:
+    report = full_report()
+    week = []
+    for i in range(7 * 24 * 12):
+        start = START + timedelta(minutes=5 * i)
+        week.append(
+            {
+                "start": start.isoformat(),
+                "end": (start + timedelta(minutes=5)).isoformat(),
+                "requests": 100,
+                "drift_max_score": 0.1,
+                "drifted_features": [],
+                "accuracy": 0.9,
+                "estimated_accuracy": 0.9,
+                "reward_rate": 0.5,
+            }
+        )
+    report["versions"][0]["timeline"] = week
+    source = render_html(report)
+    parse(source)
+    assert "2016 windows merged into" in source
+    assert len(source) < 400_000
+
+
+def test_histograms_are_capped_per_version() -> None:
+    report = full_report()
+    report["versions"] = report["versions"][:1]
+    report["versions"][0]["drift"]["features"] = [
+        numeric_feature(f"f{i}", shift=0.1, score=0.01, drifted=False) for i in range(60)
+    ]
+    source = render_html(report)
+    histograms = [svg for svg in parse(source).svgs if "reference vs live" in (svg["attrs"].get("aria-label") or "")]
+    assert len(histograms) == 24
+    assert "37 more features not plotted" in source  # 60 features and the prediction, 24 plotted
+
+
+def _terminal(report: dict[str, Any], *, width: int = 100) -> str:
+    console = Console(record=True, width=width, color_system=None)
+    render_terminal(report, console)
+    return console.export_text()
+
+
+def test_terminal_lists_drifted_features_first_and_shows_the_figures() -> None:
+    text = _terminal(full_report())
+    first_version = text.split("fraud:2")[0]
+    assert first_version.index("tenure_months") < first_version.index("country")
+    assert first_version.index("amount") < first_version.index("age")
+    drift_lines = [line for line in first_version.splitlines() if "DRIFT" in line]
+    assert [line.split()[1] for line in drift_lines] == ["tenure_months", "amount"]
+    for figure in (
+        "1,200 requests",
+        "error rate 0.25%",
+        "p99 7.9 ms",
+        "accuracy 0.93",
+        "ROC AUC 0.97",
+        "reward 0.61 [0.56, 0.66]",
+        "CBPE accuracy 0.91 vs realised 0.93",
+        "demographic parity difference 0.04",
+        "MAE 1.2",
+    ):
+        assert figure in " ".join(text.split()), figure
+
+
+def test_terminal_fits_a_narrow_console() -> None:
+    text = _terminal(full_report(extra_feature="a_rather_long_feature_name_from_a_warehouse"), width=40)
+    assert all(len(line) <= 40 for line in text.splitlines())
+    assert "DRIFT" in text
+
+
+def test_terminal_copes_with_every_section_missing() -> None:
+    text = _terminal(bare_report())
+    assert "no labels yet" in text
+    assert "no reference profile" in text
+    assert "no traffic figures" in text
+    assert _terminal({}).count("no model version served requests") == 1
+
+
+def test_terminal_escapes_rich_markup_in_names() -> None:
+    report = full_report(extra_feature="[bold red]x[/]")
+    assert "[bold red]x[/]" in _terminal(report, width=160)
+
+
+def test_summary_lines_name_the_drifted_features() -> None:
+    lines = summary_lines(full_report())
+    assert lines[0].startswith("fraud: 2026-11-21 09:00")
+    assert "  drift: 2 of 4 features drifted: tenure_months, amount · predictions psi 0.08 (no drift)" in lines
+    assert "  performance: no labels yet" in summary_lines(bare_report())
+
+
+def test_renderers_do_not_change_the_report() -> None:
+    report = full_report()
+    before = copy.deepcopy(report)
+    render_html(report)
+    render_terminal(report, Console(record=True))
+    assert report == before
+
+
+@pytest.mark.parametrize(("low", "high"), [(0.0, 0.43), (0.0, 1.0), (0.02, 0.97), (0.0, 2.0), (-3.0, 7.5), (5.0, 5.0)])
+def test_axis_ticks_are_round_and_cover_the_range(low: float, high: float) -> None:
+    ticks = nice_ticks(low, high)
+    assert ticks[0] <= low
+    assert ticks[-1] >= high
+    assert 2 <= len(ticks) <= 8
+    steps = {round(b - a, 9) for a, b in itertools.pairwise(ticks)}
+    assert len(steps) == 1
+    assert nice_ticks(0.0, 2.0, integer=True) == [0.0, 1.0, 2.0]
