@@ -11,7 +11,7 @@ group's own rate is reported as None and a note names the groups concerned.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -21,6 +21,8 @@ from numpy.typing import ArrayLike
 from shipyard.errors import InvalidArgumentError
 
 UndefinedRates = Literal["zero", "skip"]
+# Labels, decisions and group values may be any values (strings, ints, None), which ``ArrayLike`` does not admit.
+Values = ArrayLike | Sequence[Any]
 
 
 def _finite_or_none(value: float | None) -> float | None:
@@ -39,8 +41,13 @@ def _json_value(value: Any) -> Any:
     return str(value)
 
 
-def _as_1d(values: ArrayLike, name: str) -> np.ndarray:
+def _as_1d(values: Values, name: str) -> np.ndarray:
     array = np.asarray(values)
+    if array.dtype.kind in "US" and not isinstance(values, np.ndarray):
+        # numpy reads [0, "1"] as ["0", "1"]: keep the caller's values so 0 and "0" stay different
+        as_objects = np.asarray(values, dtype=object)
+        if not all(isinstance(v, str) for v in as_objects.ravel().tolist()):
+            array = as_objects
     if array.ndim == 2 and array.shape[1] == 1:
         array = array[:, 0]
     if array.ndim != 1:
@@ -153,9 +160,9 @@ def _spread(
 
 
 def fairness_metrics(
-    labels: ArrayLike | None,
-    predictions: ArrayLike,
-    sensitive: ArrayLike,
+    labels: Values | None,
+    predictions: Values,
+    sensitive: Values,
     *,
     positive: Any,
     undefined_rates: UndefinedRates = "zero",

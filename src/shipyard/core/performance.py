@@ -31,6 +31,11 @@ CALIBRATOR_PRIOR_ROWS = 10.0
 PROBABILITY_TOLERANCE = 1e-6
 MAX_UNKNOWN_SHOWN = 10
 
+# Labels, predictions and classes may be any values (strings, ints, None for "not known yet"), which numpy's
+# ``ArrayLike`` does not admit; numbers may have gaps (None) that are counted as missing.
+Values = ArrayLike | Sequence[Any]
+Numbers = ArrayLike | Sequence[float | None]
+
 
 # --- input handling ---------------------------------------------------------------------------------------
 
@@ -55,8 +60,13 @@ def _is_missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
-def _as_1d(values: ArrayLike, name: str) -> np.ndarray:
+def _as_1d(values: Values, name: str) -> np.ndarray:
     array = np.asarray(values)
+    if array.dtype.kind in "US" and not isinstance(values, np.ndarray):
+        # numpy reads [0, "1"] as ["0", "1"]: keep the caller's values so 0 and "0" stay different
+        as_objects = np.asarray(values, dtype=object)
+        if not all(isinstance(v, str) for v in as_objects.ravel().tolist()):
+            array = as_objects
     if array.ndim == 2 and array.shape[1] == 1:
         array = array[:, 0]
     if array.ndim != 1:
@@ -71,7 +81,7 @@ def _distinct(values: np.ndarray) -> list[Any]:
         return list(dict.fromkeys(values.tolist()))
 
 
-def _resolve_classes(classes: ArrayLike | None, *observed: np.ndarray) -> tuple[Any, ...]:
+def _resolve_classes(classes: Values | None, *observed: np.ndarray) -> tuple[Any, ...]:
     """The model's classes as given, or (as scikit-learn does) the sorted labels and predictions seen."""
     if classes is not None:
         resolved = tuple(np.asarray(classes, dtype=object).ravel().tolist())
@@ -218,9 +228,9 @@ def _calibration(codes: np.ndarray, proba: np.ndarray, positive_index: int | Non
 
 
 def calibration_curve(
-    labels: ArrayLike,
+    labels: Values,
     probabilities: ArrayLike,
-    classes: ArrayLike,
+    classes: Values,
     *,
     bins: int = DEFAULT_CALIBRATION_BINS,
     positive: Any = None,
@@ -374,11 +384,11 @@ def _average_name(k: int, positive_index: int | None) -> str:
 
 
 def classification_performance(
-    labels: ArrayLike,
-    predictions: ArrayLike,
+    labels: Values,
+    predictions: Values,
     probabilities: ArrayLike | None = None,
     *,
-    classes: ArrayLike | None = None,
+    classes: Values | None = None,
     positive: Any = None,
     calibration_bins: int = DEFAULT_CALIBRATION_BINS,
 ) -> ClassificationPerformance:
@@ -501,14 +511,14 @@ class RegressionPerformance:
         }
 
 
-def _numbers(values: ArrayLike, name: str) -> np.ndarray:
+def _numbers(values: Numbers, name: str) -> np.ndarray:
     try:
         return _as_1d(np.asarray(values, dtype=np.float64), name)
     except (TypeError, ValueError) as exc:
         raise InvalidArgumentError(f"{name} must be numbers: {exc}") from exc
 
 
-def regression_performance(labels: ArrayLike, predictions: ArrayLike) -> RegressionPerformance:
+def regression_performance(labels: Numbers, predictions: Numbers) -> RegressionPerformance:
     """MAE, RMSE, R² and bias over rows where both label and prediction are numbers (the rest are counted)."""
     y, y_pred = _numbers(labels, "labels"), _numbers(predictions, "predictions")
     if y.size != y_pred.size:
@@ -659,9 +669,9 @@ class ConfidenceCalibrator:
 
 
 def fit_confidence_calibrator(
-    reference_labels: ArrayLike,
+    reference_labels: Values,
     reference_probabilities: ArrayLike,
-    classes: ArrayLike,
+    classes: Values,
     *,
     bins: int = CONFIDENCE_BINS,
     prior_rows: float = CALIBRATOR_PRIOR_ROWS,
@@ -792,7 +802,7 @@ def _wilson(successes: float, n: int, confidence: float) -> tuple[float, float]:
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def reward_summary(rewards: ArrayLike, *, confidence: float = 0.95) -> RewardSummary:
+def reward_summary(rewards: Numbers, *, confidence: float = 0.95) -> RewardSummary:
     """Mean reward and its confidence interval; missing (non-finite) rewards are counted, not used."""
     if not 0 < confidence < 1:
         raise InvalidArgumentError(f"confidence must be in (0, 1), got {confidence!r}")
