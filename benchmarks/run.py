@@ -2,7 +2,7 @@
 
 Switches for quick checks: ``SHIPYARD_BENCH_QUICK=1`` (short load runs), ``SHIPYARD_BENCH_PEERS=0``
 (skip MLflow and BentoML, and so their installation), ``SHIPYARD_BENCH_ONLY=serving`` (or ``registry``,
-``rollouts``; comma-separated).
+``rollouts``, ``monitoring``; comma-separated).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import bench_monitoring
 import bench_registry
 import bench_rollouts
 import bench_serving
@@ -38,6 +39,9 @@ def main() -> None:
     if not only or "rollouts" in only:
         results["rollouts"] = bench_rollouts.run(quick=quick)
         print("\n" + bench_rollouts.report(results["rollouts"]))
+    if not only or "monitoring" in only:
+        results["monitoring"] = bench_monitoring.run(quick=quick)
+        print("\n" + bench_monitoring.report(results["monitoring"]))
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.write_text(json.dumps(results, indent=2))

@@ -41,6 +41,13 @@ class Settings(BaseSettings):
     max_request_rows: int = Field(10_000, ge=1)
     max_request_bytes: int = Field(16 * 2**20, ge=1024)
     poll_interval_s: float = Field(1.0, gt=0, le=60)
+    # Monitoring: the prediction log and live window profiles (see shipyard.monitoring.recorder).
+    monitoring: bool = True
+    log_sample_rate: float = Field(1.0, ge=0, le=1)
+    log_buffer_rows: int = Field(10_000, ge=1)
+    log_flush_s: float = Field(1.0, gt=0, le=300)
+    monitor_window_s: int = Field(300, ge=1, le=86_400)
+    monitor_flush_s: float = Field(5.0, gt=0, le=3600)
     # A tuple, not a list: settings are frozen and hashable (one workspace per settings).
     webhook_urls: Annotated[tuple[str, ...], NoDecode] = ()
 

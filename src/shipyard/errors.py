@@ -90,6 +90,13 @@ class SignatureError(ShipyardError):
 
     code = "signature_mismatch"
 
+    def __init__(self, message: str, *, feature: str | None = None) -> None:
+        super().__init__(message)
+        self.feature = feature
+        """The offending feature, when there is one: monitoring counts type violations per feature."""
+        self.version: object | None = None
+        """The model version whose signature refused the input, set by the serving path."""
+
 
 class SignatureInferenceError(ShipyardError):
     """No signature could be inferred at registration; nothing was stored."""

@@ -7,7 +7,10 @@ from typing import TYPE_CHECKING
 
 from shipyard.artifacts import ArtifactStore, open_artifact_store
 from shipyard.config import Settings
+from shipyard.monitoring.prediction_log import PredictionLog
 from shipyard.services.endpoints import EndpointService
+from shipyard.services.feedback import FeedbackService
+from shipyard.services.monitoring import MonitoringService
 from shipyard.services.registry import RegistryService
 from shipyard.services.rollouts import RolloutService
 from shipyard.store.db import Database
@@ -33,6 +36,11 @@ class Workspace:
 
             self.webhooks = WebhookNotifier(settings.webhook_urls)
         self.rollouts = RolloutService(self.registry, self.endpoints, notifier=self.webhooks)
+        self.prediction_log = PredictionLog(settings.artifact_uri, s3_endpoint_url=settings.s3_endpoint_url)
+        self.feedback = FeedbackService(self.endpoints, self.prediction_log, max_rows=settings.max_request_rows)
+        self.monitoring = MonitoringService(
+            self.endpoints, self.feedback, self.prediction_log, window_s=settings.monitor_window_s
+        )
 
     def close(self, *, timeout_s: float = 5.0) -> None:
         """Deliver queued webhooks (for up to ``timeout_s``) before the store goes away."""

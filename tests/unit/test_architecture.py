@@ -16,6 +16,7 @@ ALLOWED = {
     "artifacts": {"core"},
     "flavors": {"core"},
     "monitoring": {"core"},
+    "reporting": {"core"},
     "services": {"core", "store", "artifacts", "flavors", "monitoring"},
     "serving": {"core", "store", "artifacts", "flavors", "monitoring", "services", "workspace"},
     "cli": {"core", "store", "artifacts", "flavors", "monitoring", "services", "workspace", "serving", "api", "client"},

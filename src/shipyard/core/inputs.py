@@ -164,7 +164,7 @@ class InputAdapter:
         if np.isnan(view).any():
             rows, cols = np.nonzero(np.isnan(view))
             col = int(cols[0]) if self._all_required else int(self._required_idx[cols[0]])
-            raise SignatureError(self._null_message(int(rows[0]), self.names[col]))
+            raise SignatureError(self._null_message(int(rows[0]), self.names[col]), feature=self.names[col])
 
     def _check_names(self, given: Sequence[str]) -> None:
         present = set(given)
@@ -214,17 +214,17 @@ class InputAdapter:
         dtype = column.dtype
         if spec.type.is_numeric and pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
             if not spec.nullable and column.isna().any():
-                raise SignatureError(self._null_message(_first_true(column.isna()), spec.name))
+                raise SignatureError(self._null_message(_first_true(column.isna()), spec.name), feature=spec.name)
             return column
         if spec.type is FeatureType.STRING and _is_textual(dtype):
             mask = column.isna()
             if not spec.nullable and mask.any():
-                raise SignatureError(self._null_message(_first_true(mask), spec.name))
+                raise SignatureError(self._null_message(_first_true(mask), spec.name), feature=spec.name)
             values = column[~mask]
             bad = ~values.map(lambda v: isinstance(v, str)).astype(bool)
             if bad.any():
                 position = column.index.get_loc(values.index[_first_true(bad)])
-                raise SignatureError(self._type_message(int(position), spec, values[bad].iloc[0]))
+                raise SignatureError(self._type_message(int(position), spec, values[bad].iloc[0]), feature=spec.name)
             return column
         if spec.type is FeatureType.BOOLEAN and pd.api.types.is_bool_dtype(dtype):
             return column
@@ -235,18 +235,18 @@ class InputAdapter:
         array = values if isinstance(values, np.ndarray) else np.asarray(values, dtype=object)
         if spec.type.is_numeric and array.dtype.kind in "fiu":
             if array.dtype.kind == "f" and not spec.nullable and np.isnan(array).any():
-                raise SignatureError(self._null_message(_first_true(np.isnan(array)), spec.name))
+                raise SignatureError(self._null_message(_first_true(np.isnan(array)), spec.name), feature=spec.name)
             return array
         out = np.empty(len(array), dtype=np.float64 if spec.type.is_numeric else object)
         for r, value in enumerate(array):
             if _is_missing(value):
                 if not spec.nullable:
-                    raise SignatureError(self._null_message(r, spec.name))
+                    raise SignatureError(self._null_message(r, spec.name), feature=spec.name)
                 out[r] = np.nan
             elif _accepts(spec.type, value):
                 out[r] = value
             else:
-                raise SignatureError(self._type_message(r, spec, value))
+                raise SignatureError(self._type_message(r, spec, value), feature=spec.name)
         if spec.type is FeatureType.INTEGER and not spec.nullable:
             as_float = out.astype(np.float64)
             if np.all(as_float == np.round(as_float)):

@@ -18,12 +18,14 @@ from starlette.responses import Response
 
 from shipyard.config import Settings
 from shipyard.errors import ShipyardError
+from shipyard.monitoring.recorder import Recorder, RecorderConfig
 from shipyard.serving.admin import admin_router
 from shipyard.serving.controller import Controller
 from shipyard.serving.dataplane import DataPlane
 from shipyard.serving.errors import error_response
 from shipyard.serving.metrics import ServingMetrics
 from shipyard.serving.models import ModelCache
+from shipyard.serving.monitoring_routes import monitoring_router
 from shipyard.serving.refresher import Refresher
 from shipyard.serving.rest import PREDICT_OPENAPI, make_predict_route, request_id_for
 from shipyard.serving.rollout_routes import rollout_router
@@ -45,7 +47,8 @@ def create_app(
     workspace = workspace or Workspace(settings)
     metrics = ServingMetrics()
     shadow = ShadowProcess(settings.model_dump_json())
-    plane = DataPlane(metrics, max_rows=settings.max_request_rows, shadow=shadow)
+    recorder = _recorder(settings, workspace, metrics) if settings.monitoring else None
+    plane = DataPlane(metrics, max_rows=settings.max_request_rows, shadow=shadow, recorder=recorder)
     refresher = Refresher(workspace.endpoints, ModelCache(workspace.registry, metrics), plane, workspace.rollouts)
     controller = Controller(workspace.rollouts, plane.book.worker)
 
@@ -61,6 +64,8 @@ def create_app(
             asyncio.create_task(plane.run_shadows()),
             asyncio.create_task(controller.run(settings.poll_interval_s)),
         ]
+        if recorder is not None:
+            recorder.start()
         try:
             yield
         finally:
@@ -70,6 +75,8 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await asyncio.to_thread(shadow.close)
+            if recorder is not None:  # a clean shutdown writes every logged prediction and window
+                await asyncio.to_thread(recorder.close)
             if owns_workspace:  # queued webhooks go out, connections close
                 await asyncio.to_thread(workspace.close)
 
@@ -111,8 +118,26 @@ def create_app(
     app.include_router(admin_router(workspace))
     app.include_router(rollout_router(workspace))
     app.include_router(v2_router(plane, max_bytes=settings.max_request_bytes))
+    app.include_router(monitoring_router(workspace, recorder, max_bytes=settings.max_request_bytes))
     _install_error_handlers(app)
     return app
+
+
+def _recorder(settings: Settings, workspace: Workspace, metrics: ServingMetrics) -> Recorder:
+    config = RecorderConfig(
+        sample_rate=settings.log_sample_rate,
+        capacity=settings.log_buffer_rows,
+        flush_s=settings.log_flush_s,
+        window_s=settings.monitor_window_s,
+        profile_flush_s=settings.monitor_flush_s,
+    )
+    dropped = metrics.monitoring_dropped
+    return Recorder(
+        config,
+        log_store=workspace.prediction_log,
+        sink=workspace.monitoring.store_windows,
+        on_drop=lambda endpoint, n: dropped.labels(endpoint).inc(n),
+    )
 
 
 def settle_memory() -> None:

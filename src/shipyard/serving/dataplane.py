@@ -19,8 +19,10 @@ import numpy as np
 
 from shipyard.core.endpoints import Arm, Endpoint, TrafficPolicy, route
 from shipyard.core.evidence import prediction_keys
-from shipyard.errors import EndpointNotFoundError, NotReadyError, PayloadTooLargeError, PredictionError
+from shipyard.core.versions import ModelVersion
+from shipyard.errors import EndpointNotFoundError, NotReadyError, PayloadTooLargeError, PredictionError, SignatureError
 from shipyard.flavors.loaded import Prediction
+from shipyard.monitoring.recorder import Recorder
 from shipyard.serving.evidence import EvidenceBook
 from shipyard.serving.metrics import ServingMetrics
 from shipyard.serving.models import ServedModel
@@ -58,6 +60,8 @@ class PredictOutcome:
     arm: Arm
     prediction: Prediction
     rows: int
+    inputs: Any = None
+    """What monitoring profiles: the checked float matrix when the model takes one, else the request's payload."""
 
 
 @dataclass(slots=True)
@@ -70,8 +74,16 @@ class _Table:
 class DataPlane:
     """Serves predictions from whatever routing table was installed last."""
 
-    def __init__(self, metrics: ServingMetrics, *, max_rows: int, shadow: ShadowProcess | None = None) -> None:
+    def __init__(
+        self,
+        metrics: ServingMetrics,
+        *,
+        max_rows: int,
+        shadow: ShadowProcess | None = None,
+        recorder: Recorder | None = None,
+    ) -> None:
         self.metrics = metrics
+        self.recorder = recorder
         self.max_rows = max_rows
         self.book = EvidenceBook()
         self.shadow = shadow
@@ -120,7 +132,11 @@ class DataPlane:
 
     def predict(self, endpoint: str, served: ServedModel, arm: Arm, payload: Any, rows: int) -> PredictOutcome:
         """Validate and predict on the calling thread (the event loop for fast models)."""
-        x = served.model.prepare(payload)
+        try:
+            x = served.model.prepare(payload)
+        except SignatureError as exc:
+            exc.version = served.version  # monitoring counts the violation against the version that refused it
+            raise
         try:
             prediction = served.model.call(x)
         except PredictionError:
@@ -128,7 +144,7 @@ class DataPlane:
             raise
         if served.categorical:
             self._count_unseen(endpoint, served, x)
-        return PredictOutcome(endpoint, served, arm, prediction, rows)
+        return PredictOutcome(endpoint, served, arm, prediction, rows, x if isinstance(x, np.ndarray) else payload)
 
     async def apredict(
         self, endpoint: str, payload: Any, *, rows: int, routing_key: str, request_id: str = ""
@@ -210,8 +226,32 @@ class DataPlane:
             if unseen:
                 self.metrics.unseen_categories.labels(endpoint, served.ref, name).inc(unseen)
 
-    def observe(self, endpoint: str, version: str, status: int, seconds: float, rows: int) -> None:
-        """Count one request; the labelled metric children are looked up once per label set."""
+    def observe(
+        self,
+        endpoint: str,
+        version: str,
+        status: int,
+        seconds: float,
+        rows: int,
+        *,
+        outcome: PredictOutcome | None = None,
+        request_id: str = "",
+        error: BaseException | None = None,
+    ) -> None:
+        """Count one request, and hand it to the recorder; metric children are looked up once per label set."""
+        recorder = self.recorder
+        if recorder is not None and endpoint != "unknown":
+            if outcome is not None:
+                recorder.add(
+                    endpoint, outcome.served.version, outcome.arm.value, outcome.inputs, outcome.prediction,
+                    request_id, rows, seconds, status,
+                )  # fmt: skip
+            else:
+                served_version = getattr(error, "version", None)
+                recorder.add(
+                    endpoint, served_version if isinstance(served_version, ModelVersion) else None, "", None, None,
+                    request_id, rows, seconds, status, getattr(error, "feature", None),
+                )  # fmt: skip
         key = (endpoint, version, status)
         children = self._children.get(key)
         if children is None:

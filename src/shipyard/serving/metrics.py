@@ -80,6 +80,12 @@ class ServingMetrics:
             ["endpoint"],
             registry=registry,
         )
+        self.monitoring_dropped = Counter(
+            "shipyard_monitoring_dropped_total",
+            "Requests left out of the prediction log and live profiles because the recorder's buffer was full.",
+            ["endpoint"],
+            registry=registry,
+        )
         self.load_failures = Counter(
             "shipyard_model_load_failures_total",
             "Model versions that failed to load or warm.",

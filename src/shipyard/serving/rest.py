@@ -125,6 +125,8 @@ def make_predict_route(plane: DataPlane, max_bytes: int) -> Any:
         version = "none"
         status = 200
         rows = 0
+        outcome: PredictOutcome | None = None
+        error: Exception | None = None
         gauge = plane.in_flight(label)
         gauge.inc()
         try:
@@ -135,6 +137,7 @@ def make_predict_route(plane: DataPlane, max_bytes: int) -> Any:
             version = outcome.served.ref
             return predict_response(outcome, request_id)
         except Exception as exc:
+            error = exc
             status, body = error_body(exc, request_id)
             if status >= 500 and status != 503:
                 log.error("request %s to endpoint %s failed", request_id, endpoint, exc_info=exc)
@@ -143,7 +146,10 @@ def make_predict_route(plane: DataPlane, max_bytes: int) -> Any:
             )
         finally:
             gauge.dec()
-            plane.observe(label, version, status, time.perf_counter() - start, rows)
+            plane.observe(
+                label, version, status, time.perf_counter() - start, rows,
+                outcome=outcome, request_id=request_id, error=error,
+            )  # fmt: skip
 
     return predict
 

@@ -97,6 +97,8 @@ def v2_router(plane: DataPlane, *, max_bytes: int) -> APIRouter:
         version = "none"
         status = 200
         rows = 0
+        outcome: PredictOutcome | None = None
+        error: Exception | None = None
         gauge = plane.in_flight(label)
         gauge.inc()
         try:
@@ -122,12 +124,16 @@ def v2_router(plane: DataPlane, *, max_bytes: int) -> APIRouter:
             )
             return infer_response(outcome, outputs, response_id=response_id, request_id=request_id, binary=binary)
         except Exception as exc:
+            error = exc
             response = _error_response(exc, request_id, endpoint)
             status = response.status_code
             return response
         finally:
             gauge.dec()
-            plane.observe(label, version, status, time.perf_counter() - start, rows)
+            plane.observe(
+                label, version, status, time.perf_counter() - start, rows,
+                outcome=outcome, request_id=request_id, error=error,
+            )  # fmt: skip
 
     ready_responses: dict[int | str, dict[str, Any]] = {503: {"description": "Not ready"}}
     model_responses: dict[int | str, dict[str, Any]] = {

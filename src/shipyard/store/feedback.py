@@ -1,9 +1,9 @@
-"""Feedback repository: the rewards an A/B test reads, per arm, through one query."""
+"""Feedback repository: labels and rewards by (endpoint, request id, row); A/B rewards per arm in one query."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -26,12 +26,27 @@ class FeedbackItem:
 
 
 def record(conn: Connection, items: list[FeedbackItem], now: datetime) -> None:
-    """Store feedback; the same (endpoint, request id, row) again replaces nothing and adds nothing."""
+    """Store feedback; the same (endpoint, request id, row) again changes nothing and adds nothing.
+
+    A later item for the same key fills in what it carries (a reward after a label, a corrected label),
+    and keeps what it does not; the served version and arm, once known, are never overwritten.
+    """
     if not items:
         return
     insert = (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(feedback)
+    new = insert.excluded
+    stmt = insert.on_conflict_do_update(
+        index_elements=["endpoint", "request_id", "row"],
+        set_={
+            "label": sa.func.coalesce(new.label, feedback.c.label),
+            "reward": sa.func.coalesce(new.reward, feedback.c.reward),
+            "observed_at": new.observed_at,
+            "version": sa.func.coalesce(feedback.c.version, new.version),
+            "arm": sa.func.coalesce(feedback.c.arm, new.arm),
+        },
+    )
     conn.execute(
-        insert.on_conflict_do_nothing(index_elements=["endpoint", "request_id", "row"]),
+        stmt,
         [
             {
                 "endpoint": i.endpoint,
@@ -67,3 +82,38 @@ def reward_moments(conn: Connection, endpoint: str, since: datetime) -> dict[str
         .group_by(feedback.c.arm)
     )
     return {row[0]: (int(row[1]), float(row[2]), float(row[3])) for row in rows}
+
+
+def items(
+    conn: Connection, endpoint: str, *, since: datetime | None = None, until: datetime | None = None
+) -> list[FeedbackItem]:
+    """Every feedback item for ``endpoint`` observed in [since, until), oldest first."""
+    query = sa.select(feedback).where(feedback.c.endpoint == endpoint)
+    if since is not None:
+        query = query.where(feedback.c.observed_at >= since)
+    if until is not None:
+        query = query.where(feedback.c.observed_at < until)
+    rows = conn.execute(query.order_by(feedback.c.observed_at, feedback.c.id))
+    return [
+        FeedbackItem(r.endpoint, r.request_id, _utc(r.observed_at), r.row, r.version, r.arm, r.label, r.reward)
+        for r in rows
+    ]
+
+
+def fill_served(conn: Connection, endpoint: str, served: list[tuple[str, int, str, str]]) -> None:
+    """Fill in version and arm of feedback given before its prediction was known: (request id, row, version, arm)."""
+    for request_id, row, version, arm in served:
+        conn.execute(
+            sa.update(feedback)
+            .where(
+                feedback.c.endpoint == endpoint,
+                feedback.c.request_id == request_id,
+                feedback.c.row == row,
+                feedback.c.version.is_(None),
+            )
+            .values(version=version, arm=arm)
+        )
+
+
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

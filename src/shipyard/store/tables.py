@@ -141,9 +141,24 @@ feedback = sa.Table(
     sa.Column("row", sa.Integer, nullable=False, server_default="0"),
     sa.Column("version", sa.String(160), nullable=True),
     sa.Column("arm", sa.String(16), nullable=True),
-    sa.Column("label", Json, nullable=True),
+    # None is SQL NULL (not JSON null), so a later reward for the same prediction keeps its label.
+    sa.Column("label", sa.JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql"), nullable=True),
     sa.Column("reward", sa.Float, nullable=True),
     sa.Column("observed_at", Timestamp, nullable=False),
     sa.Column("created_at", Timestamp, nullable=False),
     sa.UniqueConstraint("endpoint", "request_id", "row", name="uq_feedback_endpoint_request_row"),
+)
+
+# Live profiles: each serving worker upserts its running profile per endpoint, version and window; readers
+# merge the workers' rows (and any window range) by adding counts.
+monitor_windows = sa.Table(
+    "monitor_windows",
+    metadata,
+    sa.Column("endpoint", sa.String(128), primary_key=True),
+    sa.Column("version", sa.String(160), primary_key=True),
+    sa.Column("window_start", Timestamp, primary_key=True),
+    sa.Column("worker", sa.String(64), primary_key=True),
+    sa.Column("window_seconds", sa.Integer, nullable=False),
+    sa.Column("profile", Json, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
 )

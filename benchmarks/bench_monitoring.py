@@ -1,0 +1,211 @@
+"""What monitoring costs the caller: the same server with the prediction log and live profiles on, and off.
+
+Two ``shipyard serve --workers 1`` processes share one store and serve the same endpoint; one runs with
+``SHIPYARD_MONITORING=false``. wrk loads them in turns, round after round, so noise from the machine falls
+on each alike; the figures are medians over the rounds. The issue's target: prediction logging plus
+profiling cost at most 5% of serving throughput (on / off req/s at concurrency 8). Every answered request
+of the monitored server is then looked for in the prediction log.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_serving import _verify, _wait_ready
+from serving.load import ensure_wrk, run_wrk
+from serving.model import body, train
+from serving.procs import ServerProcess, free_port
+from serving.servers import PROJECT_BIN, QUIET_ENV
+
+HERE = Path(__file__).resolve().parent
+SERVERS = ("off", "on")
+CONCURRENCY = (8, 1)
+TARGET_RPS_RATIO = 0.95
+SETTLE_S = 2.0
+
+
+def _env(home: Path, **extra: str) -> dict[str, str]:
+    env = {**os.environ, **QUIET_ENV, "SHIPYARD_HOME": str(home), **extra}
+    for key in ("DATABASE_URL", "ARTIFACT_URI", "URL", "API_KEY", "CONFIG", "MONITORING", "LOG_SAMPLE_RATE"):
+        if key not in {k.removeprefix("SHIPYARD_") for k in extra}:
+            env.pop(f"SHIPYARD_{key}", None)
+    return env
+
+
+def _script(*args: str, env: dict[str, str], cwd: Path) -> dict[str, Any]:
+    command = [sys.executable, str(HERE / "serving" / "shipyard_monitoring.py"), *args]
+    done = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, timeout=300)
+    if done.returncode != 0:
+        raise RuntimeError(f"shipyard_monitoring.py {args[0]} failed: {(done.stderr or done.stdout).strip()[-800:]}")
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def _dropped(base: str) -> float:
+    with urllib.request.urlopen(f"{base}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("shipyard_monitoring_dropped_total{")
+    )
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    duration_s, warmup_s, rounds = (3.0, 1.0, 1) if quick else (8.0, 2.0, 3)
+    started = time.monotonic()
+    wrk = ensure_wrk()
+    results: dict[str, Any] = {
+        "config": {
+            "model": "LogisticRegression, scikit-learn breast-cancer data (30 features), reference profile from "
+            "its training data",
+            "duration_s": duration_s,
+            "rounds": rounds,
+            "concurrency": list(CONCURRENCY),
+            "rows": 1,
+            "quick": quick,
+            "cpus": os.cpu_count(),
+            "load_average_before": os.getloadavg()[0],
+        },
+        "status": "ok",
+    }
+    servers: dict[str, ServerProcess] = {}
+    with tempfile.TemporaryDirectory(prefix="shipyard-bench-monitoring-") as tmp:
+        workdir = Path(tmp)
+        home = workdir / "shipyard-home"
+        bench = train(workdir)
+        body_file = workdir / "instances-1.json"
+        body_file.write_bytes(body(bench, 1, key="instances"))
+        try:
+            results["store"] = _script("setup", str(bench.path), env=_env(home), cwd=workdir)
+            urls: dict[str, str] = {}
+            for name in SERVERS:
+                port = free_port()
+                extra = {"SHIPYARD_MONITORING": "false"} if name == "off" else {}
+                command = [str(PROJECT_BIN / "shipyard"), "serve", "--host", "127.0.0.1", "--port", str(port)]
+                servers[name] = ServerProcess(
+                    command, env=_env(home, **extra), cwd=workdir, log_path=workdir / f"serve-{name}.log"
+                )
+                base = f"http://127.0.0.1:{port}"
+                _wait_ready(servers[name], f"{base}/readyz", timeout_s=120)
+                urls[name] = f"{base}/v1/endpoints/bench/predict"
+                for rows in (1, 32):
+                    _verify(urls[name], bench, "instances", rows)
+            answered = 2  # the two _verify calls on the monitored server
+            for name in SERVERS:
+                warm = run_wrk(wrk, urls[name], body_file, connections=8, duration_s=warmup_s)
+                answered += warm["requests"] - warm["status_errors"] if name == "on" else 0
+                time.sleep(SETTLE_S)
+            runs = []
+            turn = 0
+            for round_index in range(rounds):
+                for concurrency in CONCURRENCY:
+                    turn += 1
+                    for name in SERVERS[turn % 2 :] + SERVERS[: turn % 2]:
+                        cell = run_wrk(wrk, urls[name], body_file, connections=concurrency, duration_s=duration_s)
+                        runs.append({"server": name, "round": round_index, **cell})
+                        answered += cell["requests"] - cell["status_errors"] if name == "on" else 0
+                        time.sleep(SETTLE_S)
+            results["runs"] = runs
+            monitored = urls["on"].rsplit("/v1/", 1)[0]
+            results["dropped"] = _dropped(monitored)
+            servers["on"].stop()  # a clean shutdown writes what is still buffered
+            results["log"] = {"answered": answered, **_script("count", env=_env(home), cwd=workdir)}
+        except Exception as exc:
+            results["status"] = "failed"
+            results["reason"] = "".join(traceback.format_exception_only(exc)).strip()
+            for name, server in servers.items():
+                results[f"log_tail_{name}"] = server.log_tail()
+        finally:
+            for server in servers.values():
+                server.stop()
+    results["config"]["load_average_after"] = os.getloadavg()[0]
+    results["config"]["elapsed_s"] = time.monotonic() - started
+    results["medians"] = _medians(results.get("runs", []))
+    results["ratios"] = _ratios(results.get("runs", []))
+    return results
+
+
+def _medians(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for name in SERVERS:
+        for c in CONCURRENCY:
+            cells = [r for r in runs if r["server"] == name and r["concurrency"] == c]
+            if cells:
+                out.setdefault(name, {})[str(c)] = {
+                    "rps": statistics.median(r["rps"] for r in cells),
+                    "p50_ms": statistics.median(r["p50_ms"] for r in cells),
+                    "p99_ms": statistics.median(r["p99_ms"] for r in cells),
+                    "errors": sum(r["errors"] for r in cells),
+                }
+    return out
+
+
+def _ratios(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    def per_round(c: int, key: str) -> list[float]:
+        by = {(r["server"], r["round"]): r[key] for r in runs if r["concurrency"] == c}
+        return [
+            by[("on", i)] / by[("off", i)] for i in sorted({i for _, i in by}) if ("on", i) in by and by.get(("off", i))
+        ]
+
+    def median(values: list[float]) -> float | None:
+        return statistics.median(values) if values else None
+
+    rps8, p50 = per_round(8, "rps"), per_round(1, "p50_ms")
+    return {"rps_ratio": median(rps8), "rps_ratio_per_round": rps8, "p50_ratio_c1": median(p50), "p50_per_round": p50}
+
+
+def report(results: dict[str, Any]) -> str:
+    cfg, r = results["config"], results["ratios"]
+    lines = [
+        "## Monitoring overhead",
+        "",
+        f"{cfg['model']}. Two `shipyard serve --workers 1` on one store: `on` (prediction log at 100% sampling "
+        "and live profiles, the defaults) and `off` (`SHIPYARD_MONITORING=false`). wrk -t 1 on 127.0.0.1, one-row "
+        f"requests, {cfg['duration_s']:g} s per run, the servers taking turns; medians over {cfg['rounds']} round(s).",
+    ]
+    if results["status"] != "ok":
+        lines += ["", f"Failed: {' '.join(str(results.get('reason', '')).split())[:800]}"]
+        for name in SERVERS:
+            if results.get(f"log_tail_{name}"):
+                lines += ["", f"`{name}` server log:", "```", results[f"log_tail_{name}"], "```"]
+        return "\n".join(lines)
+    lines += ["", "| server | concurrency | req/s | p50 ms | p99 ms | errors |", "|---|---:|---:|---:|---:|---:|"]
+    for c in CONCURRENCY:
+        for name in SERVERS:
+            cell = results["medians"].get(name, {}).get(str(c))
+            if cell:
+                figures = f"{cell['rps']:.0f} | {cell['p50_ms']:.3f} | {cell['p99_ms']:.3f} | {cell['errors']}"
+                lines.append(f"| {name} | {c} | {figures} |")
+    ratio, p50_ratio = r.get("rps_ratio"), r.get("p50_ratio_c1")
+    per_round = ", ".join(f"{v:.3f}" for v in r.get("rps_ratio_per_round", []))
+    met = "n/a" if ratio is None else ("yes" if ratio >= TARGET_RPS_RATIO else "**no**")
+    log = results["log"]
+    lines += [
+        "",
+        "| measure | value | target | met |",
+        "|---|---:|---:|---|",
+        f"| on / off req/s, c=8 | {_fmt(ratio)} (per round: {per_round}) | ≥ {TARGET_RPS_RATIO:.2f} | {met} |",
+        f"| on / off p50, c=1 | {_fmt(p50_ratio)} | | |",
+        "",
+        f"- Prediction log after a clean shutdown: {log['requests']} requests ({log['rows']} rows); wrk counted "
+        f"{log['answered']} answered (it does not count the requests still in flight when a run ends); "
+        f"{results['dropped']:.0f} dropped with the recorder's buffer full. Live windows stored: {log['windows']}, "
+        f"counting {log['window_requests']} requests.",
+    ]
+    return "\n".join(lines)
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"

@@ -1,0 +1,289 @@
+"""A live window: what one endpoint's version saw over one time bucket, mergeable by adding counts.
+
+Serving workers profile their traffic into ``WindowProfile``s in the reference profile's bins, flush them
+to the store, and anything longer than one window (an hour, a day, "since deploy") is the merge of stored
+windows: no prediction log is rescanned. Every field is a count, a sum or a fixed-size histogram, so a
+window is small and the same size whatever the traffic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+from shipyard.core.evidence import LatencyHistogram
+from shipyard.core.profile import (
+    CategoricalProfile,
+    FeatureProfile,
+    NumericProfile,
+    ReferenceProfile,
+    categorical_profile,
+    numeric_profile,
+    profile_from_dict,
+)
+from shipyard.core.signature import FeatureType, OutputKind, Signature
+
+CONFIDENCE_BINS = 20
+"""Top-label confidence is counted in 20 equal bins on [0, 1] (for the label-free accuracy estimate)."""
+
+
+def window_start(at: float, window_s: int) -> float:
+    """The start (epoch seconds) of the window holding ``at``: windows are aligned to the epoch."""
+    return at - (at % window_s)
+
+
+def to_datetime(epoch_s: float) -> datetime:
+    return datetime.fromtimestamp(epoch_s, tz=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class ConfidenceCounts:
+    """Sum and histogram of each row's top-class probability: enough to estimate accuracy without labels."""
+
+    n: int = 0
+    total: float = 0.0
+    histogram: tuple[int, ...] = (0,) * CONFIDENCE_BINS
+
+    @classmethod
+    def of(cls, probabilities: np.ndarray) -> ConfidenceCounts:
+        top = np.asarray(probabilities, dtype=np.float64).max(axis=1)
+        top = top[np.isfinite(top)]
+        bins = np.minimum((top * CONFIDENCE_BINS).astype(np.int64), CONFIDENCE_BINS - 1)
+        counts = np.bincount(np.clip(bins, 0, CONFIDENCE_BINS - 1), minlength=CONFIDENCE_BINS)
+        return cls(int(top.size), float(top.sum()), tuple(int(c) for c in counts))
+
+    def merge(self, other: ConfidenceCounts) -> ConfidenceCounts:
+        return ConfidenceCounts(
+            self.n + other.n,
+            self.total + other.total,
+            tuple(a + b for a, b in zip(self.histogram, other.histogram, strict=True)),
+        )
+
+    @property
+    def mean(self) -> float | None:
+        return self.total / self.n if self.n else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"n": self.n, "total": self.total, "histogram": list(self.histogram)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ConfidenceCounts:
+        return cls(int(data["n"]), float(data["total"]), tuple(int(c) for c in data["histogram"]))
+
+
+def _add(a: Mapping[str, int], b: Mapping[str, int]) -> dict[str, int]:
+    out = dict(a)
+    for key, n in b.items():
+        out[key] = out.get(key, 0) + n
+    return out
+
+
+def _merge_profiles(a: Mapping[str, FeatureProfile], b: Mapping[str, FeatureProfile]) -> dict[str, FeatureProfile]:
+    out = dict(a)
+    for name, profile in b.items():
+        mine = out.get(name)
+        out[name] = profile if mine is None else _merge_one(mine, profile)
+    return out
+
+
+def _merge_one(a: FeatureProfile, b: FeatureProfile) -> FeatureProfile:
+    if isinstance(a, NumericProfile) and isinstance(b, NumericProfile) and a.edges == b.edges:
+        return a.merge(b)
+    if isinstance(a, CategoricalProfile) and isinstance(b, CategoricalProfile):
+        return a.merge(b)
+    return b  # the version's reference changed bins (cannot happen for one immutable version): keep the newer
+
+
+@dataclass(frozen=True, slots=True)
+class WindowProfile:
+    """One endpoint version's traffic over one window: service figures, data profiles and quality counts."""
+
+    requests: int = 0
+    rows: int = 0
+    statuses: Mapping[str, int] = field(default_factory=dict)
+    latency: LatencyHistogram = field(default_factory=LatencyHistogram)
+    features: Mapping[str, FeatureProfile] = field(default_factory=dict)
+    prediction: FeatureProfile | None = None
+    confidence: ConfidenceCounts = field(default_factory=ConfidenceCounts)
+    out_of_range: Mapping[str, int] = field(default_factory=dict)
+    type_violations: Mapping[str, int] = field(default_factory=dict)
+    dropped: int = 0
+    arms: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def errors(self) -> int:
+        return sum(n for status, n in self.statuses.items() if int(status) >= 400)
+
+    def merge(self, other: WindowProfile) -> WindowProfile:
+        prediction = self.prediction
+        if other.prediction is not None:
+            prediction = other.prediction if prediction is None else _merge_one(prediction, other.prediction)
+        return WindowProfile(
+            requests=self.requests + other.requests,
+            rows=self.rows + other.rows,
+            statuses=_add(self.statuses, other.statuses),
+            latency=self.latency.merge(other.latency),
+            features=_merge_profiles(self.features, other.features),
+            prediction=prediction,
+            confidence=self.confidence.merge(other.confidence),
+            out_of_range=_add(self.out_of_range, other.out_of_range),
+            type_violations=_add(self.type_violations, other.type_violations),
+            dropped=self.dropped + other.dropped,
+            arms=_add(self.arms, other.arms),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "requests": self.requests,
+            "rows": self.rows,
+            "statuses": dict(self.statuses),
+            "latency": {"counts": list(self.latency.counts), "sum_ms": self.latency.sum_ms},
+            "features": {name: p.to_dict() for name, p in self.features.items()},
+            "prediction": self.prediction.to_dict() if self.prediction is not None else None,
+            "confidence": self.confidence.to_dict(),
+            "out_of_range": dict(self.out_of_range),
+            "type_violations": dict(self.type_violations),
+            "dropped": self.dropped,
+            "arms": dict(self.arms),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> WindowProfile:
+        latency = data.get("latency") or {}
+        prediction = data.get("prediction")
+        confidence = data.get("confidence")
+        return cls(
+            requests=int(data.get("requests", 0)),
+            rows=int(data.get("rows", 0)),
+            statuses={str(k): int(v) for k, v in (data.get("statuses") or {}).items()},
+            latency=LatencyHistogram(tuple(latency["counts"]), float(latency["sum_ms"]))
+            if latency
+            else LatencyHistogram(),
+            features={name: profile_from_dict(p) for name, p in (data.get("features") or {}).items()},
+            prediction=profile_from_dict(prediction) if prediction else None,
+            confidence=ConfidenceCounts.from_dict(confidence) if confidence else ConfidenceCounts(),
+            out_of_range={k: int(v) for k, v in (data.get("out_of_range") or {}).items()},
+            type_violations={k: int(v) for k, v in (data.get("type_violations") or {}).items()},
+            dropped=int(data.get("dropped", 0)),
+            arms={k: int(v) for k, v in (data.get("arms") or {}).items()},
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StoredWindow:
+    """One worker's partial window as the store keeps it (the profile as its JSON dict)."""
+
+    endpoint: str
+    version: str
+    start: datetime
+    seconds: int
+    worker: str
+    profile: Mapping[str, Any]
+
+
+def merge_all(windows: Sequence[WindowProfile]) -> WindowProfile:
+    merged = WindowProfile()
+    for window in windows:
+        merged = merged.merge(window)
+    return merged
+
+
+@dataclass(frozen=True, slots=True)
+class Profiler:
+    """How one version's rows are profiled: its reference bins and training ranges, fixed at load time.
+
+    Built once per served version; ``profile`` then runs vectorised over a batch of rows (one NumPy call
+    or one pandas count per feature), so profiling costs per batch, not per request.
+    """
+
+    signature: Signature
+    reference: ReferenceProfile | None
+
+    def profile(
+        self,
+        columns: Mapping[str, np.ndarray],
+        *,
+        predictions: np.ndarray | None,
+        probabilities: np.ndarray | None,
+    ) -> WindowProfile:
+        features: dict[str, FeatureProfile] = {}
+        out_of_range: dict[str, int] = {}
+        reference = self.reference.features if self.reference is not None else {}
+        for spec in self.signature.features:
+            values = columns.get(spec.name)
+            if values is None:
+                continue
+            ref = reference.get(spec.name)
+            if isinstance(ref, NumericProfile) or (ref is None and spec.type.is_numeric):
+                numbers = _as_float(values)
+                edges = ref.edges if isinstance(ref, NumericProfile) else None
+                features[spec.name] = numeric_profile(numbers, edges if edges is not None else ())
+                low, high = _training_range(spec.min, spec.max, ref)
+                if low is not None and high is not None:
+                    outside = int(np.count_nonzero((numbers < low) | (numbers > high)))
+                    if outside:
+                        out_of_range[spec.name] = outside
+            else:
+                levels = tuple(ref.counts) if isinstance(ref, CategoricalProfile) else _levels(spec.categories)
+                features[spec.name] = categorical_profile(_as_levels(values, spec.type), levels)
+        prediction: FeatureProfile | None = None
+        if predictions is not None:
+            prediction = self._prediction_profile(predictions)
+        confidence = ConfidenceCounts.of(probabilities) if probabilities is not None else ConfidenceCounts()
+        rows = len(predictions) if predictions is not None else 0
+        return WindowProfile(
+            rows=rows,
+            features=features,
+            prediction=prediction,
+            confidence=confidence,
+            out_of_range=out_of_range,
+        )
+
+    def _prediction_profile(self, predictions: np.ndarray) -> FeatureProfile | None:
+        output = self.signature.output
+        ref = self.reference.prediction if self.reference is not None else None
+        flat = np.asarray(predictions)
+        if flat.ndim > 1 and flat.shape[1:] != (1,):
+            return None  # tensor outputs are not profiled
+        flat = flat.ravel()
+        if output.kind is OutputKind.CLASSIFICATION or isinstance(ref, CategoricalProfile):
+            levels = tuple(ref.counts) if isinstance(ref, CategoricalProfile) else _levels(output.classes)
+            return categorical_profile(flat, levels)
+        edges = ref.edges if isinstance(ref, NumericProfile) else ()
+        return numeric_profile(_as_float(flat), edges)
+
+
+def _training_range(
+    low: float | None, high: float | None, ref: FeatureProfile | None
+) -> tuple[float | None, float | None]:
+    if isinstance(ref, NumericProfile):
+        low = ref.min if low is None else low
+        high = ref.max if high is None else high
+    return low, high
+
+
+def _levels(categories: Sequence[Any] | None) -> tuple[str, ...] | None:
+    return tuple(str(c) for c in categories) if categories is not None else None
+
+
+def _as_float(values: np.ndarray) -> np.ndarray:
+    array = np.asarray(values)
+    if array.dtype.kind in "fiub":
+        return array.astype(np.float64, copy=False)
+    out = np.full(len(array), np.nan)
+    for i, value in enumerate(array.tolist()):
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            out[i] = value
+    return out
+
+
+def _as_levels(values: np.ndarray, kind: FeatureType) -> np.ndarray:
+    """Categories counted as strings; booleans as the reference counts them ("True"/"False")."""
+    array = np.asarray(values, dtype=object)
+    if kind is FeatureType.BOOLEAN:
+        return np.array([None if v is None else str(bool(v)) for v in array.tolist()], dtype=object)
+    return array

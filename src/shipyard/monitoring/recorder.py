@@ -1,0 +1,391 @@
+"""What a serving worker records about its traffic, off the request path.
+
+The request path does one thing: append a tuple to a bounded list (or count a drop when the list is
+full, never waiting). A background thread takes the whole list every ``flush_s`` (sooner when it fills)
+and, per endpoint and version, turns it into columns once, then:
+
+- counts the batch into the worker's live windows (service figures, input and output profiles in the
+  reference profile's bins, data-quality counts), flushed to the store every ``profile_flush_s`` and
+  kept in memory and retried while the store is unreachable;
+- writes the sampled rows to the prediction log as one Parquet file per endpoint and day.
+
+What a hard kill can lose is what has not reached a file yet: at most ``capacity`` records, counted
+together across the waiting list and the batch being written (a clean shutdown writes everything).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
+
+import numpy as np
+import pyarrow as pa
+
+from shipyard.core.evidence import LatencyHistogram
+from shipyard.core.signature import OutputKind
+from shipyard.core.versions import ModelVersion
+from shipyard.core.window import Profiler, StoredWindow, WindowProfile, to_datetime, window_start
+from shipyard.monitoring.columns import payload_columns
+from shipyard.monitoring.prediction_log import PredictionLog
+
+log = logging.getLogger("shipyard.monitoring")
+
+RECENT_REQUESTS = 50_000
+"""Request ids this worker remembers (with the version and arm that served them) for joining feedback."""
+
+
+class Record(NamedTuple):
+    """One request as the request path hands it over: no work beyond building this tuple."""
+
+    at: float
+    endpoint: str
+    version: ModelVersion | None
+    arm: str
+    inputs: Any
+    prediction: Any
+    request_id: str
+    rows: int
+    latency_s: float
+    status: int
+    logged: bool
+    problem_feature: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RecorderConfig:
+    sample_rate: float = 1.0
+    capacity: int = 10_000
+    flush_s: float = 1.0
+    window_s: int = 300
+    profile_flush_s: float = 5.0
+
+
+WindowSink = Callable[[Sequence[StoredWindow]], None]
+"""Writes a batch of partial windows to the store (raises when the store is unreachable)."""
+
+
+class Recorder:
+    """One serving worker's prediction log writer and live-window profiler."""
+
+    def __init__(
+        self,
+        config: RecorderConfig,
+        *,
+        log_store: PredictionLog | None,
+        sink: WindowSink | None,
+        on_drop: Callable[[str, int], None] | None = None,
+        worker: str | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.log_store = log_store
+        self.sink = sink
+        self.on_drop = on_drop
+        self.worker = worker or uuid.uuid4().hex[:12]
+        self.clock = clock
+        self.dropped = 0
+        self.logged = 0
+        self._pending: list[Record] = []
+        self._in_flight = 0
+        self._wake_at = max(1, config.capacity // 2)
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._windows: dict[tuple[str, str, float], WindowProfile] = {}
+        self._dirty: set[tuple[str, str, float]] = set()
+        self._drops: dict[str, int] = {}
+        self._profilers: dict[str, Profiler] = {}
+        self._recent: OrderedDict[str, tuple[str, str]] = OrderedDict()
+        self._lock = threading.Lock()  # guards windows and the recent map against readers
+        self._drain_lock = threading.Lock()  # one drain at a time: the thread, a shutdown, or a report's sync
+        self._last_profile_flush = time.monotonic()
+        self._sample = config.sample_rate >= 1.0
+
+    # -- the request path ------------------------------------------------------------------
+
+    def add(
+        self,
+        endpoint: str,
+        version: ModelVersion | None,
+        arm: str,
+        inputs: Any,
+        prediction: Any,
+        request_id: str,
+        rows: int,
+        latency_s: float,
+        status: int,
+        problem_feature: str | None = None,
+    ) -> None:
+        """Hand one request over; never blocks: when the buffer is full the record is dropped and counted."""
+        pending = self._pending
+        if len(pending) + self._in_flight >= self.config.capacity:
+            self.dropped += 1
+            self._drops[endpoint] = self._drops.get(endpoint, 0) + 1
+            return
+        logged = self._sample or random.random() < self.config.sample_rate
+        pending.append(
+            Record(
+                time.time(), endpoint, version, arm, inputs, prediction, request_id, rows, latency_s, status, logged,
+                problem_feature,
+            )
+        )  # fmt: skip
+        if len(pending) == self._wake_at:
+            self._wake.set()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="shipyard-recorder", daemon=True)
+            self._thread.start()
+
+    def close(self, timeout_s: float = 30.0) -> None:
+        """Write everything still in memory (clean shutdown loses nothing) and flush the windows."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+            self._thread = None
+        self.drain()
+        self.flush_windows(force=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.config.flush_s)
+            self._wake.clear()
+            try:
+                self.drain()
+                if time.monotonic() - self._last_profile_flush >= self.config.profile_flush_s:
+                    self.flush_windows()
+            except Exception:  # the recorder must outlive any one bad batch; serving never depends on it
+                log.exception("recording a batch of predictions failed")
+
+    # -- the background work -----------------------------------------------------------------
+
+    def drain(self) -> int:
+        """Process everything pending now; returns how many records were taken."""
+        with self._drain_lock:
+            return self._drain()
+
+    def sync(self) -> None:
+        """Bring the store up to date with this worker's traffic so far (before a report is read)."""
+        self.drain()
+        self.flush_windows()
+
+    def _drain(self) -> int:
+        batch, self._pending = self._pending, []
+        if not batch:
+            self._count_drops()
+            return 0
+        self._in_flight = len(batch)
+        try:
+            self._process(batch)
+        finally:
+            self._in_flight = 0
+        self._count_drops()
+        return len(batch)
+
+    def _count_drops(self) -> None:
+        if not self._drops:
+            return
+        drops, self._drops = self._drops, {}
+        for endpoint, n in drops.items():
+            if self.on_drop is not None:
+                self.on_drop(endpoint, n)
+            key = (endpoint, "", window_start(self.clock(), self.config.window_s))
+            with self._lock:
+                self._windows[key] = self._windows.get(key, WindowProfile()).merge(WindowProfile(dropped=n))
+                self._dirty.add(key)
+
+    def _process(self, batch: list[Record]) -> None:
+        groups: dict[tuple[str, str, float], list[Record]] = {}
+        window_s = self.config.window_s
+        for record in batch:
+            ref = record.version.ref if record.version is not None else ""
+            groups.setdefault((record.endpoint, ref, window_start(record.at, window_s)), []).append(record)
+        log_tables: dict[tuple[str, Any], list[pa.Table]] = {}
+        for key, records in groups.items():
+            window, table = self._profile(records)
+            with self._lock:
+                current = self._windows.get(key)
+                self._windows[key] = window if current is None else current.merge(window)
+                self._dirty.add(key)
+            if table is not None:
+                day = to_datetime(key[2]).date()
+                log_tables.setdefault((key[0], day), []).append(table)
+        for (endpoint, day), tables in log_tables.items():
+            if self.log_store is None:
+                continue
+            table = tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="default")
+            self.log_store.write(endpoint, day, table)
+            self.logged += table.num_rows
+
+    def _profile(self, records: list[Record]) -> tuple[WindowProfile, pa.Table | None]:
+        """One endpoint version's records for one window: its profile, and its log rows (if any are sampled)."""
+        statuses: dict[str, int] = {}
+        violations: dict[str, int] = {}
+        arms: dict[str, int] = {}
+        latencies = np.fromiter((r.latency_s for r in records), dtype=np.float64, count=len(records)) * 1e3
+        served: list[Record] = []
+        for r in records:
+            statuses[str(r.status)] = statuses.get(str(r.status), 0) + 1
+            if r.status < 400 and r.prediction is not None:
+                served.append(r)
+                arms[r.arm] = arms.get(r.arm, 0) + 1
+            elif r.problem_feature is not None:
+                violations[r.problem_feature] = violations.get(r.problem_feature, 0) + 1
+        ok = np.fromiter((r.status < 400 for r in records), dtype=bool, count=len(records))
+        base = WindowProfile(
+            requests=len(records),
+            statuses=statuses,
+            latency=LatencyHistogram.of(latencies[ok]),
+            type_violations=violations,
+            arms=arms,
+        )
+        version = records[0].version
+        if not served or version is None:
+            return base, None
+        names = version.signature.names
+        columns = payload_columns([r.inputs for r in served], names)
+        predictions = np.concatenate([np.atleast_1d(r.prediction.predictions) for r in served])
+        probabilities = None
+        if all(r.prediction.probabilities is not None for r in served):
+            probabilities = np.concatenate([np.atleast_2d(r.prediction.probabilities) for r in served])
+        window = base
+        if columns is not None and sum(r.rows for r in served) == len(predictions):
+            window = base.merge(
+                self._profiler(version).profile(columns, predictions=predictions, probabilities=probabilities)
+            )
+        else:
+            window = base.merge(WindowProfile(rows=len(predictions)))
+        self._remember(served)
+        logged = [i for i, r in enumerate(served) if r.logged]
+        if not logged or columns is None:
+            return window, None
+        try:
+            return window, _log_table(served, logged, columns, predictions, probabilities, version)
+        except (pa.ArrowException, ValueError, TypeError):  # the window still counts; the log says what broke
+            log.exception("could not build prediction log rows for %s", version.ref)
+            return window, None
+
+    def _profiler(self, version: ModelVersion) -> Profiler:
+        profiler = self._profilers.get(version.ref)
+        if profiler is None:
+            profiler = self._profilers[version.ref] = Profiler(version.signature, version.reference_profile)
+        return profiler
+
+    def _remember(self, served: list[Record]) -> None:
+        with self._lock:
+            recent = self._recent
+            for r in served:
+                recent[r.request_id] = (r.version.ref if r.version is not None else "", r.arm)
+            while len(recent) > RECENT_REQUESTS:
+                recent.popitem(last=False)
+
+    def served_by(self, request_id: str) -> tuple[str, str] | None:
+        """(version, arm) of a request this worker served recently, for feedback that arrives soon after."""
+        with self._lock:
+            return self._recent.get(request_id)
+
+    # -- windows -----------------------------------------------------------------------------
+
+    def flush_windows(self, *, force: bool = False) -> bool:
+        """Upsert this worker's changed windows; on failure keep them and try again next time."""
+        self._last_profile_flush = time.monotonic()
+        if self.sink is None:
+            return True
+        with self._lock:
+            keys = sorted(self._dirty)
+            rows = [
+                StoredWindow(
+                    endpoint,
+                    version,
+                    to_datetime(start),
+                    self.config.window_s,
+                    self.worker,
+                    self._windows[(endpoint, version, start)].to_dict(),
+                )
+                for endpoint, version, start in keys
+            ]
+        if not rows:
+            return True
+        try:
+            self.sink(rows)
+        except Exception as exc:
+            log.warning("could not flush %d monitoring windows to the store (kept, will retry): %s", len(rows), exc)
+            return False
+        current = window_start(self.clock(), self.config.window_s)
+        with self._lock:
+            self._dirty.difference_update(keys)
+            for key in keys:  # a finished window that reached the store is no longer needed in memory
+                if key[2] < current and key not in self._dirty:
+                    self._windows.pop(key, None)
+        return True
+
+    def windows(self) -> Mapping[tuple[str, str, float], WindowProfile]:
+        with self._lock:
+            return dict(self._windows)
+
+
+def _log_table(
+    served: list[Record],
+    logged: list[int],
+    columns: Mapping[str, np.ndarray],
+    predictions: np.ndarray,
+    probabilities: np.ndarray | None,
+    version: ModelVersion,
+) -> pa.Table:
+    """The sampled requests' rows: one row per input row, with its request id and row index."""
+    spans = np.cumsum([0] + [r.rows for r in served])
+    index = np.concatenate([np.arange(spans[i], spans[i + 1]) for i in logged])
+    row_in_request = np.concatenate([np.arange(served[i].rows) for i in logged])
+    request_ids = [served[i].request_id for i in logged for _ in range(served[i].rows)]
+    at = [served[i].at for i in logged for _ in range(served[i].rows)]
+    latency = [served[i].latency_s * 1e3 for i in logged for _ in range(served[i].rows)]
+    arms = [served[i].arm for i in logged for _ in range(served[i].rows)]
+    n = len(index)
+    data: dict[str, Any] = {
+        "_request_id": pa.array(request_ids, pa.string()),
+        "_row": pa.array(row_in_request, pa.int32()),
+        "_endpoint": pa.array([served[0].endpoint] * n, pa.string()),
+        "_version": pa.array([version.ref] * n, pa.string()),
+        "_arm": pa.array(arms, pa.string()),
+        "_served_at": pa.array((np.asarray(at, dtype=np.float64) * 1e6).astype("datetime64[us]")).cast(
+            pa.timestamp("us", tz="UTC")
+        ),
+        "_latency_ms": pa.array(latency, pa.float64()),
+    }
+    for name, values in columns.items():
+        if name not in data:
+            data[name] = _arrow(np.asarray(values)[index])
+    chosen = predictions[index]
+    if version.signature.output.kind is OutputKind.CLASSIFICATION or chosen.dtype.kind in "OUSb":
+        data["_prediction"] = pa.array([None if v is None else str(v) for v in chosen.tolist()], pa.string())
+    elif chosen.ndim == 1:
+        data["_prediction"] = pa.array(chosen.astype(np.float64), pa.float64())
+    else:
+        data["_prediction"] = pa.array(chosen.reshape(len(chosen), -1).tolist(), pa.list_(pa.float64()))
+    if probabilities is not None:
+        data["_probabilities"] = pa.array(probabilities[index].astype(np.float64).tolist(), pa.list_(pa.float64()))
+    return pa.table(data)
+
+
+def _arrow(values: np.ndarray) -> pa.Array:
+    if values.dtype.kind in "fiub":
+        return pa.array(values)
+    try:
+        return pa.array(values.tolist())
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return pa.array([None if v is None else str(v) for v in values.tolist()], pa.string())
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)

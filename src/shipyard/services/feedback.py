@@ -1,0 +1,124 @@
+"""Feedback use cases: store labels and rewards durably, and export them joined with their predictions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from shipyard.core.feedback import FeedbackInput, parse_feedback
+from shipyard.errors import InvalidArgumentError, StoreError
+from shipyard.monitoring.prediction_log import PredictionLog
+from shipyard.services.endpoints import EndpointService
+from shipyard.store import feedback as repo
+
+ServedBy = Callable[[str], tuple[str, str] | None]
+"""Looks up (version, arm) of a request id this process served recently, or None."""
+
+
+class FeedbackService:
+    def __init__(self, endpoints: EndpointService, log: PredictionLog, *, max_rows: int = 10_000) -> None:
+        self.endpoints = endpoints
+        self.registry = endpoints.registry
+        self.db = endpoints.db
+        self.log = log
+        self.max_rows = max_rows
+
+    def record(self, endpoint: str, body: Any, *, served_by: ServedBy | None = None) -> dict[str, Any]:
+        """Check every item against the endpoint's model, then store them all in one transaction.
+
+        Returns only after the transaction committed, so an acknowledged item survives a crash.
+        """
+        stored = self.endpoints.get(endpoint)
+        version = self.registry.get(stored.model)
+        items = parse_feedback(body, version.signature.output, max_row=self.max_rows)
+        now = self.registry.clock()
+        rows = [self._item(endpoint, item, now, served_by) for item in items]
+        with self.db.write() as conn:
+            repo.record(conn, rows, now)
+        return {"endpoint": endpoint, "accepted": len(rows)}
+
+    @staticmethod
+    def _item(endpoint: str, item: FeedbackInput, now: datetime, served_by: ServedBy | None) -> repo.FeedbackItem:
+        served = served_by(item.request_id) if served_by is not None else None
+        return repo.FeedbackItem(
+            endpoint=endpoint,
+            request_id=item.request_id,
+            observed_at=item.observed_at or now,
+            row=item.row,
+            version=served[0] if served else None,
+            arm=served[1] if served else None,
+            label=item.label,
+            reward=item.reward,
+        )
+
+    def items(
+        self, endpoint: str, *, since: datetime | None = None, until: datetime | None = None
+    ) -> list[repo.FeedbackItem]:
+        self.endpoints.get(endpoint)
+        with self.db.read() as conn:
+            return repo.items(conn, endpoint, since=since, until=until)
+
+    def joined(self, endpoint: str, *, since: datetime | None = None, until: datetime | None = None) -> pa.Table:
+        """Every feedback item (observed in the range) with its logged prediction's columns, empty when not logged."""
+        feedback = feedback_table(self.items(endpoint, since=since, until=until))
+        files = self.log.files(endpoint)
+        if not files:
+            return feedback
+        import duckdb
+
+        connection = duckdb.connect()
+        try:
+            if self.log.filesystem is not None:
+                connection.register_filesystem(self.log.filesystem)
+            connection.register("feedback", feedback)
+            connection.execute("CREATE TABLE log AS SELECT * FROM read_parquet(?, union_by_name = true)", [files])
+            return connection.sql(
+                """
+                SELECT f.*, p.* EXCLUDE (_request_id, _row)
+                FROM feedback f
+                LEFT JOIN (SELECT * FROM log QUALIFY row_number() OVER (PARTITION BY _request_id, _row) = 1) p
+                  ON p._request_id = f.request_id AND p._row = f.row
+                ORDER BY f.observed_at, f.request_id, f.row
+                """
+            ).to_arrow_table()
+        except duckdb.Error as exc:
+            raise StoreError(f"cannot join feedback with the prediction log of {endpoint!r}: {exc}") from exc
+        finally:
+            connection.close()
+
+    def export(self, endpoint: str, out: Path) -> int:
+        """Write predictions joined with their feedback to Parquet, ready for retraining; returns the rows."""
+        if out.suffix.lower() != ".parquet":
+            raise InvalidArgumentError(f"export writes Parquet; name the output *.parquet, not {out.name!r}")
+        table = self.joined(endpoint)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        temporary = out.with_name(f".{out.name}.tmp")
+        pq.write_table(table, temporary)
+        temporary.replace(out)
+        return table.num_rows
+
+
+def feedback_table(items: list[repo.FeedbackItem]) -> pa.Table:
+    labels = [i.label for i in items]
+    try:
+        label_array = pa.array(labels)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        label_array = pa.array([None if v is None else str(v) for v in labels], pa.string())
+    if label_array.type == pa.null():
+        label_array = pa.array(labels, pa.string())
+    return pa.table(
+        {
+            "request_id": pa.array([i.request_id for i in items], pa.string()),
+            "row": pa.array([i.row for i in items], pa.int32()),
+            "label": label_array,
+            "reward": pa.array([i.reward for i in items], pa.float64()),
+            "observed_at": pa.array([i.observed_at for i in items], pa.timestamp("us", tz="UTC")),
+            "served_version": pa.array([i.version for i in items], pa.string()),
+            "served_arm": pa.array([i.arm for i in items], pa.string()),
+        }
+    )

@@ -1,0 +1,367 @@
+"""The monitoring report: stored windows merged over a range, compared with each version's reference.
+
+Service figures, drift and data quality come from the live windows the serving workers flushed (any
+range is a merge of stored windows, never a rescan of the prediction log). Performance, calibration,
+reward rates and fairness need labels, so they come from feedback joined with the logged predictions.
+The report's shape is documented in ``shipyard.reporting.html``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+
+from shipyard.core.profile import OTHER, CategoricalProfile, NumericProfile, ReferenceProfile
+from shipyard.core.rollout_spec import parse_duration
+from shipyard.core.signature import OutputKind, Signature
+from shipyard.core.versions import ModelVersion
+from shipyard.core.window import StoredWindow, WindowProfile, merge_all
+from shipyard.errors import InvalidArgumentError, ShipyardError
+from shipyard.monitoring.prediction_log import PredictionLog
+from shipyard.services.endpoints import EndpointService
+from shipyard.services.feedback import FeedbackService
+from shipyard.store import monitoring as repo
+
+DEFAULT_RANGE = "1h"
+MAX_RANGE_S = 400 * 86_400
+UNROUTED = ""
+"""Windows of requests refused before a version was chosen (malformed body, unknown shape) have no version."""
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class MonitoringService:
+    def __init__(
+        self,
+        endpoints: EndpointService,
+        feedback: FeedbackService,
+        log: PredictionLog,
+        *,
+        window_s: int = 300,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.endpoints = endpoints
+        self.registry = endpoints.registry
+        self.db = endpoints.db
+        self.feedback = feedback
+        self.log = log
+        self.window_s = window_s
+        self.clock = clock
+
+    def store_windows(self, rows: Sequence[StoredWindow]) -> None:
+        """The serving workers' sink: upsert their partial windows in one transaction."""
+        with self.db.write() as conn:
+            repo.upsert_windows(conn, rows, self.clock())
+
+    def range_for(self, window: str | float | None, now: datetime) -> tuple[datetime, datetime]:
+        """``1h``, ``30m``, ``7d`` back from now, or ``all``: the range whose windows are merged."""
+        if isinstance(window, str) and window.strip().lower() in ("all", "since-deploy", "since_deploy"):
+            return datetime(1970, 1, 1, tzinfo=UTC), now
+        text = DEFAULT_RANGE if window is None else window
+        if isinstance(text, str) and text.strip().endswith("d") and text.strip()[:-1].isdigit():
+            seconds = float(text.strip()[:-1]) * 86_400
+        else:
+            seconds = parse_duration(text, option="window")
+        if not 0 < seconds <= MAX_RANGE_S:
+            raise InvalidArgumentError(
+                f"window must be between 1s and {MAX_RANGE_S // 86_400}d (or 'all'), got {window!r}"
+            )
+        return now - timedelta(seconds=seconds), now
+
+    def report(self, endpoint: str, *, window: str | float | None = None, version: str | None = None) -> dict[str, Any]:
+        self.endpoints.get(endpoint)  # 404 for an unknown endpoint
+        now = self.clock()
+        since, until = self.range_for(window, now)
+        first_window = since - timedelta(seconds=since.timestamp() % self.window_s)
+        with self.db.read() as conn:
+            stored = repo.windows(conn, endpoint, since=first_window, until=until, version=version)
+        by_version: dict[str, list[StoredWindow]] = defaultdict(list)
+        for row in stored:
+            by_version[row.version].append(row)
+        labelled = self._labelled(endpoint, since, until)
+        refs = sorted((v for v in by_version if v != UNROUTED), key=_version_order, reverse=True)
+        if version is not None and version not in refs:
+            refs.append(version)
+        if version is None:
+            refs += sorted({v for v in labelled.get("_version_list", []) if v and v not in refs}, key=_version_order)
+        unrouted = merge_all([WindowProfile.from_dict(w.profile) for w in by_version.get(UNROUTED, [])])
+        versions = [
+            self._version_report(endpoint, ref, by_version.get(ref, []), labelled, since, until) for ref in refs
+        ]
+        return {
+            "endpoint": endpoint,
+            "generated_at": now.isoformat(),
+            "window": {
+                "start": since.isoformat(),
+                "end": until.isoformat(),
+                "seconds": round((until - since).total_seconds()),
+                "window_seconds": self.window_s,
+            },
+            "unrouted": {
+                "requests": unrouted.requests,
+                "errors": _errors(unrouted),
+                "dropped": unrouted.dropped,
+            },
+            "versions": versions,
+        }
+
+    # -- one version ----------------------------------------------------------------------------
+
+    def _version_report(
+        self,
+        endpoint: str,
+        ref: str,
+        rows: list[StoredWindow],
+        labelled: Mapping[str, Any],
+        since: datetime,
+        until: datetime,
+    ) -> dict[str, Any]:
+        try:
+            model: ModelVersion | None = self.registry.get(ref)
+        except ShipyardError:
+            model = None  # a deleted model's windows are still reported, without a reference to compare with
+        starts: dict[datetime, list[WindowProfile]] = defaultdict(list)
+        for row in rows:
+            starts[row.start].append(WindowProfile.from_dict(row.profile))
+        per_window = {start: merge_all(profiles) for start, profiles in sorted(starts.items())}
+        merged = merge_all(list(per_window.values()))
+        reference = model.reference_profile if model is not None else None
+        signature = model.signature if model is not None else None
+        covered = max(1.0, min((until - since).total_seconds(), len(per_window) * self.window_s or 1.0))
+        labels = _version_rows(labelled, ref)
+        performance = _performance(labels, signature) if signature is not None else None
+        estimated = _estimate(merged, performance)
+        timeline = []
+        for start, profile in per_window.items():
+            drift = _drift(reference, profile)
+            in_window = _between(labels, start, start + timedelta(seconds=self.window_s))
+            window_perf = _performance(in_window, signature) if signature is not None and in_window else None
+            timeline.append(
+                {
+                    "start": start.isoformat(),
+                    "end": (start + timedelta(seconds=self.window_s)).isoformat(),
+                    "requests": profile.requests,
+                    "error_rate": _ratio(profile.errors, profile.requests),
+                    "latency_p99_ms": _finite(profile.latency.quantile(0.99)) if profile.latency.count else None,
+                    "drift_max_score": _max_score(drift),
+                    "drifted_features": list(drift.get("drifted_features", [])) if drift else [],
+                    "accuracy": window_perf.get("accuracy") if window_perf else None,
+                    "estimated_accuracy": _estimate(profile, None).get("accuracy") if profile.confidence.n else None,
+                    "reward_rate": (window_perf.get("reward") or {}).get("mean") if window_perf else None,
+                }
+            )
+        return {
+            "version": ref,
+            "arms": sorted(merged.arms),
+            "operational": _operational(merged, covered),
+            "drift": _drift(reference, merged),
+            "quality": _quality(merged, reference, signature),
+            "performance": performance,
+            "estimated": estimated if merged.confidence.n else None,
+            "fairness": _fairness(labels, signature),
+            "timeline": timeline,
+        }
+
+    # -- feedback joined with predictions -------------------------------------------------------
+
+    def _labelled(self, endpoint: str, since: datetime, until: datetime) -> dict[str, Any]:
+        """Feedback observed in the range, joined with its logged prediction, as plain columns."""
+        table = self.feedback.joined(endpoint, since=since, until=until)
+        columns = {name: table.column(name).to_pylist() for name in table.column_names}
+        versions = columns.get("_version") or [None] * table.num_rows
+        served = columns.get("served_version") or [None] * table.num_rows
+        columns["_version_list"] = [v or s for v, s in zip(versions, served, strict=True)]
+        return columns
+
+
+def _version_order(ref: str) -> tuple[str, int]:
+    name, _, number = ref.rpartition(":")
+    return (name, int(number)) if number.isdigit() else (ref, 0)
+
+
+def _version_rows(labelled: Mapping[str, Any], ref: str) -> dict[str, list[Any]]:
+    owners = labelled.get("_version_list", [])
+    keep = [i for i, v in enumerate(owners) if v == ref]
+    return {name: [values[i] for i in keep] for name, values in labelled.items() if isinstance(values, list)}
+
+
+def _between(rows: Mapping[str, list[Any]], start: datetime, end: datetime) -> dict[str, list[Any]]:
+    times = rows.get("_served_at") or []
+    keep = [i for i, t in enumerate(times) if t is not None and start <= t < end]
+    return {name: [values[i] for i in keep] for name, values in rows.items()} if keep else {}
+
+
+def _ratio(part: float, whole: float) -> float | None:
+    return part / whole if whole else None
+
+
+def _finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
+def _errors(window: WindowProfile) -> dict[str, int]:
+    return {status: n for status, n in sorted(window.statuses.items()) if int(status) >= 400}
+
+
+def _operational(window: WindowProfile, seconds: float) -> dict[str, Any]:
+    latency = window.latency
+    quantiles = (
+        {
+            "p50": _finite(latency.quantile(0.5)),
+            "p95": _finite(latency.quantile(0.95)),
+            "p99": _finite(latency.quantile(0.99)),
+            "mean": _finite(latency.mean_ms),
+        }
+        if latency.count
+        else {"p50": None, "p95": None, "p99": None, "mean": None}
+    )
+    return {
+        "requests": window.requests,
+        "rows": window.rows,
+        "request_rate_per_s": window.requests / seconds if seconds else None,
+        "errors": _errors(window),
+        "error_rate": _ratio(window.errors, window.requests),
+        "latency_ms": quantiles,
+        "dropped": window.dropped,
+    }
+
+
+def _drift(reference: ReferenceProfile | None, window: WindowProfile) -> dict[str, Any] | None:
+    if reference is None or not window.features:
+        return None
+    from shipyard.core.drift import window_drift
+
+    return window_drift(reference, window.features, window.prediction).to_dict()
+
+
+def _max_score(drift: Mapping[str, Any] | None) -> float | None:
+    if not drift:
+        return None
+    scores = [f.get("score") for f in drift.get("features", []) if isinstance(f.get("score"), int | float)]
+    return max(scores) if scores else None
+
+
+def _quality(window: WindowProfile, reference: ReferenceProfile | None, signature: Signature | None) -> dict[str, Any]:
+    names = list(signature.names) if signature is not None else sorted(window.features)
+    features = []
+    ref_features = reference.features if reference is not None else {}
+    for name in names:
+        live = window.features.get(name)
+        ref = ref_features.get(name)
+        present = live.count if live is not None else 0
+        missing = live.missing if live is not None else 0
+        total = present + missing
+        unseen = live.counts.get(OTHER, 0) if isinstance(live, CategoricalProfile) else 0
+        if isinstance(ref, CategoricalProfile) and ref.counts.get(OTHER):
+            unseen = 0  # the reference itself folded rare training levels into "other": not unseen
+        out_of_range = window.out_of_range.get(name, 0)
+        features.append(
+            {
+                "feature": name,
+                "missing_rate": _ratio(missing, total),
+                "reference_missing_rate": _ratio(ref.missing, ref.count + ref.missing) if ref is not None else None,
+                "out_of_range": out_of_range,
+                "out_of_range_rate": _ratio(out_of_range, total) if isinstance(live, NumericProfile) else None,
+                "unseen": unseen,
+                "unseen_rate": _ratio(unseen, total) if isinstance(live, CategoricalProfile) else None,
+                "type_violations": window.type_violations.get(name, 0),
+            }
+        )
+    unknown = sorted(set(window.type_violations) - set(names))
+    return {
+        "rejected_requests": sum(n for status, n in window.statuses.items() if 400 <= int(status) < 500),
+        "features": features,
+        "unknown_features": unknown,
+    }
+
+
+def _labels_for(values: list[Any], signature: Signature) -> list[Any]:
+    """Logged predictions are strings for classifiers; labels are typed: both as the model's classes."""
+    classes = signature.output.classes or ()
+    by_text = {str(c): c for c in classes}
+    return [by_text.get(str(v), v) if v is not None else None for v in values]
+
+
+def _performance(rows: Mapping[str, list[Any]], signature: Signature | None) -> dict[str, Any] | None:
+    if signature is None or not rows:
+        return None
+    from shipyard.core.performance import (
+        classification_performance,
+        regression_performance,
+        reward_summary,
+    )
+
+    labels, predictions = rows.get("label") or [], rows.get("_prediction") or []
+    rewards = [r for r in (rows.get("reward") or []) if r is not None]
+    pairs = [i for i, (y, p) in enumerate(zip(labels, predictions, strict=False)) if y is not None and p is not None]
+    out: dict[str, Any] = {"labelled": len(pairs), "kind": signature.output.kind.value}
+    if pairs and signature.output.kind is OutputKind.CLASSIFICATION:
+        y = _labels_for([labels[i] for i in pairs], signature)
+        p = _labels_for([predictions[i] for i in pairs], signature)
+        probabilities = rows.get("_probabilities") or []
+        proba = None
+        if probabilities and all(probabilities[i] is not None for i in pairs):
+            proba = np.asarray([probabilities[i] for i in pairs], dtype=np.float64)
+        result = classification_performance(
+            np.asarray(y, dtype=object),
+            np.asarray(p, dtype=object),
+            proba,
+            classes=list(signature.output.classes or ()),
+        )
+        out.update(result.to_dict())
+    elif pairs and signature.output.kind is OutputKind.REGRESSION:
+        y_num = np.asarray([labels[i] for i in pairs], dtype=np.float64)
+        p_num = np.asarray([predictions[i] for i in pairs], dtype=np.float64)
+        out.update(regression_performance(y_num, p_num).to_dict())
+    out["reward"] = reward_summary(np.asarray(rewards, dtype=np.float64)).to_dict() if rewards else None
+    out["labelled"] = len(pairs)
+    return out if pairs or rewards else None
+
+
+def _estimate(window: WindowProfile, performance: Mapping[str, Any] | None) -> dict[str, Any]:
+    from shipyard.core.performance import estimate_accuracy
+
+    estimate = estimate_accuracy(window.confidence)
+    realised = performance.get("accuracy") if performance else None
+    return {
+        "method": "cbpe",
+        "accuracy": estimate.accuracy,
+        "rows": window.confidence.n,
+        "realised_accuracy": realised,
+        "difference": estimate.difference(realised) if realised is not None else None,
+    }
+
+
+def _fairness(rows: Mapping[str, list[Any]], signature: Signature | None) -> dict[str, Any] | None:
+    if signature is None or signature.output.kind is not OutputKind.CLASSIFICATION or not rows:
+        return None
+    sensitive = [f.name for f in signature.features if f.sensitive]
+    if not sensitive or sensitive[0] not in rows:
+        return None
+    from shipyard.core.fairness import fairness_metrics
+
+    name = sensitive[0]
+    labels, predictions, groups = rows.get("label") or [], rows.get("_prediction") or [], rows[name]
+    keep = [
+        i
+        for i, (y, p, g) in enumerate(zip(labels, predictions, groups, strict=False))
+        if y is not None and p is not None and g is not None
+    ]
+    if not keep:
+        return None
+    classes = list(signature.output.classes or ())
+    positive = classes[-1] if classes else None
+    result = fairness_metrics(
+        np.asarray(_labels_for([labels[i] for i in keep], signature), dtype=object),
+        np.asarray(_labels_for([predictions[i] for i in keep], signature), dtype=object),
+        np.asarray([str(groups[i]) for i in keep], dtype=object),
+        positive=positive,
+    )
+    return {"feature": name, **result.to_dict()}

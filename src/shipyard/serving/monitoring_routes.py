@@ -1,0 +1,73 @@
+"""Feedback in, monitoring out: the two HTTP routes over the monitoring services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio.to_thread
+import orjson
+from fastapi import APIRouter, Query, Request
+from starlette.responses import Response
+
+from shipyard.errors import MalformedRequestError
+from shipyard.monitoring.recorder import Recorder
+from shipyard.serving.rest import read_body
+from shipyard.workspace import Workspace
+
+FEEDBACK_OPENAPI: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {"type": "object"},
+                "examples": {
+                    "label": {"value": {"request_id": "3f2c9a", "label": 1}},
+                    "reward": {"value": {"request_id": "3f2c9a", "reward": 1}},
+                    "batch": {
+                        "value": {
+                            "items": [
+                                {"request_id": "3f2c9a", "row": 0, "label": 1},
+                                {"request_id": "3f2c9a", "row": 1, "label": 0, "timestamp": "2026-11-21T10:00:00Z"},
+                            ]
+                        }
+                    },
+                },
+            }
+        },
+    },
+    "responses": {
+        "200": {"description": "Stored durably: every item, or none"},
+        "400": {"description": "Body is not JSON"},
+        "404": {"description": "Unknown endpoint"},
+        "422": {"description": "An item is malformed, or its label has the wrong type for the model"},
+    },
+}
+
+
+def monitoring_router(workspace: Workspace, recorder: Recorder | None, *, max_bytes: int) -> APIRouter:
+    router = APIRouter(prefix="/v1/endpoints/{endpoint}", tags=["monitoring"])
+
+    @router.post("/feedback", openapi_extra=FEEDBACK_OPENAPI, response_class=Response)
+    async def post_feedback(endpoint: str, request: Request) -> Response:
+        """Answered only after the feedback is committed to the control-plane store."""
+        body = await read_body(request, max_bytes)
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise MalformedRequestError(f"feedback body is not valid JSON: {exc}") from None
+        served_by = recorder.served_by if recorder is not None else None
+        result = await anyio.to_thread.run_sync(lambda: workspace.feedback.record(endpoint, data, served_by=served_by))
+        return Response(orjson.dumps(result), media_type="application/json")
+
+    @router.get("/monitoring", responses={404: {"description": "Unknown endpoint"}})
+    def get_monitoring(
+        endpoint: str,
+        window: str = Query("1h", description="how far back: 30m, 1h, 7d, or 'all'"),
+        version: str | None = Query(None, description="only this version, e.g. fraud:3"),
+    ) -> dict[str, Any]:
+        """Drift, data quality, performance and operational figures, merged over the window."""
+        if recorder is not None:
+            recorder.sync()  # this worker's latest traffic first; other workers' arrives within their flush interval
+        return workspace.monitoring.report(endpoint, window=window, version=version)
+
+    return router
