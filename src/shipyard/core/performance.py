@@ -354,8 +354,10 @@ def _roc_auc(
         return None
     if len(defined) < len(per_class):
         skipped = [_json_label(classes[c]) for c, a in enumerate(per_class) if a is None]
-        notes["roc_auc"] = f"one-vs-rest macro average over {len(defined)} of {len(classes)} classes; {skipped} "
-        notes["roc_auc"] += "had no rows (or only rows) among the labels"
+        notes["roc_auc"] = (
+            f"one-vs-rest macro average over {len(defined)} of {len(classes)} classes; {skipped} had no rows "
+            "(or only rows) among the labels"
+        )
     return float(np.mean(defined))
 
 
@@ -452,8 +454,9 @@ def classification_performance(
     else:
         scores = (precision.mean(), recall.mean(), f1.mean())
         if (predicted == 0).any() or (actual == 0).any():
-            notes["precision"] = "classes never predicted (or never seen) count as 0 in the macro average, as in "
-            notes["precision"] += "scikit-learn"
+            notes["precision"] = (
+                "classes never predicted (or never seen) count as 0 in the macro average, as in scikit-learn"
+            )
 
     roc_auc = log_loss = calibration = None
     if proba is None:
@@ -462,8 +465,10 @@ def classification_performance(
         rows = proba[scored]
         finite = np.isfinite(rows).all(axis=1)
         if not finite.all():
-            notes["probabilities"] = f"{int((~finite).sum())} scored rows have no probabilities and are left out "
-            notes["probabilities"] += "of ROC AUC, log loss and calibration"
+            notes["probabilities"] = (
+                f"{int((~finite).sum())} scored rows have no probabilities and are left out of ROC AUC, log loss "
+                "and calibration"
+            )
         if finite.any():
             roc_auc = _roc_auc(t[finite], rows[finite], positive_index, resolved, notes)
             log_loss = _log_loss(t[finite], rows[finite])
