@@ -63,7 +63,7 @@ article.version{margin-top:28px;padding:16px 20px;border:1px solid var(--line);b
 .badge{display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;font-weight:600;
 background:#eef1f4;color:var(--muted)}
 .badge.bad{background:#fde7e7;color:var(--bad)}.badge.ok{background:#e6f4ea;color:var(--ok)}
-dl.figures{display:grid;grid-template-columns:repeat(auto-fill,minmax(150px,1fr));gap:8px;margin:0}
+dl.figures{display:grid;grid-template-columns:repeat(auto-fill,minmax(130px,1fr));gap:8px;margin:0}
 dl.figures div{border:1px solid var(--line);border-radius:6px;padding:6px 10px}
 dl.figures dt{font-size:12px;color:var(--muted)}dl.figures dd{margin:0;font-size:17px;font-variant-numeric:tabular-nums}
 table{border-collapse:collapse;font-variant-numeric:tabular-nums;margin:4px 0}
@@ -91,7 +91,7 @@ def render_html(report: Mapping[str, Any]) -> str:
     body = [
         "<header>",
         f"<h1>Monitoring report: {escape(endpoint)}</h1>",
-        f'<p class="meta">Endpoint <strong>{escape(endpoint)}</strong> · range {escape(fmt_range(window))} · '
+        f'<p class="meta">Endpoint <strong>{escape(endpoint)}</strong> · {escape(fmt_range(window))} · '
         f"generated {escape(fmt_time(report.get('generated_at')))}</p>",
         "</header>",
     ]
@@ -261,6 +261,8 @@ def _histogram(feature: Mapping[str, Any]) -> str | None:
     live = numbers(section(feature, "live").get("proportions"))
     if not bins or not (any(v is not None for v in ref) or any(v is not None for v in live)):
         return None
+    # Live data may carry more bins than the reference names (a service adding "unseen"); show them too.
+    bins += [f"bin {i + 1}" for i in range(len(bins), max(len(ref), len(live)))]
     name = text(feature, "feature", "?")
     drifted = feature.get("drifted") is True
     unit = "category" if feature.get("kind") == "categorical" else "bin"
@@ -351,7 +353,7 @@ def _timeline(timeline: Timeline) -> str:
                 integer=True,
             )
         )
-    if _has(requests):
+    if any(r for r in requests):  # all-zero traffic is said in words below, not drawn as an empty chart
         figures.append(
             _time_figure(
                 "Requests per window",
@@ -363,7 +365,7 @@ def _timeline(timeline: Timeline) -> str:
             )
         )
     if not figures:
-        return _empty("The stored windows carry no drift figures yet.")
+        return _empty("The stored windows carry no drift figures and no requests yet.")
     merged = ""
     if timeline.windows > len(points):
         merged = _empty(f"{timeline.windows} windows merged into {len(points)} points to keep this file small.")

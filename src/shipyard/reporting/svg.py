@@ -21,6 +21,8 @@ MARGIN_BOTTOM = 46
 LEGEND_ROW_PX = 16
 CHAR_PX = 6.2  # average glyph width of the 11 px sans-serif chart font, for laying out labels
 MAX_LABEL_CHARS = 14
+TURNED_LABEL_CHARS = 10  # a turned label this long still fits left of the first bar
+LABEL_GAP_PX = 17  # labels turned 45° need this much room between ticks not to touch (11 px text / sin 45°)
 
 
 @dataclass(frozen=True)
@@ -38,8 +40,8 @@ def _num(value: float) -> str:
     return f"{value:.1f}".rstrip("0").rstrip(".")
 
 
-def _short(label: str) -> str:
-    return label if len(label) <= MAX_LABEL_CHARS else label[: MAX_LABEL_CHARS - 1] + "…"
+def _short(label: str, limit: int = MAX_LABEL_CHARS) -> str:
+    return label if len(label) <= limit else label[: limit - 1] + "…"
 
 
 def nice_ticks(low: float, high: float, *, count: int = 5, integer: bool = False) -> list[float]:
@@ -141,10 +143,11 @@ def grouped_bars(
     n = max(len(categories), 1)
     group_px = (right - left) / n
     # Long or many labels are turned and thinned so they never overlap; the tooltip has the full name.
-    longest = max((len(_short(c)) for c in categories), default=0)
-    turned = longest * CHAR_PX > group_px - 2
-    every = max(1, math.ceil(n * 13 / (right - left))) if turned else 1
-    label_px = longest * CHAR_PX * 0.58 + 14 if turned else 18  # sin(35°) of the turned labels' length
+    turned = max((len(_short(c)) for c in categories), default=0) * CHAR_PX > group_px - 2
+    limit = TURNED_LABEL_CHARS if turned else MAX_LABEL_CHARS
+    longest = max((len(_short(c, limit)) for c in categories), default=0)
+    every = max(1, math.ceil(LABEL_GAP_PX / group_px)) if turned else 1
+    label_px = longest * CHAR_PX * 0.71 + 12 if turned else 18  # a 45° label drops sin 45° of its length
     top, bottom = legend_px + 4, height - label_px - 18
     peak = max((v for s in series for v in s.values if v is not None), default=0.0)
     ticks = nice_ticks(0.0, max(peak, 1e-9) * 1.05, count=5)
@@ -173,11 +176,11 @@ def grouped_bars(
         parts.append("</g>")
         if i % every == 0:
             cx = _num(left + (i + 0.5) * group_px)
-            label = escape(_short(category))
+            label = escape(_short(category, limit))
             if turned:
                 parts.append(
                     f'<text class="tick" x="{cx}" y="{_num(bottom + 10)}" text-anchor="end" '
-                    f'transform="rotate(-35 {cx} {_num(bottom + 10)})">{label}</text>'
+                    f'transform="rotate(-45 {cx} {_num(bottom + 10)})">{label}</text>'
                 )
             else:
                 parts.append(f'<text class="tick" x="{cx}" y="{_num(bottom + 14)}" text-anchor="middle">{label}</text>')
