@@ -13,6 +13,7 @@ from shipyard.cli import db as db_commands
 from shipyard.cli import demo as demo_commands
 from shipyard.cli import endpoints as endpoint_commands
 from shipyard.cli import models as model_commands
+from shipyard.cli import monitor as monitor_commands
 from shipyard.cli import predict as predict_commands
 from shipyard.cli import rollout as rollout_commands
 from shipyard.cli import serve as serve_commands
@@ -30,10 +31,13 @@ app.add_typer(model_commands.app, name="models")
 app.add_typer(endpoint_commands.app, name="endpoints")
 app.add_typer(db_commands.app, name="db")
 app.add_typer(rollout_commands.app, name="rollout")
+app.add_typer(monitor_commands.feedback_app, name="feedback")
 app.command("serve")(serve_commands.serve)
 app.command("predict")(predict_commands.predict)
 app.command("batch")(batch_commands.batch)
 app.command("demo")(demo_commands.demo)
+app.command("monitor")(monitor_commands.monitor)
+app.command("report")(monitor_commands.report)
 
 
 def main(argv: list[str] | None = None) -> None:
