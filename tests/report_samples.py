@@ -124,6 +124,7 @@ def full_version(name: str = "fraud:3", *, extra_feature: str | None = None) -> 
             "errors": {"422": 3, "500": 0},
             "error_rate": 0.0025,
             "latency_ms": {"p50": 1.2, "p95": 3.4, "p99": 7.9, "mean": 1.5},
+            "dropped": 5,
         },
         "drift": {
             "drifted": True,
@@ -146,6 +147,7 @@ def full_version(name: str = "fraud:3", *, extra_feature: str | None = None) -> 
                 }
                 for f in features
             ],
+            "unknown_features": ["colour"],
         },
         "performance": {
             "labelled": 1000,
@@ -203,6 +205,7 @@ def full_report(*, extra_feature: str | None = None) -> dict[str, Any]:
             "seconds": 3600,
             "window_seconds": WINDOW_S,
         },
+        "unrouted": {"requests": 3, "errors": {"400": 3}, "dropped": 0},
         "versions": [full_version(extra_feature=extra_feature), stable],
     }
 
@@ -246,3 +249,31 @@ def bare_report() -> dict[str, Any]:
             },
         ],
     }
+
+
+def service_style_report() -> dict[str, Any]:
+    """The spelling `MonitoringService` uses where it differs from the spec, plus its extra fields.
+
+    Calibration bins under "bins", group rates as "true_positive_rate", regression bias as
+    "mean_error", notes explaining missing figures, a confusion matrix, an untested feature.
+    """
+    report = full_report()
+    candidate, stable = report["versions"]
+    calibration = candidate["performance"]["calibration"]
+    calibration["bins"] = calibration.pop("curve")
+    calibration["method"] = "top_label"
+    candidate["performance"]["roc_auc"] = None
+    candidate["performance"]["notes"] = {"roc_auc": "ROC AUC needs rows of the positive class and of others"}
+    candidate["performance"]["confusion_matrix"] = {"labels": ["no", "yes"], "matrix": [[700, 40], [30, 230]]}
+    for group in candidate["fairness"]["groups"]:
+        group["true_positive_rate"] = group.pop("tpr")
+        group["false_positive_rate"] = group.pop("fpr")
+    candidate["fairness"]["notes"] = {"equalized_odds_difference": "group M has no negatives"}
+    untested = categorical_feature("device")
+    untested.update(test=None, score=None, threshold=None, p_value=None, drifted=False)
+    untested["note"] = "no reference profile for this feature"
+    candidate["drift"]["features"].append(untested)
+    candidate["drift"]["skipped"] = ["device"]
+    stable["performance"].pop("bias")
+    stable["performance"]["mean_error"] = 0.137
+    return report

@@ -14,7 +14,7 @@ from rich.console import Console
 
 from shipyard.reporting import render_html, render_terminal, summary_lines
 from shipyard.reporting.svg import nice_ticks
-from tests.report_samples import START, bare_report, full_report, numeric_feature
+from tests.report_samples import START, bare_report, full_report, numeric_feature, service_style_report
 
 XSS = "<script>alert(1)</script>"
 VOID = {"meta", "br", "img", "input", "link", "hr", "col", "area", "base", "embed", "source", "track", "wbr"}
@@ -148,6 +148,26 @@ def test_html_shows_the_figures() -> None:
     text = " ".join(parse(render_html(full_report())).text)
     for figure in ("1,200", "0.25%", "7.9 ms", "0.93", "0.97", "CBPE", "0.04", "gender", "ECE 0.03", "MAE", "0.81"):
         assert figure in text
+    assert "3 requests refused before reaching a version (400: 3)" in text
+    assert "not profiled (buffer full)" in text
+    assert "does not know: colour" in text
+
+
+def test_service_spellings_and_extra_fields_render() -> None:
+    page = parse(render_html(service_style_report()))
+    text = " ".join(page.text)
+    labels = [svg["attrs"].get("aria-label") or "" for svg in page.svgs]
+    assert "Reliability curve (ECE 0.03)" in labels  # calibration bins under "bins"
+    assert "ROC AUC needs rows of the positive class" in text  # why the figure is a dash
+    assert "Confusion matrix" in text
+    assert "group M has no negatives" in text
+    assert "0.84" in text  # the M group's true positive rate, spelt out
+    assert "0.137" in text  # regression bias read from mean_error
+    untested = [cells for cells in page.drift_rows if cells and cells[0] == "device"]
+    assert untested and "not tested" in untested[0]
+    assert "Not tested: device" in text
+    terminal = _terminal(service_style_report())
+    assert "untested" in terminal
 
 
 def test_bare_report_says_what_is_missing_instead_of_failing() -> None:
@@ -243,6 +263,9 @@ def test_terminal_lists_drifted_features_first_and_shows_the_figures() -> None:
         "CBPE accuracy 0.91 vs realised 0.93",
         "demographic parity difference 0.04",
         "MAE 1.2",
+        "3 requests refused before reaching a version (400: 3)",
+        "5 not profiled (monitoring buffer full)",
+        "unknown features sent: colour",
     ):
         assert figure in " ".join(text.split()), figure
 

@@ -15,6 +15,8 @@ missing)::
       "generated_at": "2026-11-21T10:00:00+00:00",
       # range covered; window_seconds = size of one stored window
       "window": {"start": ISO, "end": ISO, "seconds": 3600, "window_seconds": 300},
+      # requests refused before a version was chosen (malformed body…), and records the recorder had to drop
+      "unrouted": {"requests": 3, "errors": {"400": 3}, "dropped": 0},
       # one entry per model version that served in the range (newest first)
       "versions": [
         {
@@ -22,7 +24,8 @@ missing)::
           "arms": ["stable"],                             # arms it served in
           "operational": {"requests": 1200, "rows": 1500, "request_rate_per_s": 0.33,
                            "errors": {"422": 3, "500": 0}, "error_rate": 0.0025,
-                           "latency_ms": {"p50": 1.2, "p95": 3.4, "p99": 7.9, "mean": 1.5}},
+                           "latency_ms": {"p50": 1.2, "p95": 3.4, "p99": 7.9, "mean": 1.5},
+                       "dropped": 0},                # requests not profiled because the recorder's buffer was full
           "drift": {                                      # null when the version has no reference profile
             "drifted": true, "drifted_features": ["f3", "f7"],
             "features": [                                 # drifted first, then by score
@@ -41,7 +44,8 @@ missing)::
           "quality": {"rejected_requests": 3,
                       "features": [{"feature": "f3", "missing_rate": 0.01, "reference_missing_rate": 0.0,
                                     "out_of_range": 12, "out_of_range_rate": 0.008, "unseen": 0, "unseen_rate": 0.0,
-                                    "type_violations": 2}]},
+                                    "type_violations": 2}],
+                  "unknown_features": ["colour"]},            # sent, but not in the signature
           "performance": null or {"labelled": 1000, "kind": "classification",
                       "accuracy": 0.93, "precision": 0.9, "recall": 0.88, "f1": 0.89, "roc_auc": 0.97, "log_loss": 0.2,
                       "average": "binary",
@@ -50,7 +54,8 @@ missing)::
                                              "fraction_positive": 0.04}, ...]},
                       # regression instead: "mae", "rmse", "r2", "bias"
                       "reward": {"n": 400, "mean": 0.61, "ci_low": 0.56, "ci_high": 0.66} or null},
-          "estimated": null or {"method": "cbpe", "accuracy": 0.91, "realised_accuracy": 0.93, "difference": -0.02},
+          "estimated": null or {"method": "cbpe", "accuracy": 0.91, "rows": 1500, "realised_accuracy": 0.93,
+                            "difference": -0.02},
           "fairness": null or {"feature": "gender", "positive": 1, "demographic_parity_difference": 0.04,
                                "equalized_odds_difference": 0.07,
                                "groups": [{"group": "F", "count": 500, "selection_rate": 0.3, "tpr": 0.8, "fpr": 0.1},

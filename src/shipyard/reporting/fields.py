@@ -55,6 +55,21 @@ def numbers(values: Any) -> list[float | None]:
     return [as_number(v) for v in values]
 
 
+def first_number(data: Any, *keys: str) -> float | None:
+    """The first of several keys that holds a number: the spec's short names and the service's long ones
+    (``tpr`` / ``true_positive_rate``, ``bias`` / ``mean_error``) both render."""
+    for key in keys:
+        value = number(data, key)
+        if value is not None:
+            return value
+    return None
+
+
+def notes(data: Any) -> list[tuple[str, str]]:
+    """The (figure, reason) notes a section carries to explain a figure that is missing or special."""
+    return [(str(k), str(v)) for k, v in section(data, "notes").items() if v]
+
+
 def text(data: Any, key: str, default: str = "") -> str:
     """A field as display text (not escaped: each renderer escapes for its own medium)."""
     if not isinstance(data, Mapping):
@@ -73,6 +88,11 @@ def strings(data: Any, key: str) -> list[str]:
     if not isinstance(value, Sequence) or isinstance(value, str | bytes):
         return []
     return [str(v) for v in value if v is not None]
+
+
+def tested(feature: Mapping[str, Any]) -> bool:
+    """Whether a drift test ran for the feature; the service lists untested ones with a note saying why."""
+    return bool(feature.get("test")) and feature.get("drifted") is not None
 
 
 def drifted_first(features: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
@@ -179,6 +199,25 @@ def fmt_range(window: Mapping[str, Any]) -> str:
     if window_s is not None:
         details.append(f"windows of {fmt_duration(window_s)}")
     return f"{phrase} ({', '.join(details)})" if details else phrase
+
+
+def errors_by_status(errors: Mapping[str, Any]) -> str:
+    """Non-zero error counts by HTTP status, e.g. "422: 3, 500: 1"."""
+    return ", ".join(f"{code}: {fmt_count(number(errors, code))}" for code in errors if number(errors, code))
+
+
+def unrouted_text(report: Mapping[str, Any]) -> str | None:
+    """Requests refused before a version was chosen, which no version's figures include; None when none."""
+    unrouted = section(report, "unrouted")
+    requests, dropped = number(unrouted, "requests"), number(unrouted, "dropped")
+    if not requests and not dropped:
+        return None
+    by_status = errors_by_status(section(unrouted, "errors"))
+    line = f"{fmt_count(requests or 0)} requests refused before reaching a version"
+    line += f" ({by_status})" if by_status else ""
+    if dropped:
+        line += f"; {fmt_count(dropped)} not profiled (monitoring buffer full)"
+    return line
 
 
 def other_scores(feature: Mapping[str, Any]) -> str:

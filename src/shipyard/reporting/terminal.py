@@ -19,6 +19,7 @@ from rich.text import Text
 from shipyard.reporting.fields import (
     MISSING,
     drifted_first,
+    errors_by_status,
     fmt_count,
     fmt_ms,
     fmt_number,
@@ -29,7 +30,9 @@ from shipyard.reporting.fields import (
     number,
     section,
     strings,
+    tested,
     text,
+    unrouted_text,
 )
 
 
@@ -40,6 +43,9 @@ def render_terminal(report: Mapping[str, Any], console: Console) -> None:
     heading = Text.assemble(("monitoring ", "bold"), (endpoint, "bold cyan"), "  ", window)
     console.print(heading)
     console.print(Text(f"generated {fmt_time(report.get('generated_at'))}", style="dim"))
+    unrouted = unrouted_text(report)
+    if unrouted:
+        console.print(Text(unrouted, style="yellow"))
     versions = items(report, "versions")
     if not versions:
         console.print(Text("no model version served requests in this range", style="yellow"))
@@ -58,6 +64,9 @@ def summary_lines(report: Mapping[str, Any]) -> list[str]:
     """The report as short plain-text lines, for notifiers, logs and `--quiet` output."""
     endpoint = text(report, "endpoint", "unknown endpoint")
     lines = [f"{endpoint}: {fmt_range(section(report, 'window'))}"]
+    unrouted = unrouted_text(report)
+    if unrouted:
+        lines.append(f"  {unrouted}")
     versions = items(report, "versions")
     if not versions:
         lines.append("  no model version served requests in this range")
@@ -109,9 +118,12 @@ def _feature_rows(version: Mapping[str, Any]) -> list[dict[str, Text]]:
     for feature, name in [*zip(features, names, strict=True), *(({}, name) for name in extra)]:
         q = quality.get(name, {})
         drifted = feature.get("drifted")
-        status = Text("DRIFT", style="bold red") if drifted is True else Text("ok" if drifted is False else MISSING)
-        if drifted is False:
-            status.stylize("green")
+        if drifted is True:
+            status = Text("DRIFT", style="bold red")
+        elif tested(feature):
+            status = Text("ok", style="green")
+        else:
+            status = Text(MISSING if not feature else "untested", style="dim")
         out = number(q, "out_of_range")
         # Text, not str: a str cell is parsed as Rich markup, and these values come from user data.
         rows.append(
@@ -163,7 +175,7 @@ def _traffic(ops: Mapping[str, Any]) -> str:
         return "no traffic figures in this range"
     rate = number(ops, "request_rate_per_s")
     errors = section(ops, "errors")
-    by_status = ", ".join(f"{code}: {fmt_count(number(errors, code))}" for code in errors if number(errors, code))
+    by_status = errors_by_status(errors)
     latency = section(ops, "latency_ms")
     parts = [
         f"{fmt_count(number(ops, 'requests'))} requests" + (f" ({fmt_number(rate)}/s)" if rate is not None else ""),
@@ -172,6 +184,9 @@ def _traffic(ops: Mapping[str, Any]) -> str:
     percentiles = [(p, number(latency, p)) for p in ("p50", "p95", "p99")]
     if any(value is not None for _, value in percentiles):
         parts.append("latency " + " · ".join(f"{p} {fmt_ms(value)}" for p, value in percentiles))
+    dropped = number(ops, "dropped")
+    if dropped:
+        parts.append(f"{fmt_count(dropped)} not profiled (monitoring buffer full)")
     return " · ".join(parts)
 
 
@@ -244,8 +259,10 @@ def _quality(quality: Mapping[str, Any]) -> str:
     def total(key: str) -> int:
         return round(sum(number(f, key) or 0.0 for f in features))
 
+    unknown = strings(quality, "unknown_features")
+    extra = f" · unknown features sent: {', '.join(unknown)}" if unknown else ""
     return (
         f"{fmt_count(number(quality, 'rejected_requests'))} rejected requests · "
         f"{total('out_of_range'):,} out of range · {total('unseen'):,} unseen categories · "
-        f"{total('type_violations'):,} type violations"
+        f"{total('type_violations'):,} type violations{extra}"
     )
