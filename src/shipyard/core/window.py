@@ -260,9 +260,9 @@ class Profiler:
 def _training_range(
     low: float | None, high: float | None, ref: FeatureProfile | None
 ) -> tuple[float | None, float | None]:
-    if isinstance(ref, NumericProfile):
-        low = ref.min if low is None else low
-        high = ref.max if high is None else high
+    """The training data's range when the reference profile has it; else the signature's (from the sample input)."""
+    if isinstance(ref, NumericProfile) and ref.min is not None and ref.max is not None:
+        return ref.min, ref.max
     return low, high
 
 
