@@ -221,8 +221,18 @@ def unrouted_text(report: Mapping[str, Any]) -> str | None:
 
 
 def other_scores(feature: Mapping[str, Any]) -> str:
-    """The scores of the tests that did not decide, e.g. "ks 0.22 · wasserstein 0.8"."""
+    """The scores of the tests that did not decide, e.g. "ks 0.22 (p 3e-05) · wasserstein 0.8".
+
+    A test's p-value, which the service files as a score named `<test>_p_value`, goes next to its test.
+    """
     scores = section(feature, "scores")
     test = text(feature, "test")
-    parts = [f"{name} {fmt_number(as_number(value))}" for name, value in scores.items() if name != test]
+    parts = []
+    for name, value in scores.items():
+        if name == test or (name.endswith("_p_value") and name.removesuffix("_p_value") in scores):
+            continue
+        p_value = as_number(scores.get(f"{name}_p_value"))
+        parts.append(
+            f"{name} {fmt_number(as_number(value))}" + (f" (p {fmt_number(p_value)})" if p_value is not None else "")
+        )
     return " · ".join(parts)

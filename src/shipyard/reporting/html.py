@@ -77,7 +77,8 @@ dl.figures div{border:1px solid var(--line);border-radius:6px;padding:6px 10px}
 dl.figures dt{font-size:12px;color:var(--muted)}dl.figures dd{margin:0;font-size:17px;font-variant-numeric:tabular-nums}
 table{border-collapse:collapse;font-variant-numeric:tabular-nums;margin:4px 0}
 th,td{text-align:left;padding:4px 12px;border-bottom:1px solid var(--line);vertical-align:top}
-thead th{font-size:12px;color:var(--muted);font-weight:600}tbody th{font-weight:600}td.num,th.num{text-align:right}
+thead th{font-size:12px;color:var(--muted);font-weight:600;white-space:nowrap}tbody th{font-weight:600}
+td.num,th.num{text-align:right}
 tr.drifted th{border-left:3px solid var(--bad)}td.warn{color:var(--warn);font-weight:600}
 .table-scroll{overflow-x:auto}ul.notes{margin:6px 0;padding-left:20px;color:var(--muted);font-size:13px}
 figure.confusion{margin-top:12px}.note{display:block;font-size:12px;color:var(--muted)}

@@ -147,6 +147,11 @@ def time_ticks(timeline: Timeline, *, max_ticks: int = 6) -> list[tuple[float, s
     while tick <= last + 1e-6:
         ticks.append((float(tick), datetime.fromtimestamp(tick, zone).strftime(pattern)))
         tick += step
-    if not ticks:  # a single window: label it rather than leave the axis bare
+    if len(timeline.points) == 1:  # one window: name its span, not its midpoint's odd minute
+        only = timeline.points[0]
+        start, end = parse_time(only.start), parse_time(only.end)
+        if start is not None and end is not None:
+            return [(first, f"{start.strftime('%H:%M')}\N{EN DASH}{end.strftime('%H:%M')}")]
+    if not ticks:  # a short range between round times: label the first point rather than leave the axis bare
         ticks.append((first, datetime.fromtimestamp(first, zone).strftime(pattern)))
     return ticks
