@@ -19,6 +19,8 @@ DEFAULT_BINS = 10
 # within about a percent, and drift tests that want ~10 bins (PSI, chi-square) regroup them by reference mass.
 FEATURE_BINS = 100
 MAX_LEVELS = 200
+# Live windows name this many of the values their reference never saw (the most frequent); see ProfileBuilder.
+UNSEEN_LEVELS = 20
 OTHER = "__other__"
 
 
@@ -260,11 +262,12 @@ def _level_counts(values: Any) -> tuple[dict[str, int], int]:
     if isinstance(values, pd.Categorical):
         # Code -1 is missing: shifting by one lets bincount count it in slot 0 without a filtering copy.
         tally = np.bincount(np.asarray(values.codes, dtype=np.int64) + 1, minlength=len(values.categories) + 1)
+        seen = np.flatnonzero(tally[1:])
         counts: dict[str, int] = {}
-        for level, n in zip(values.categories, tally[1:].tolist(), strict=True):
-            if n:
-                key = str(level)
-                counts[key] = counts.get(key, 0) + n
+        # One conversion of the used categories: iterating an Arrow-backed index value by value is slow.
+        for level, n in zip(values.categories.to_numpy(dtype=object)[seen], tally[1:][seen].tolist(), strict=True):
+            key = str(level)
+            counts[key] = counts.get(key, 0) + n
         return counts, int(tally[0])
     series = values if isinstance(values, pd.Series) else pd.Series(np.asarray(values, dtype=object).ravel())
     missing = int(series.isna().sum())
@@ -276,14 +279,21 @@ def _level_counts(values: Any) -> tuple[dict[str, int], int]:
 
 
 class _LevelCounter:
-    """A categorical profile under construction; levels outside ``levels`` are counted as ``__other__``."""
+    """A categorical profile under construction; levels outside ``levels`` are counted as ``__other__``.
 
-    __slots__ = ("counts", "levels", "max_levels", "missing")
+    With ``unseen_levels``, the most frequent levels outside ``levels`` keep their names instead, so a
+    new value that takes over live traffic shows by name; the rest still go to ``__other__``. Between
+    chunks only a few times that many candidates are kept (a heavy-hitters sketch), so memory stays bounded.
+    """
 
-    def __init__(self, levels: tuple[str, ...] | None, max_levels: int = MAX_LEVELS) -> None:
+    __slots__ = ("counts", "levels", "max_levels", "missing", "unseen", "unseen_levels")
+
+    def __init__(self, levels: tuple[str, ...] | None, max_levels: int = MAX_LEVELS, unseen_levels: int = 0) -> None:
         self.levels = None if levels is None else frozenset(levels)
         self.max_levels = max_levels
+        self.unseen_levels = unseen_levels
         self.counts: dict[str, int] = {}
+        self.unseen: dict[str, int] = {}
         self.missing = 0
 
     def add(self, values: Any) -> None:
@@ -293,17 +303,40 @@ class _LevelCounter:
             ranked = sorted(counts.items(), key=lambda kv: -kv[1])
             self.levels = frozenset(level for level, _ in ranked[: self.max_levels])
         for level, n in counts.items():
-            key = level if level in self.levels else OTHER
-            self.counts[key] = self.counts.get(key, 0) + n
+            if level in self.levels:
+                self.counts[level] = self.counts.get(level, 0) + n
+            elif self.unseen_levels:
+                self.unseen[level] = self.unseen.get(level, 0) + n
+            else:
+                self.counts[OTHER] = self.counts.get(OTHER, 0) + n
+        if len(self.unseen) > 4 * self.unseen_levels:
+            self.unseen = self._named(4 * self.unseen_levels, self.counts)
+
+    def _named(self, keep: int, counts: dict[str, int]) -> dict[str, int]:
+        """The ``keep`` most frequent unseen levels; the others' counts are added to ``counts[OTHER]``."""
+        ranked = sorted(self.unseen.items(), key=lambda kv: -kv[1])
+        rest = sum(n for _, n in ranked[keep:])
+        if rest:
+            counts[OTHER] = counts.get(OTHER, 0) + rest
+        return dict(ranked[:keep])
 
     def profile(self) -> CategoricalProfile:
-        ranked = sorted(self.counts.items(), key=lambda kv: (kv[0] == OTHER, -kv[1]))
+        counts = dict(self.counts)
+        counts.update(self._named(self.unseen_levels, counts))
+        ranked = sorted(counts.items(), key=lambda kv: (kv[0] == OTHER, -kv[1]))
         return CategoricalProfile(dict(ranked), self.missing)
 
 
-def categorical_profile(values: Any, levels: tuple[str, ...] | None = None) -> CategoricalProfile:
-    """Count levels as strings; beyond the known (or the most frequent) levels, count ``__other__``."""
-    counter = _LevelCounter(levels)
+def categorical_profile(
+    values: Any, levels: tuple[str, ...] | None = None, *, unseen_levels: int = 0
+) -> CategoricalProfile:
+    """Count levels as strings; beyond the known (or the most frequent) levels, count ``__other__``.
+
+    ``unseen_levels``: with ``levels`` given, keep this many of the most frequent other levels by name,
+    so drift tests can name a new value that floods live traffic (it is counted as a level the reference
+    never saw, which a test flags however the reference's rare levels are grouped).
+    """
+    counter = _LevelCounter(levels, unseen_levels=unseen_levels if levels is not None else 0)
     counter.add(values)
     return counter.profile()
 
@@ -366,6 +399,8 @@ class ProfileBuilder:
 
     Against a reference, each of its features is counted in the reference's bins and levels: that is how
     a live window is profiled, and the result merges with other windows and compares with the reference.
+    Up to ``unseen_levels`` values the reference never saw keep their names (the most frequent ones), so a
+    new value flooding a window is named in its drift report rather than hidden in ``__other__``.
     Any other column (and every column, without a reference) has its bins fixed by the first chunk it
     appears in: ``bins`` quantile edges, or its ``max_levels`` most frequent levels. Later values beyond
     them land in the open outer bins or in ``__other__``, so nothing is dropped, but a first chunk that
@@ -378,13 +413,18 @@ class ProfileBuilder:
         *,
         bins: int = FEATURE_BINS,
         max_levels: int = MAX_LEVELS,
+        unseen_levels: int = UNSEEN_LEVELS,
     ) -> None:
-        if bins < 1 or max_levels < 1:
-            raise ValueError(f"bins and max_levels must be >= 1, got bins={bins!r}, max_levels={max_levels!r}")
+        if bins < 1 or max_levels < 1 or unseen_levels < 0:
+            raise ValueError(
+                f"bins and max_levels must be >= 1 and unseen_levels >= 0, got bins={bins!r}, "
+                f"max_levels={max_levels!r}, unseen_levels={unseen_levels!r}"
+            )
         features = reference.features if isinstance(reference, ReferenceProfile) else (reference or {})
         self._reference: dict[str, FeatureProfile] = dict(features)
         self._bins = bins
         self._max_levels = max_levels
+        self._unseen_levels = unseen_levels
         self._columns: dict[str, _NumericAccumulator | _LevelCounter] = {}
         self.rows = 0
 
@@ -410,7 +450,8 @@ class ProfileBuilder:
         if isinstance(known, NumericProfile):
             accumulator = _NumericAccumulator(known.edges)
         elif isinstance(known, CategoricalProfile):
-            accumulator = _LevelCounter(tuple(level for level in known.counts if level != OTHER))
+            levels = tuple(level for level in known.counts if level != OTHER)
+            accumulator = _LevelCounter(levels, unseen_levels=self._unseen_levels)
         elif _is_numeric(values if isinstance(values, pd.Series) else pd.Series(values)):
             array = _float_values(values)
             accumulator = _NumericAccumulator(quantile_edges(np.sort(array[np.isfinite(array)]), self._bins))
