@@ -269,3 +269,16 @@ def test_windows_of_several_workers_merge(tmp_path: Path) -> None:
     with Workspace(Settings(home=tmp_path)).db.read() as conn:
         workers = conn.execute(sa.text("SELECT COUNT(DISTINCT worker) FROM monitor_windows")).scalar_one()
     assert workers == 2
+
+
+def test_feedback_learns_its_version_and_arm_from_the_log(model_served: tuple[str, Workspace, pd.DataFrame]) -> None:
+    """Feedback that reached another process than the one that served (here: the store directly) gets its arm."""
+    url, workspace, _ = model_served
+    ids = _send(url, "clean", _live(3, seed=11), batch=1)
+    workspace.feedback.record("clean", {"items": [{"request_id": rid, "reward": 1} for rid in ids]})
+    assert {i.version for i in workspace.feedback.items("clean")} == {None}
+    url.app.state.dataplane.recorder.sync()
+    since = workspace.feedback.items("clean")[0].observed_at - pd.Timedelta(minutes=1)
+    assert workspace.feedback.fill_from_log("clean", since=since) == 3
+    assert {(i.version, i.arm) for i in workspace.feedback.items("clean")} == {("m:1", "stable")}
+    assert workspace.feedback.fill_from_log("clean", since=since) == 0

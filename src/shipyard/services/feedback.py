@@ -91,6 +91,48 @@ class FeedbackService:
         finally:
             connection.close()
 
+    def fill_from_log(self, endpoint: str, *, since: datetime) -> int:
+        """Give feedback that arrived before (or away from) its prediction the version and arm from the log.
+
+        An A/B test counts rewards per arm; feedback posted to another worker or replica than the one that
+        served the prediction only learns its arm here. Returns how many items were filled in.
+        """
+        with self.db.read() as conn:
+            missing = repo.unserved(conn, endpoint, since)
+        files = self.log.files(endpoint, since=since) if missing else []
+        if not files:
+            return 0
+        import duckdb
+
+        wanted = pa.table(
+            {
+                "request_id": pa.array([m[0] for m in missing], pa.string()),
+                "row": pa.array([m[1] for m in missing], pa.int32()),
+            }
+        )
+        connection = duckdb.connect()
+        try:
+            if self.log.filesystem is not None:
+                connection.register_filesystem(self.log.filesystem)
+            connection.register("wanted", wanted)
+            found = connection.sql(
+                """
+                SELECT w.request_id, w.row, any_value(p._version), any_value(p._arm)
+                FROM wanted w
+                JOIN read_parquet(?, union_by_name = true) p ON p._request_id = w.request_id AND p._row = w.row
+                GROUP BY w.request_id, w.row
+                """,
+                params=[files],
+            ).fetchall()
+        except duckdb.Error as exc:
+            raise StoreError(f"cannot read the prediction log of {endpoint!r}: {exc}") from exc
+        finally:
+            connection.close()
+        if found:
+            with self.db.write() as conn:
+                repo.fill_served(conn, endpoint, [(str(r[0]), int(r[1]), str(r[2]), str(r[3])) for r in found])
+        return len(found)
+
     def export(self, endpoint: str, out: Path) -> int:
         """Write predictions joined with their feedback to Parquet, ready for retraining; returns the rows."""
         if out.suffix.lower() != ".parquet":

@@ -50,7 +50,11 @@ def create_app(
     recorder = _recorder(settings, workspace, metrics) if settings.monitoring else None
     plane = DataPlane(metrics, max_rows=settings.max_request_rows, shadow=shadow, recorder=recorder)
     refresher = Refresher(workspace.endpoints, ModelCache(workspace.registry, metrics), plane, workspace.rollouts)
-    controller = Controller(workspace.rollouts, plane.book.worker)
+    controller = Controller(
+        workspace.rollouts,
+        plane.book.worker,
+        join_feedback=lambda endpoint, since: workspace.feedback.fill_from_log(endpoint, since=since),
+    )
 
     def first_sync_done() -> None:
         settle_memory()

@@ -117,3 +117,13 @@ def fill_served(conn: Connection, endpoint: str, served: list[tuple[str, int, st
 
 def _utc(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def unserved(conn: Connection, endpoint: str, since: datetime, limit: int = 50_000) -> list[tuple[str, int]]:
+    """(request id, row) of feedback whose served version is not known yet, observed since ``since``."""
+    rows = conn.execute(
+        sa.select(feedback.c.request_id, feedback.c.row)
+        .where(feedback.c.endpoint == endpoint, feedback.c.version.is_(None), feedback.c.observed_at >= since)
+        .limit(limit)
+    )
+    return [(r.request_id, r.row) for r in rows]
