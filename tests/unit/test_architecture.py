@@ -19,7 +19,19 @@ ALLOWED = {
     "reporting": {"core"},
     "services": {"core", "store", "artifacts", "flavors", "monitoring"},
     "serving": {"core", "store", "artifacts", "flavors", "monitoring", "services", "workspace"},
-    "cli": {"core", "store", "artifacts", "flavors", "monitoring", "services", "workspace", "serving", "api", "client"},
+    "cli": {
+        "core",
+        "store",
+        "artifacts",
+        "flavors",
+        "monitoring",
+        "reporting",
+        "services",
+        "workspace",
+        "serving",
+        "api",
+        "client",
+    },
     "dashboard": {"core", "services", "workspace", "serving"},
 }
 

@@ -3,7 +3,7 @@
 Service figures, drift and data quality come from the live windows the serving workers flushed (any
 range is a merge of stored windows, never a rescan of the prediction log). Performance, calibration,
 reward rates and fairness need labels, so they come from feedback joined with the logged predictions.
-The report's shape is documented in ``shipyard.reporting.html``.
+The report's shape is documented in the ``shipyard.reporting`` package docstring.
 """
 
 from __future__ import annotations
