@@ -6,13 +6,12 @@ between the request path and the figures (recorder, store, merge, statistics) is
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -227,8 +226,8 @@ def test_store_outage_while_flushing_keeps_windows_and_serving_goes_on(postgres_
         admin.dispose()
 
 
-def test_windows_of_several_workers_merge(tmp_path: Path) -> None:
-    """`shipyard serve --workers 2`: every request counted once in the merged report, read by `shipyard monitor`."""
+def test_windows_of_several_replicas_merge(tmp_path: Path) -> None:
+    """Two `shipyard serve` replicas on one store: each request counted once in the merged `shipyard monitor`."""
     from tests.integration.test_serving_cli import server_process
     from tests.serving_support import free_port, wait_ready
 
@@ -238,24 +237,15 @@ def test_windows_of_several_workers_merge(tmp_path: Path) -> None:
     workspace.registry.register(model, name="m", sample_input=frame[:50], training_data=frame)
     workspace.endpoints.create("clean", model="m:1")
     workspace.close()
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    args = ["serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"]
-    with server_process(args, tmp_path, env):
-        wait_ready(url)
-        deadline = time.monotonic() + 60
-        streak = 0
-        while streak < 20 and time.monotonic() < deadline:  # both workers ready, not just the first to answer
-            ready = httpx.get(f"{url}/readyz", timeout=5).status_code == 200
-            streak = streak + 1 if ready else 0
-            time.sleep(0.05 if ready else 0.2)
-        rows = _live(200, seed=10).to_dict(orient="records")
-
-        def post(row: dict) -> int:  # a fresh connection per request, 8 at once: both workers take some
-            return httpx.post(f"{url}/v1/endpoints/clean/predict", json={"instances": [row]}, timeout=30).status_code
-
-        with ThreadPoolExecutor(8) as pool:
-            assert set(pool.map(post, rows)) == {200}
+    ports = [free_port(), free_port()]
+    urls = [f"http://127.0.0.1:{port}" for port in ports]
+    with contextlib.ExitStack() as stack:
+        for port in ports:
+            stack.enter_context(server_process(["serve", "--host", "127.0.0.1", "--port", str(port)], tmp_path, env))
+        for url in urls:
+            wait_ready(url)
+        for i, url in enumerate(urls):
+            _send(url, "clean", _live(100, seed=10 + i), batch=1)
     done = subprocess.run(
         [sys.executable, "-m", "shipyard.cli.main", "monitor", "clean", "--json"],
         env={**os.environ, "SHIPYARD_HOME": str(tmp_path)},

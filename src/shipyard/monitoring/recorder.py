@@ -20,7 +20,7 @@ import random
 import threading
 import time
 import uuid
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -93,7 +93,7 @@ class Recorder:
         self.clock = clock
         self.dropped = 0
         self.logged = 0
-        self._pending: list[Record] = []
+        self._pending: deque[Record] = deque()  # appends (event loop) and pops (drain thread) are atomic
         self._in_flight = 0
         self._wake_at = max(1, config.capacity // 2)
         self._wake = threading.Event()
@@ -181,7 +181,8 @@ class Recorder:
         self.flush_windows()
 
     def _drain(self) -> int:
-        batch, self._pending = self._pending, []
+        pending = self._pending
+        batch = [pending.popleft() for _ in range(len(pending))]
         if not batch:
             self._count_drops()
             return 0

@@ -18,7 +18,6 @@ import anyio.to_thread
 import numpy as np
 
 from shipyard.core.endpoints import Arm, Endpoint, TrafficPolicy, route
-from shipyard.core.evidence import prediction_keys
 from shipyard.core.versions import ModelVersion
 from shipyard.errors import EndpointNotFoundError, NotReadyError, PayloadTooLargeError, PredictionError, SignatureError
 from shipyard.flavors.loaded import Prediction
@@ -163,7 +162,13 @@ class DataPlane:
                 return self.predict(endpoint, served, decision.arm, payload, rows)
             return await anyio.to_thread.run_sync(self.predict, endpoint, served, decision.arm, payload, rows)
         context = target.rollout
-        counter = self.book.counter(context.rollout_id, context.step, decision.arm.value)
+        counter = self.book.counter(
+            context.rollout_id,
+            context.step,
+            decision.arm.value,
+            classification=context.classification,
+            edges=context.prediction_edges,
+        )
         start = time.perf_counter()
         try:
             if served.inline:
@@ -171,10 +176,10 @@ class DataPlane:
             else:
                 outcome = await anyio.to_thread.run_sync(self.predict, endpoint, served, decision.arm, payload, rows)
         except PredictionError:
-            counter.record((time.perf_counter() - start) * 1e3, error=True)
+            counter.add((time.perf_counter() - start) * 1e3, True)
             raise
         latency_ms = (time.perf_counter() - start) * 1e3
-        counter.record(latency_ms, error=False, keys=self._keys(context, outcome.prediction))
+        counter.add(latency_ms, False, outcome.prediction.predictions)
         if decision.shadow is not None:
             if len(self._shadow_pending) < MAX_SHADOW_PENDING:
                 self._shadow_pending.append(
@@ -191,13 +196,6 @@ class DataPlane:
             else:
                 self.metrics.shadow_dropped.labels(endpoint).inc()
         return outcome
-
-    @staticmethod
-    def _keys(context: RolloutContext, prediction: Prediction) -> list[str]:
-        """Labels for classifiers; numbers only in the reference profile's bins (raw values never repeat)."""
-        if context.classification or context.prediction_edges is not None:
-            return prediction_keys(prediction.predictions, edges=context.prediction_edges)
-        return []
 
     async def run_shadows(self) -> None:
         """Every ``WINDOW_S``, hand the sampled requests to the shadow process as one batch.

@@ -7,15 +7,24 @@ so each worker keeps running totals here and the refresher upserts snapshots of 
 
 from __future__ import annotations
 
-import bisect
 import os
 import socket
 import threading
 import uuid
-from collections.abc import Iterable
+from collections import Counter, deque
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from shipyard.core.evidence import LATENCY_EDGES_MS, ArmEvidence, LatencyHistogram, ShadowComparison
+import numpy as np
+
+from shipyard.core.evidence import (
+    LATENCY_EDGES_MS,
+    ArmEvidence,
+    LatencyHistogram,
+    ShadowComparison,
+    prediction_keys,
+)
 
 _BUCKETS = len(LATENCY_EDGES_MS) + 1
 
@@ -26,28 +35,73 @@ def worker_id() -> str:
 
 
 class ArmCounter:
-    """Running totals for one arm of one rollout step in this worker."""
+    """Running totals for one arm of one rollout step in this worker.
 
-    __slots__ = ("buckets", "dirty", "errors", "predictions", "requests", "sum_ms")
+    The request path only appends (latency, error, predictions) to a deque; binning latencies and
+    counting prediction keys happen vectorised when the refresher takes a snapshot, once a second.
+    A deque, because appends (event loop) and pops (the snapshot's thread) are each atomic.
+    """
 
-    def __init__(self) -> None:
+    __slots__ = (
+        "buckets",
+        "classification",
+        "dirty",
+        "edges",
+        "errors",
+        "pending",
+        "predictions",
+        "requests",
+        "sum_ms",
+    )
+
+    def __init__(self, *, classification: bool = True, edges: Sequence[float] | None = None) -> None:
         self.requests = 0
         self.errors = 0
         self.buckets = [0] * _BUCKETS
         self.sum_ms = 0.0
         self.predictions: dict[str, int] = {}
         self.dirty = False
+        self.classification = classification
+        self.edges = edges
+        self.pending: deque[tuple[float, bool, Any]] = deque()
+
+    def add(self, latency_ms: float, error: bool, predictions: Any = None) -> None:
+        """The request path's whole cost: one append (predictions are the served batch's array, or None)."""
+        self.pending.append((latency_ms, error, predictions))
+        self.dirty = True
 
     def record(self, latency_ms: float, *, error: bool, keys: Iterable[str] = ()) -> None:
-        self.requests += 1
-        self.errors += error
-        self.buckets[bisect.bisect_left(LATENCY_EDGES_MS, latency_ms)] += 1
-        self.sum_ms += latency_ms
+        """Count one request at once, with its prediction keys already computed."""
+        self._count([latency_ms], errors=int(error))
         for key in keys:
             self.predictions[key] = self.predictions.get(key, 0) + 1
         self.dirty = True
 
+    def fold(self) -> None:
+        """Count everything appended since the last fold."""
+        pending = self.pending
+        taken = [pending.popleft() for _ in range(len(pending))]
+        if not taken:
+            return
+        self._count([t[0] for t in taken], errors=sum(1 for t in taken if t[1]))
+        arrays = [np.atleast_1d(t[2]) for t in taken if t[2] is not None]
+        if arrays and (self.classification or self.edges is not None):
+            values = np.concatenate(arrays) if len(arrays) > 1 else arrays[0]
+            for key, n in Counter(prediction_keys(values, edges=self.edges)).items():
+                self.predictions[key] = self.predictions.get(key, 0) + n
+
+    def _count(self, latencies_ms: list[float], *, errors: int) -> None:
+        values = np.asarray(latencies_ms, dtype=np.float64)
+        for index, n in zip(
+            *np.unique(np.searchsorted(LATENCY_EDGES_MS, values, side="left"), return_counts=True), strict=True
+        ):
+            self.buckets[int(index)] += int(n)
+        self.requests += len(latencies_ms)
+        self.errors += errors
+        self.sum_ms += float(values.sum())
+
     def snapshot(self) -> ArmEvidence:
+        self.fold()
         return ArmEvidence(
             self.requests, self.errors, LatencyHistogram(tuple(self.buckets), self.sum_ms), dict(self.predictions)
         )
@@ -71,11 +125,13 @@ class EvidenceBook:
         self._shadow_dirty: set[tuple[str, int]] = set()
         self._lock = threading.Lock()  # shadow comparisons are recorded from worker threads
 
-    def counter(self, rollout_id: str, step: int, arm: str) -> ArmCounter:
+    def counter(
+        self, rollout_id: str, step: int, arm: str, *, classification: bool = True, edges: Sequence[float] | None = None
+    ) -> ArmCounter:
         key = (rollout_id, step, arm)
         found = self._arms.get(key)
         if found is None:
-            found = self._arms[key] = ArmCounter()
+            found = self._arms[key] = ArmCounter(classification=classification, edges=edges)
         return found
 
     def add_shadow(self, rollout_id: str, step: int, comparison: ShadowComparison) -> None:
