@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     log_flush_s: float = Field(1.0, gt=0, le=300)
     monitor_window_s: int = Field(300, ge=1, le=86_400)
     monitor_flush_s: float = Field(5.0, gt=0, le=3600)
+    # Drift thresholds per endpoint ("*" for every endpoint): {"fraud": {"default": {"psi": 0.25},
+    # "features": {"amount": {"psi": 0.3}}}}; the keys are those of shipyard.core.drift.DriftThresholds.
+    # Kept as canonical JSON text so the settings stay hashable; a table in shipyard.toml works too.
+    drift_thresholds: Annotated[str, NoDecode] = "{}"
     # A tuple, not a list: settings are frozen and hashable (one workspace per settings).
     webhook_urls: Annotated[tuple[str, ...], NoDecode] = ()
 
@@ -71,6 +75,30 @@ class Settings(BaseSettings):
             if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
                 raise ValueError(f"webhook URL {url!r} must start with http:// or https:// and name a host")
         return tuple(value)
+
+    @field_validator("drift_thresholds", mode="before")
+    @classmethod
+    def _check_drift_thresholds(cls, value: Any) -> str:
+        """Refuse a bad threshold when settings are read, not when a report is asked for."""
+        from shipyard.core.drift import DriftThresholds
+        from shipyard.errors import ShipyardError
+
+        if isinstance(value, str):
+            try:
+                value = json.loads(value or "{}")
+            except ValueError as exc:
+                raise ValueError(f"not JSON: {exc}") from None
+        if not isinstance(value, dict):
+            raise ValueError('expected an object of endpoint name (or "*") to thresholds')
+        for endpoint, spec in value.items():
+            try:
+                DriftThresholds.from_dict(spec)
+            except (ShipyardError, TypeError, ValueError, AttributeError) as exc:
+                raise ValueError(f"drift thresholds for {endpoint!r}: {exc}") from None
+        return json.dumps(value, sort_keys=True)
+
+    def drift_threshold_specs(self) -> dict[str, Any]:
+        return dict(json.loads(self.drift_thresholds))
 
     @model_validator(mode="after")
     def _fill_derived_defaults(self) -> Settings:

@@ -39,7 +39,11 @@ class Workspace:
         self.prediction_log = PredictionLog(settings.artifact_uri, s3_endpoint_url=settings.s3_endpoint_url)
         self.feedback = FeedbackService(self.endpoints, self.prediction_log, max_rows=settings.max_request_rows)
         self.monitoring = MonitoringService(
-            self.endpoints, self.feedback, self.prediction_log, window_s=settings.monitor_window_s
+            self.endpoints,
+            self.feedback,
+            self.prediction_log,
+            window_s=settings.monitor_window_s,
+            drift_thresholds=settings.drift_threshold_specs(),
         )
 
     def close(self, *, timeout_s: float = 5.0) -> None:

@@ -79,7 +79,7 @@ def model_served(fast: Settings, workspace: Workspace) -> Iterator[tuple[str, Wo
 def test_shift_in_two_features_flags_exactly_those_and_clean_traffic_flags_none(
     model_served: tuple[str, Workspace, pd.DataFrame],
 ) -> None:
-    url, _, _ = model_served
+    url, workspace, _ = model_served
     _send(url, "clean", _live(3000, seed=1))
     _send(url, "shifted", _live(3000, seed=2, shift=0.5))
     clean = _report(url, "clean")["versions"][0]
@@ -93,6 +93,10 @@ def test_shift_in_two_features_flags_exactly_those_and_clean_traffic_flags_none(
     assert {f["feature"] for f in first} == set(SHIFTED)
     assert all(len(f["reference"]["proportions"]) == len(f["live"]["proportions"]) > 1 for f in first)
     assert shifted["timeline"] and shifted["timeline"][-1]["drifted_features"]
+    # thresholds per feature (SHIPYARD_DRIFT_THRESHOLDS): a looser one for f3 leaves only f11 flagged
+    workspace.monitoring.drift_thresholds = {"shifted": {"features": {"f3": {"psi": 5.0, "wasserstein": 5.0}}}}
+    relaxed = _report(url, "shifted")["versions"][0]["drift"]
+    assert relaxed["drifted_features"] == ["f11"]
 
 
 def test_service_figures_and_data_quality_count_what_was_sent(

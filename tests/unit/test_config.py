@@ -54,3 +54,15 @@ def test_nothing_is_read_at_import(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_drift_thresholds_are_checked_when_settings_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(
+        "SHIPYARD_DRIFT_THRESHOLDS", '{"*": {"default": {"psi": 0.3}}, "fraud": {"features": {"x": {"alpha": 0.01}}}}'
+    )
+    settings = Settings.load()
+    assert settings.drift_threshold_specs()["fraud"] == {"features": {"x": {"alpha": 0.01}}}
+    assert hash(settings)  # settings stay hashable: one workspace per settings
+    monkeypatch.setenv("SHIPYARD_DRIFT_THRESHOLDS", '{"*": {"default": {"psy": 0.3}}}')
+    with pytest.raises(ConfigError, match="unknown drift threshold 'psy'"):
+        Settings.load()

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from shipyard.core.drift import DriftThresholds, window_drift
 from shipyard.core.profile import OTHER, CategoricalProfile, NumericProfile, ReferenceProfile
 from shipyard.core.rollout_spec import parse_duration
 from shipyard.core.signature import OutputKind, Signature
@@ -45,6 +46,7 @@ class MonitoringService:
         log: PredictionLog,
         *,
         window_s: int = 300,
+        drift_thresholds: Mapping[str, Mapping[str, Any]] | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.endpoints = endpoints
@@ -53,7 +55,13 @@ class MonitoringService:
         self.feedback = feedback
         self.log = log
         self.window_s = window_s
+        self.drift_thresholds = dict(drift_thresholds or {})
         self.clock = clock
+
+    def thresholds_for(self, endpoint: str) -> DriftThresholds:
+        """The endpoint's drift thresholds, else those set for every endpoint ("*"), else the defaults."""
+        spec = self.drift_thresholds.get(endpoint, self.drift_thresholds.get("*"))
+        return DriftThresholds.from_dict(spec) if spec else DriftThresholds()
 
     def store_windows(self, rows: Sequence[StoredWindow]) -> None:
         """The serving workers' sink: upsert their partial windows in one transaction."""
@@ -92,8 +100,10 @@ class MonitoringService:
         if version is None:
             refs += sorted({v for v in labelled.get("_version_list", []) if v and v not in refs}, key=_version_order)
         unrouted = merge_all([WindowProfile.from_dict(w.profile) for w in by_version.get(UNROUTED, [])])
+        thresholds = self.thresholds_for(endpoint)
         versions = [
-            self._version_report(endpoint, ref, by_version.get(ref, []), labelled, since, until) for ref in refs
+            self._version_report(endpoint, ref, by_version.get(ref, []), labelled, since, until, thresholds)
+            for ref in refs
         ]
         return {
             "endpoint": endpoint,
@@ -122,6 +132,7 @@ class MonitoringService:
         labelled: Mapping[str, Any],
         since: datetime,
         until: datetime,
+        thresholds: DriftThresholds,
     ) -> dict[str, Any]:
         try:
             model: ModelVersion | None = self.registry.get(ref)
@@ -140,7 +151,7 @@ class MonitoringService:
         estimated = _estimate(merged, performance)
         timeline = []
         for start, profile in per_window.items():
-            drift = _drift(reference, profile)
+            drift = _drift(reference, profile, thresholds)
             in_window = _between(labels, start, start + timedelta(seconds=self.window_s))
             window_perf = _performance(in_window, signature) if signature is not None and in_window else None
             timeline.append(
@@ -161,7 +172,7 @@ class MonitoringService:
             "version": ref,
             "arms": sorted(merged.arms),
             "operational": _operational(merged, covered),
-            "drift": _drift(reference, merged),
+            "drift": _drift(reference, merged, thresholds),
             "quality": _quality(merged, reference, signature),
             "performance": performance,
             "estimated": estimated if merged.confidence.n else None,
@@ -233,12 +244,12 @@ def _operational(window: WindowProfile, seconds: float) -> dict[str, Any]:
     }
 
 
-def _drift(reference: ReferenceProfile | None, window: WindowProfile) -> dict[str, Any] | None:
+def _drift(
+    reference: ReferenceProfile | None, window: WindowProfile, thresholds: DriftThresholds
+) -> dict[str, Any] | None:
     if reference is None or not window.features:
         return None
-    from shipyard.core.drift import window_drift
-
-    return window_drift(reference, window.features, window.prediction).to_dict()
+    return window_drift(reference, window.features, window.prediction, thresholds=thresholds).to_dict()
 
 
 def _max_score(drift: Mapping[str, Any] | None) -> float | None:
