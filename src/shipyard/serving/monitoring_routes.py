@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import anyio.to_thread
@@ -55,7 +56,7 @@ def monitoring_router(workspace: Workspace, recorder: Recorder | None, *, max_by
             data = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
             raise MalformedRequestError(f"feedback body is not valid JSON: {exc}") from None
-        served_by = recorder.served_by if recorder is not None else None
+        served_by = _served_by(recorder) if recorder is not None else None
         result = await anyio.to_thread.run_sync(lambda: workspace.feedback.record(endpoint, data, served_by=served_by))
         return Response(orjson.dumps(result), media_type="application/json")
 
@@ -71,3 +72,20 @@ def monitoring_router(workspace: Workspace, recorder: Recorder | None, *, max_by
         return workspace.monitoring.report(endpoint, window=window, version=version)
 
     return router
+
+
+def _served_by(recorder: Recorder) -> Callable[[str], tuple[str, str] | None]:
+    """The recorder's lookup for one feedback body: feedback sent right after its prediction finds the request
+    still waiting in the recorder's buffer, so the first miss drains the buffer once and looks again."""
+    drained = False
+
+    def lookup(request_id: str) -> tuple[str, str] | None:
+        nonlocal drained
+        found = recorder.served_by(request_id)
+        if found is None and not drained:
+            drained = True
+            recorder.drain()
+            found = recorder.served_by(request_id)
+        return found
+
+    return lookup
