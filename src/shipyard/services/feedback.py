@@ -11,8 +11,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from shipyard.core.feedback import FeedbackInput, parse_feedback
+from shipyard.core.signature import OutputKind
 from shipyard.errors import InvalidArgumentError, StoreError
-from shipyard.monitoring.prediction_log import PredictionLog
+from shipyard.monitoring.prediction_log import META_COLUMNS, PredictionLog
 from shipyard.services.endpoints import EndpointService
 from shipyard.store import feedback as repo
 
@@ -67,7 +68,11 @@ class FeedbackService:
         """Every feedback item (observed in the range) with its logged prediction's columns, empty when not logged."""
         feedback = feedback_table(self.items(endpoint, since=since, until=until))
         files = self.log.files(endpoint)
-        if not files:
+        if not files:  # nothing logged (sample rate 0, or no traffic yet): the same columns, all empty
+            present = set(feedback.column_names)
+            for name in self._log_columns(endpoint):
+                if name not in present:
+                    feedback = feedback.append_column(name, pa.nulls(feedback.num_rows))
             return feedback
         import duckdb
 
@@ -132,6 +137,14 @@ class FeedbackService:
             with self.db.write() as conn:
                 repo.fill_served(conn, endpoint, [(str(r[0]), int(r[1]), str(r[2]), str(r[3])) for r in found])
         return len(found)
+
+    def _log_columns(self, endpoint: str) -> list[str]:
+        """The prediction log's columns for the endpoint's current model, as a join would add them."""
+        signature = self.registry.get(self.endpoints.get(endpoint).model).signature
+        names = [c for c in META_COLUMNS if c not in ("_request_id", "_row")] + [*signature.names, "_prediction"]
+        if signature.output.kind is OutputKind.CLASSIFICATION:
+            names.append("_probabilities")
+        return names
 
     def export(self, endpoint: str, out: Path) -> int:
         """Write predictions joined with their feedback to Parquet, ready for retraining; returns the rows."""
