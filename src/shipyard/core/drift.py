@@ -43,6 +43,8 @@ NUMERIC_EFFECTS = ("psi", "wasserstein")
 CORRECTIONS = ("none", "bonferroni")
 # Cochran's rule: the chi-square approximation wants an expected count of at least 5 in every cell.
 MIN_EXPECTED = 5
+# Up to this effective sample size the KS p-value is SciPy's exact-n formula; above it, the limit (fast).
+KS_EXACT_N = 1000
 # A rare level is kept apart when live traffic has this many times the share it could have had in the
 # reference: by chance that takes odds below one in a million at the sizes where it matters.
 SURGE_RATIO = 10
@@ -187,19 +189,33 @@ def ks_test(reference_counts: ArrayLike, live_counts: ArrayLike) -> tuple[float,
     The CDFs are compared at the bin edges only, so the statistic can fall short of the raw-data one by up
     to one bin's mass, and the p-value errs on the side of no drift. (1.0 when either side is empty.)
     """
-    from scipy import stats as scipy_stats  # imported when first needed: it costs the CLI half a second
-
     r, lv = _counts(reference_counts), _counts(live_counts)
-    n_r, n_l = r.sum(), lv.sum()
     if r.shape != lv.shape:
         raise InvalidArgumentError(f"ks_test needs aligned bins; got {r.size} reference and {lv.size} live counts")
+    n_r, n_l = r.sum(), lv.sum()
     if n_r <= 0 or n_l <= 0:
         return 0.0, 1.0
     statistic = float(np.max(np.abs(np.cumsum(r) / n_r - np.cumsum(lv) / n_l)))
-    # As scipy.stats.ks_2samp(method="asymp"): Kolmogorov's distribution at the effective size n*m/(n+m).
-    effective_n = max(1, round(n_r * n_l / (n_r + n_l)))
-    p_value = float(scipy_stats.kstwo.sf(statistic, effective_n))
-    return statistic, min(1.0, max(0.0, p_value))
+    return statistic, _ks_p_value(statistic, n_r * n_l / (n_r + n_l))
+
+
+def _ks_p_value(statistic: float, effective_n: float) -> float:
+    """P(D >= statistic) at the effective size n*m/(n+m), as ``scipy.stats.ks_2samp(method="asymp")``.
+
+    Up to KS_EXACT_N that is SciPy's own formula (Kolmogorov's distribution for that n). Above it, SciPy's
+    ``kstwo.sf`` can take most of a second per call (n = 500,000, D = 0.01), so the limiting distribution
+    is used instead: its p-value is slightly larger (under 3% near 0.05 at n = 1,000, less above), which
+    errs on the side of no drift.
+    """
+    if effective_n <= KS_EXACT_N:
+        from scipy import stats as scipy_stats  # imported when first needed: it costs the CLI half a second
+
+        p_value = float(scipy_stats.kstwo.sf(statistic, max(1, round(effective_n))))
+    else:
+        from scipy.special import kolmogorov
+
+        p_value = float(kolmogorov(math.sqrt(effective_n) * statistic))
+    return min(1.0, max(0.0, p_value))
 
 
 def chi_square(reference_counts: ArrayLike, live_counts: ArrayLike) -> tuple[float, float]:
