@@ -2,7 +2,7 @@
 
 Switches for quick checks: ``SHIPYARD_BENCH_QUICK=1`` (short load runs), ``SHIPYARD_BENCH_PEERS=0``
 (skip MLflow and BentoML, and so their installation), ``SHIPYARD_BENCH_ONLY=serving`` (or ``registry``,
-``rollouts``, ``monitoring``; comma-separated).
+``rollouts``, ``monitoring``, ``drift``; comma-separated).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import bench_drift
 import bench_monitoring
 import bench_registry
 import bench_rollouts
@@ -42,6 +43,9 @@ def main() -> None:
     if not only or "monitoring" in only:
         results["monitoring"] = bench_monitoring.run(quick=quick)
         print("\n" + bench_monitoring.report(results["monitoring"]))
+    if not only or "drift" in only:
+        results["drift"] = bench_drift.run(quick=quick, peers=peers)
+        print("\n" + bench_drift.report(results["drift"]))
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.write_text(json.dumps(results, indent=2))

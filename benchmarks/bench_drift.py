@@ -1,0 +1,164 @@
+"""Drift from raw rows to a verdict per feature: Shipyard against Evidently and a bare NumPy PSI.
+
+Seeded data (``drift/data.py``): a reference and a current table of 1,000,000 rows x 25 features (20
+numeric, 5 categorical up to 5,000 levels), written once to Parquet in row groups; three features are
+shifted. Every tool runs in a fresh process, so its peak memory (ru_maxrss) is its own:
+
+- Shipyard streams both files in 131,072-row chunks through ``ProfileBuilder`` (reference bins from the
+  first chunk) and judges every feature with ``window_drift``. Timed from the first read to the verdict.
+  Run on all 25 features, on the 20 numeric ones (the others' columns), and on a quarter of the rows,
+  whose peak memory should equal the full run's: memory follows the chunk, not the row count.
+- NumPy: the 20 numeric columns loaded in memory, then reference deciles, ``np.histogram`` of both and
+  the PSI formula per column; only the PSI is timed (the load is reported apart).
+- Evidently 0.7, in its own venv: ``Report([DataDriftPreset()])`` on the 20 numeric columns loaded as
+  DataFrames; only the report is timed.
+
+Shipyard and NumPy run five times and keep their fastest time (the machine may be shared) and their
+highest peak memory; Evidently, at about a minute and a half a run, runs once. The issue's targets: at
+least 30x faster than Evidently, within 2x of the NumPy PSI, peak memory independent of the row count.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from drift.data import NUMERIC, SHIFTED, write
+from drift.peer import ensure_evidently
+
+HERE = Path(__file__).resolve().parent / "drift"
+TARGETS = {"evidently_speedup": 30.0, "numpy_ratio": 2.0, "memory_growth": 1.2}
+REPEATS = 5
+
+
+def _child(command: list[str], *, timeout_s: float) -> dict[str, Any]:
+    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s)
+    if done.returncode != 0:
+        raise RuntimeError(f"{Path(command[1]).name} failed: {(done.stderr or done.stdout).strip()[-800:]}")
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def _fastest(command: list[str], repeats: int) -> dict[str, Any]:
+    """The fastest of ``repeats`` runs, with every run's time and the highest peak memory of them all."""
+    runs = [_child(command, timeout_s=600) for _ in range(repeats)]
+    best = dict(min(runs, key=lambda r: r["seconds"]))
+    best["runs_s"] = [round(r["seconds"], 3) for r in runs]
+    best["peak_rss_mb"] = max(r["peak_rss_mb"] for r in runs)
+    return best
+
+
+def run(*, quick: bool = False, peers: bool = True) -> dict[str, Any]:
+    rows = 100_000 if quick else 1_000_000
+    repeats = 2 if quick else REPEATS
+    results: dict[str, Any] = {"rows": rows, "features": 25, "numeric": len(NUMERIC), "shifted": list(SHIFTED)}
+    python = sys.executable
+    with tempfile.TemporaryDirectory(prefix="shipyard-bench-drift-") as tmp:
+        started = time.perf_counter()
+        reference, current = (str(p) for p in write(Path(tmp), rows))
+        results["write_s"] = time.perf_counter() - started
+        shipyard = [python, str(HERE / "shipyard_drift.py"), reference, current]
+        results["shipyard"] = _fastest(shipyard, repeats)
+        results["shipyard_numeric"] = _fastest([*shipyard, "--numeric-only"], repeats)
+        results["shipyard_quarter"] = _fastest([*shipyard, "--rows", str(rows // 4)], repeats)
+        results["numpy_psi"] = _fastest([python, str(HERE / "numpy_psi.py"), reference, current], repeats)
+        if not peers:
+            results["evidently"] = {"skipped": "SHIPYARD_BENCH_PEERS=0"}
+        else:
+            try:
+                evidently, version = ensure_evidently()
+                command = [str(evidently), str(HERE / "evidently_drift.py"), reference, current]
+                results["evidently"] = _child(command, timeout_s=1800) | {"version": version}
+            except Exception as exc:  # reported, never faked: the table says why there is no figure
+                results["evidently"] = {"error": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc()[-800:]}
+    results["ratios"] = _ratios(results)
+    return results
+
+
+def _ratios(results: dict[str, Any]) -> dict[str, float | None]:
+    full, numeric, quarter = results["shipyard"], results["shipyard_numeric"], results["shipyard_quarter"]
+    numpy_s = results["numpy_psi"]["seconds"]
+    evidently_s = results["evidently"].get("seconds")
+    return {
+        # The targets are read on the 25-feature run: Shipyard doing more than either other tool.
+        "evidently_speedup": evidently_s / full["seconds"] if evidently_s else None,
+        "evidently_speedup_same_columns": evidently_s / numeric["seconds"] if evidently_s else None,
+        "numpy_ratio": full["seconds"] / numpy_s,
+        "numpy_ratio_same_columns": numeric["seconds"] / numpy_s,
+        "numpy_ratio_with_load": full["seconds"] / (numpy_s + results["numpy_psi"]["load_seconds"]),
+        "memory_growth": full["peak_rss_mb"] / quarter["peak_rss_mb"],
+    }
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _met(value: float | None, target: float, *, at_most: bool = False) -> str:
+    if value is None:
+        return "not measured"
+    return "yes" if (value <= target if at_most else value >= target) else "**no**"
+
+
+def report(results: dict[str, Any]) -> str:
+    rows, r = results["rows"], results["ratios"]
+    lines = [
+        "## Drift",
+        "",
+        f"{rows:,} reference rows against {rows:,} current rows, from Parquet (or arrays in memory) to a drift "
+        f"verdict per feature; seeded, with {', '.join(results['shifted'])} shifted. Fresh process per run; "
+        "peak memory is the process's maximum resident set.",
+        "",
+        "| run | features | time s | CPU s | peak memory MB | flagged |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+
+    def row(label: str, cell: dict[str, Any], features: int) -> str:
+        if "seconds" not in cell:
+            why = cell.get("skipped") or cell.get("error", "no result")
+            return f"| {label} | {features} | - | - | - | {' '.join(str(why).split())[:300]} |"
+        runs = cell.get("runs_s")
+        shown = f"{cell['seconds']:.2f}" + (f" (runs {', '.join(f'{s:.2f}' for s in runs)})" if runs else "")
+        return (
+            f"| {label} | {features} | {shown} | {cell['cpu_seconds']:.2f} | {cell['peak_rss_mb']:.0f} "
+            f"| {', '.join(cell.get('drifted', [])) or 'none'} |"
+        )
+
+    quarter = results["shipyard_quarter"]
+    evidently = results["evidently"]
+    lines += [
+        row("Shipyard, streamed from Parquet", results["shipyard"], 25),
+        row("Shipyard, numeric columns only", results["shipyard_numeric"], 20),
+        row(f"Shipyard, first {quarter.get('rows', rows // 4):,} rows", quarter, 25),
+        row("NumPy PSI, arrays in memory (PSI only)", results["numpy_psi"], 20),
+        row(f"Evidently {evidently.get('version', '')} DataDriftPreset (report only)", evidently, 20),
+        "",
+        f"Loading the 20 numeric columns into memory took NumPy {results['numpy_psi']['load_seconds']:.2f} s"
+        + (f" and Evidently {evidently['load_seconds']:.2f} s" if "load_seconds" in evidently else "")
+        + " more, not counted above; Shipyard's time includes its reading.",
+        "",
+        *(
+            ["Quick mode: the targets are set for 1,000,000 rows, where fixed costs weigh less.", ""]
+            if rows < 10**6
+            else []
+        ),
+        "| measure | value | target | met |",
+        "|---|---:|---:|---|",
+        f"| Evidently time / Shipyard time (25 features) | {_fmt(r['evidently_speedup'], '.1f')}x "
+        f"| ≥ {TARGETS['evidently_speedup']:.0f}x | {_met(r['evidently_speedup'], TARGETS['evidently_speedup'])} |",
+        f"| the same, Shipyard on Evidently's 20 columns | {_fmt(r['evidently_speedup_same_columns'], '.1f')}x | | |",
+        f"| Shipyard time (25 features) / NumPy PSI time | {r['numpy_ratio']:.2f} | ≤ {TARGETS['numpy_ratio']:.0f} "
+        f"| {_met(r['numpy_ratio'], TARGETS['numpy_ratio'], at_most=True)} |",
+        f"| the same, Shipyard on NumPy's 20 columns | {r['numpy_ratio_same_columns']:.2f} | | |",
+        f"| the same, NumPy's loading counted too | {r['numpy_ratio_with_load']:.2f} | | |",
+        f"| Shipyard peak memory, {rows:,} / {quarter.get('rows', rows // 4):,} rows | {r['memory_growth']:.2f} "
+        f"| ≤ {TARGETS['memory_growth']:.1f} | {_met(r['memory_growth'], TARGETS['memory_growth'], at_most=True)} |",
+    ]
+    return "\n".join(lines)
