@@ -135,6 +135,7 @@ def test_single_and_batch_feedback_with_rows_rewards_and_timestamps(served: tupl
     assert (items[(other, 0)].label, items[(other, 0)].reward) == (None, 0.5)
     assert items[(rid, 1)].observed_at == items[(rid, 2)].observed_at == two_hours_ago
     assert abs(items[(rid, 0)].observed_at - datetime.now(UTC)) < timedelta(minutes=1)
+    # Known although the feedback came right after the predictions, before the recorder's next flush.
     assert {(i.version, i.arm) for i in items.values()} == {("iris:1", "stable")}
     # The report counts feedback by when it was observed: the two-hour-old labels are outside the last hour.
     recent = performance(client, "iris", "1h")
