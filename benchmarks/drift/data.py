@@ -68,3 +68,9 @@ def write(directory: Path, rows: int) -> tuple[Path, Path]:
     for path, seed, shifted in ((paths[0], 0, False), (paths[1], 1, True)):
         pq.write_table(table(rows, seed=seed, shifted=shifted), path, row_group_size=ROW_GROUP)
     return paths
+
+
+if __name__ == "__main__":
+    import sys
+
+    write(Path(sys.argv[1]), int(sys.argv[2]))

@@ -8,11 +8,15 @@ calls drifted. Imports only Evidently, pandas and pyarrow: Shipyard is not insta
 from __future__ import annotations
 
 import json
-import resource
 import sys
 import time
+from pathlib import Path
 
 import pyarrow.parquet as pq
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from memory import peak_rss_mb
 
 NUMERIC = [f"x{i:02d}" for i in range(20)]
 
@@ -34,12 +38,13 @@ def _drifted(snapshot: object) -> list[str]:
 
 
 def main() -> None:
-    started = time.perf_counter()
-    reference, current = (pq.read_table(path, columns=NUMERIC).to_pandas() for path in sys.argv[1:3])
-    loaded = time.perf_counter()
     from evidently import Report
     from evidently.presets import DataDriftPreset
 
+    imports_mb = peak_rss_mb()
+    started = time.perf_counter()
+    reference, current = (pq.read_table(path, columns=NUMERIC).to_pandas() for path in sys.argv[1:3])
+    loaded = time.perf_counter()
     imported = time.perf_counter()
     cpu_started = time.process_time()
     snapshot = Report([DataDriftPreset()]).run(current_data=current, reference_data=reference)
@@ -52,7 +57,8 @@ def main() -> None:
                 "seconds": seconds,
                 "cpu_seconds": time.process_time() - cpu_started,
                 "load_seconds": loaded - started,
-                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "peak_rss_mb": peak_rss_mb(),
+                "imports_rss_mb": imports_mb,
                 "rows": len(reference),
                 "features": len(NUMERIC),
                 "drifted": _drifted(snapshot),

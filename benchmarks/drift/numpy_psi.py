@@ -8,7 +8,6 @@ Loading is timed apart from the PSI, which is the figure Shipyard is held to.
 from __future__ import annotations
 
 import json
-import resource
 import sys
 import time
 from pathlib import Path
@@ -19,6 +18,7 @@ import pyarrow.parquet as pq
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from data import NUMERIC
+from memory import peak_rss_mb
 
 
 def psi(reference: np.ndarray, current: np.ndarray) -> float:
@@ -30,6 +30,7 @@ def psi(reference: np.ndarray, current: np.ndarray) -> float:
 
 
 def main() -> None:
+    imports_mb = peak_rss_mb()
     started = time.perf_counter()
     columns = []
     for path in sys.argv[1:3]:
@@ -46,7 +47,8 @@ def main() -> None:
                 "seconds": seconds,
                 "cpu_seconds": time.process_time() - cpu_started,
                 "load_seconds": loaded - started,
-                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "peak_rss_mb": peak_rss_mb(),
+                "imports_rss_mb": imports_mb,
                 "rows": int(columns[0][0].size),
                 "features": len(NUMERIC),
                 "drifted": sorted(name for name, score in scores.items() if score > 0.2),

@@ -2,14 +2,13 @@
 
 Usage: shipyard_drift.py REFERENCE CURRENT [--numeric-only] [--rows N] [--chunk N]. Both files are streamed
 in chunks through ``ProfileBuilder`` (the reference's bins are fixed by its first chunk, the current file
-is counted in them), then ``window_drift`` judges every feature. Peak memory is the process's ru_maxrss.
+is counted in them), then ``window_drift`` judges every feature. Peak memory is the process's VmHWM.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import resource
 import sys
 import time
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ import pyarrow.parquet as pq
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from data import CATEGORICAL, NUMERIC
+from memory import peak_rss_mb
 
 from shipyard.core.drift import window_drift
 from shipyard.core.profile import ProfileBuilder
@@ -65,6 +65,7 @@ def main() -> None:
     import scipy.special
     import scipy.stats  # noqa: F401
 
+    imports_mb = peak_rss_mb()
     started = time.perf_counter()
     cpu_started = time.process_time()
     reference = ProfileBuilder()
@@ -82,7 +83,8 @@ def main() -> None:
             {
                 "seconds": seconds,
                 "cpu_seconds": cpu_seconds,
-                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "peak_rss_mb": peak_rss_mb(),
+                "imports_rss_mb": imports_mb,
                 "rows": reference.rows,
                 "features": len(columns),
                 "drifted": sorted(result.drifted_features),
