@@ -5,12 +5,13 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 TORCH_VERSION ?= 2.13.0
 
-.PHONY: run test bench lint install install-test clean
+.PHONY: run test bench lint install install-test compile clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet -e .
+	$(MAKE) --no-print-directory compile
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
@@ -19,7 +20,13 @@ $(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
 	$(PIP) install --quiet -e ".[all,dev]"
 	# Debian's chromium for the browser tests (offline report, dashboard); playwright's own download is unreachable.
 	SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); command -v chromium >/dev/null || ( $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver ) || echo "could not install chromium: browser tests will skip"
+	$(MAKE) --no-print-directory compile
 	touch $@
+
+# `shipyard serve` runs Python with -OO; its compiled files are written here once, so a server (and its
+# shadow process) starts in seconds even where PYTHONDONTWRITEBYTECODE keeps Python from caching them.
+compile:
+	$(PY) -OO -m compileall -q -j 0 src $(VENV)/lib >/dev/null 2>&1 || true
 
 install: $(VENV)/.installed
 
