@@ -7,10 +7,12 @@ Every measure that applies is computed and reported:
 
 - numbers: PSI over about ten groups of fine bins holding equal reference mass; Kolmogorov-Smirnov on
   the fine bins' CDFs (the statistic is at most one fine bin's mass below SciPy's on the raw rows, and the
-  p-value is SciPy's asymptotic one); Wasserstein-1 from the binned CDFs and per-bin sums, and the same
-  divided by the reference's standard deviation, so that one threshold fits every scale.
+  p-value is SciPy's asymptotic one, or its limit for large samples); Wasserstein-1 from the binned CDFs
+  and per-bin sums, and the same divided by the reference's standard deviation, so that one threshold fits
+  every scale.
 - categories: chi-square on the 2 x k table and Jensen-Shannon distance (base 2), after rare levels are
-  folded into one ``__rare__`` group, so a column of thousands of ids does not read as drift.
+  folded into one ``__rare__`` group, so a column of thousands of ids does not read as drift (a level
+  flooding live traffic is never folded away).
 
 One of them decides, by the size of the live window (the "default test"). Below ``large_window_rows``
 live values (1,000 by default) a p-value decides, KS for numbers and chi-square for categories, at
@@ -103,6 +105,7 @@ class FeatureThresholds:
             raise InvalidArgumentError(f"rare_share must be a fraction in [0, 1), got {self.rare_share!r}")
 
     def to_dict(self) -> dict[str, Any]:
+        """Every field by name, so a stored configuration shows the defaults it ran with."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
@@ -149,9 +152,12 @@ class DriftThresholds:
         return self.default if override is None else _overridden(self.default, override, f"feature {name!r}")
 
     def for_prediction(self) -> FeatureThresholds:
+        """The prediction's thresholds: the defaults with ``prediction``'s overrides applied."""
         return _overridden(self.default, self.prediction, "the prediction")
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready; ``from_dict`` reads it back."""
+
         def plain(o: FeatureThresholds | Mapping[str, Any]) -> dict[str, Any]:
             return o.to_dict() if isinstance(o, FeatureThresholds) else dict(o)
 
@@ -164,6 +170,7 @@ class DriftThresholds:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> DriftThresholds:
+        """Thresholds from configuration: missing keys take the defaults, unknown ones are refused."""
         default = _overridden(FeatureThresholds(), data.get("default") or {}, "the defaults")
         return cls(
             default,
@@ -382,6 +389,7 @@ class StatResult:
         return self.score / self.threshold
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-safe: NaN and infinite figures become null."""
         return {
             "test": self.test,
             "score": _finite_or_none(self.score),
@@ -421,21 +429,25 @@ class FeatureDrift:
 
     @property
     def score(self) -> float | None:
+        """The deciding test's score (its statistic for a p-value test)."""
         decision = self.decision
         return decision.score if decision else None
 
     @property
     def threshold(self) -> float | None:
+        """The deciding test's threshold (alpha, after any correction, for a p-value test)."""
         decision = self.decision
         return decision.threshold if decision else None
 
     @property
     def p_value(self) -> float | None:
+        """The deciding test's p-value; None for effect sizes."""
         decision = self.decision
         return decision.p_value if decision else None
 
     @property
     def severity(self) -> float:
+        """How far past its threshold the deciding test is (1.0 at it); 0.0 when nothing was decided."""
         decision = self.decision
         return decision.severity if decision else 0.0
 
@@ -444,9 +456,11 @@ class FeatureDrift:
         return tuple(s.test for s in self.stats if s.drifted)
 
     def stat(self, test: StatTest) -> StatResult | None:
+        """One test's result by name, None when it does not apply to this feature."""
         return next((s for s in self.stats if s.test == test), None)
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-safe, with the grouped proportions of both sides for plotting them side by side."""
         reference: dict[str, Any] = {
             "bins": list(self.bins),
             "proportions": list(self.reference_proportions),
@@ -492,6 +506,7 @@ class WindowDrift:
         raise KeyError(f"no drift result for feature {name!r}; features: {', '.join(f.feature for f in self.features)}")
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-safe: what the monitoring report and alert rules read."""
         return {
             "drifted": self.drifted,
             "drifted_features": list(self.drifted_features),

@@ -251,6 +251,7 @@ class _NumericAccumulator:
         self.add_sorted(ordered)
 
     def add_sorted(self, ordered: np.ndarray) -> None:
+        """Count finite values sorted ascending (``add`` sorts; callers that already did skip it)."""
         if self.edges is None:
             if ordered.size == 0:
                 return
@@ -295,7 +296,10 @@ def _level_counts(values: Any) -> tuple[dict[str, int], int]:
     """Counts per level (as strings) and the missing count; a pandas Categorical is counted by its codes."""
     if isinstance(values, pd.Series) and isinstance(values.dtype, pd.CategoricalDtype):
         values = values.array
-    if isinstance(values, np.ndarray) and values.dtype.kind in "biu":
+    if isinstance(values, np.ndarray) and values.dtype.kind == "b":
+        true = int(np.count_nonzero(values))
+        return {level: n for level, n in (("False", values.size - true), ("True", true)) if n}, 0
+    if isinstance(values, np.ndarray) and values.dtype.kind in "iu":
         # Booleans and integer codes: a sort-based unique, not a hash of a million Python objects.
         levels, tallies = np.unique(values.ravel(), return_counts=True)
         return {str(level): int(n) for level, n in zip(levels.tolist(), tallies.tolist(), strict=True)}, 0
