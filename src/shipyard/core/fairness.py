@@ -18,27 +18,12 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike
 
+from shipyard.core.jsonsafe import finite_or_none, json_value
 from shipyard.errors import InvalidArgumentError
 
 UndefinedRates = Literal["zero", "skip"]
 # Labels, decisions and group values may be any values (strings, ints, None), which ``ArrayLike`` does not admit.
 Values = ArrayLike | Sequence[Any]
-
-
-def _finite_or_none(value: float | None) -> float | None:
-    """JSON has no NaN or infinity; absent figures are written as null."""
-    return float(value) if value is not None and math.isfinite(value) else None
-
-
-def _json_value(value: Any) -> Any:
-    """Group values and labels go into JSON: numpy scalars become Python ones, anything exotic a string."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if value is None or isinstance(value, bool | int | str):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    return str(value)
 
 
 def _as_1d(values: Values, name: str) -> np.ndarray:
@@ -103,13 +88,13 @@ class GroupRates:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "group": _json_value(self.group),
+            "group": json_value(self.group),
             "count": self.count,
-            "selection_rate": _finite_or_none(self.selection_rate),
+            "selection_rate": finite_or_none(self.selection_rate),
             "positives": self.positives,
             "negatives": self.negatives,
-            "true_positive_rate": _finite_or_none(self.true_positive_rate),
-            "false_positive_rate": _finite_or_none(self.false_positive_rate),
+            "true_positive_rate": finite_or_none(self.true_positive_rate),
+            "false_positive_rate": finite_or_none(self.false_positive_rate),
         }
 
 
@@ -136,11 +121,11 @@ class FairnessMetrics:
         return {
             "n": self.n,
             "labelled": self.labelled,
-            "positive": _json_value(self.positive),
-            "demographic_parity_difference": _finite_or_none(self.demographic_parity_difference),
-            "equalized_odds_difference": _finite_or_none(self.equalized_odds_difference),
-            "true_positive_rate_difference": _finite_or_none(self.true_positive_rate_difference),
-            "false_positive_rate_difference": _finite_or_none(self.false_positive_rate_difference),
+            "positive": json_value(self.positive),
+            "demographic_parity_difference": finite_or_none(self.demographic_parity_difference),
+            "equalized_odds_difference": finite_or_none(self.equalized_odds_difference),
+            "true_positive_rate_difference": finite_or_none(self.true_positive_rate_difference),
+            "false_positive_rate_difference": finite_or_none(self.false_positive_rate_difference),
             "undefined_rates": self.undefined_rates,
             "groups": [g.to_dict() for g in self.groups],
             "notes": dict(self.notes),
@@ -151,7 +136,7 @@ def _spread(
     rates: list[float | None], groups: list[Any], policy: UndefinedRates, name: str, notes: dict[str, str]
 ) -> float | None:
     """Max minus min over groups, with undefined rates handled as ``policy`` says."""
-    undefined = [_json_value(g) for g, r in zip(groups, rates, strict=True) if r is None]
+    undefined = [json_value(g) for g, r in zip(groups, rates, strict=True) if r is None]
     if undefined:
         treatment = "counted as 0, as fairlearn does" if policy == "zero" else "left out of the difference"
         notes[name] = f"undefined for groups {undefined}; {treatment}"

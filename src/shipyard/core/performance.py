@@ -18,6 +18,7 @@ from typing import Any, Protocol, cast, runtime_checkable
 import numpy as np
 from numpy.typing import ArrayLike
 
+from shipyard.core.jsonsafe import finite_or_none, json_value
 from shipyard.errors import InvalidArgumentError
 
 DEFAULT_CALIBRATION_BINS = 10
@@ -38,22 +39,6 @@ Numbers = ArrayLike | Sequence[float | None]
 
 
 # --- input handling ---------------------------------------------------------------------------------------
-
-
-def _finite_or_none(value: float | None) -> float | None:
-    """JSON has no NaN or infinity; absent figures are written as null."""
-    return float(value) if value is not None and math.isfinite(value) else None
-
-
-def _json_label(value: Any) -> Any:
-    """Class labels go into JSON: numpy scalars become Python ones, anything exotic its string form."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if value is None or isinstance(value, bool | int | str):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    return str(value)
 
 
 def _is_missing(value: Any) -> bool:
@@ -121,7 +106,7 @@ def _index_of(classes: Sequence[Any], value: Any, name: str) -> int:
     for i, c in enumerate(classes):
         if c == value:
             return i
-    raise InvalidArgumentError(f"{name}={value!r} is not one of the classes {[_json_label(c) for c in classes]}")
+    raise InvalidArgumentError(f"{name}={value!r} is not one of the classes {[json_value(c) for c in classes]}")
 
 
 def _probability_rows(probabilities: ArrayLike, k: int | None = None) -> np.ndarray:
@@ -169,8 +154,8 @@ class ReliabilityBin:
             "low": self.low,
             "high": self.high,
             "count": self.count,
-            "mean_predicted": _finite_or_none(self.mean_predicted),
-            "fraction_positive": _finite_or_none(self.fraction_positive),
+            "mean_predicted": finite_or_none(self.mean_predicted),
+            "fraction_positive": finite_or_none(self.fraction_positive),
         }
 
 
@@ -193,9 +178,9 @@ class CalibrationResult:
     def to_dict(self) -> dict[str, Any]:
         return {
             "method": self.method,
-            "positive": _json_label(self.positive),
+            "positive": json_value(self.positive),
             "n": self.n,
-            "ece": _finite_or_none(self.ece),
+            "ece": finite_or_none(self.ece),
             "bins": [b.to_dict() for b in self.bins],
             "unknown_labels": self.unknown_labels,
         }
@@ -295,18 +280,18 @@ class ClassificationPerformance:
     def to_dict(self) -> dict[str, Any]:
         return {
             "n": self.n,
-            "classes": [_json_label(c) for c in self.classes],
+            "classes": [json_value(c) for c in self.classes],
             "average": self.average,
-            "positive": _json_label(self.positive),
-            "accuracy": _finite_or_none(self.accuracy),
-            "precision": _finite_or_none(self.precision),
-            "recall": _finite_or_none(self.recall),
-            "f1": _finite_or_none(self.f1),
-            "roc_auc": _finite_or_none(self.roc_auc),
-            "log_loss": _finite_or_none(self.log_loss),
+            "positive": json_value(self.positive),
+            "accuracy": finite_or_none(self.accuracy),
+            "precision": finite_or_none(self.precision),
+            "recall": finite_or_none(self.recall),
+            "f1": finite_or_none(self.f1),
+            "roc_auc": finite_or_none(self.roc_auc),
+            "log_loss": finite_or_none(self.log_loss),
             "calibration": self.calibration.to_dict() if self.calibration is not None else None,
             "confusion_matrix": {
-                "labels": [_json_label(c) for c in self.classes],
+                "labels": [json_value(c) for c in self.classes],
                 "matrix": [list(row) for row in self.confusion_matrix],
             },
             "unknown_labels": self.unknown_labels,
@@ -344,7 +329,7 @@ def _roc_auc(
     if positive_index is not None:
         auc = _binary_auc(codes == positive_index, proba[:, positive_index])
         if auc is None:
-            present = [_json_label(classes[c]) for c in np.unique(codes).tolist()]
+            present = [json_value(classes[c]) for c in np.unique(codes).tolist()]
             notes["roc_auc"] = f"ROC AUC needs rows of the positive class and of others; labels hold only {present}"
         return auc
     per_class = [_binary_auc(codes == c, proba[:, c]) for c in range(len(classes))]
@@ -353,7 +338,7 @@ def _roc_auc(
         notes["roc_auc"] = "ROC AUC needs at least one class with both rows of it and rows of others"
         return None
     if len(defined) < len(per_class):
-        skipped = [_json_label(classes[c]) for c, a in enumerate(per_class) if a is None]
+        skipped = [json_value(classes[c]) for c, a in enumerate(per_class) if a is None]
         notes["roc_auc"] = (
             f"one-vs-rest macro average over {len(defined)} of {len(classes)} classes; {skipped} had no rows "
             "(or only rows) among the labels"
@@ -446,7 +431,7 @@ def classification_performance(
     precision, recall, f1, predicted, actual = _rates(matrix)
     if positive_index is not None:
         scores = (precision[positive_index], recall[positive_index], f1[positive_index])
-        name = _json_label(resolved[positive_index])
+        name = json_value(resolved[positive_index])
         if predicted[positive_index] == 0:
             notes["precision"] = f"no row was predicted {name!r}; counted as 0, as scikit-learn does"
         if actual[positive_index] == 0:
@@ -507,10 +492,10 @@ class RegressionPerformance:
     def to_dict(self) -> dict[str, Any]:
         return {
             "n": self.n,
-            "mae": _finite_or_none(self.mae),
-            "rmse": _finite_or_none(self.rmse),
-            "r2": _finite_or_none(self.r2),
-            "mean_error": _finite_or_none(self.mean_error),
+            "mae": finite_or_none(self.mae),
+            "rmse": finite_or_none(self.rmse),
+            "r2": finite_or_none(self.r2),
+            "mean_error": finite_or_none(self.mean_error),
             "missing": self.missing,
             "notes": dict(self.notes),
         }
@@ -733,8 +718,8 @@ class AccuracyEstimate:
     def to_dict(self) -> dict[str, Any]:
         return {
             "n": self.n,
-            "accuracy": _finite_or_none(self.accuracy),
-            "mean_confidence": _finite_or_none(self.mean_confidence),
+            "accuracy": finite_or_none(self.accuracy),
+            "mean_confidence": finite_or_none(self.mean_confidence),
             "calibrated": self.calibrated,
         }
 
@@ -788,9 +773,9 @@ class RewardSummary:
     def to_dict(self) -> dict[str, Any]:
         return {
             "n": self.n,
-            "mean": _finite_or_none(self.mean),
-            "ci_low": _finite_or_none(self.ci_low),
-            "ci_high": _finite_or_none(self.ci_high),
+            "mean": finite_or_none(self.mean),
+            "ci_low": finite_or_none(self.ci_low),
+            "ci_high": finite_or_none(self.ci_high),
             "confidence": self.confidence,
             "interval": self.interval,
             "missing": self.missing,

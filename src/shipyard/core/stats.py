@@ -17,6 +17,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from shipyard.core.evidence import ArmEvidence, Disagreement, RewardMoments, ShadowComparison
+from shipyard.core.jsonsafe import finite_or_none
 from shipyard.errors import InvalidArgumentError
 
 # The relative error gate compares against max(stable rate, this floor): a stable version with no errors
@@ -27,11 +28,6 @@ MIN_ARM_N = 30
 # Default mSPRT mixing scale: tau = 0.1 x the pooled standard deviation, i.e. the test is most sensitive to
 # effects around a tenth of a standard deviation, the size A/B tests on business metrics usually chase.
 DEFAULT_TAU_SD = 0.1
-
-
-def _finite_or_none(value: float | None) -> float | None:
-    """JSON has no NaN or infinity; absent figures are written as null."""
-    return value if value is not None and math.isfinite(value) else None
 
 
 # --- prediction shift -------------------------------------------------------------------------------------
@@ -137,7 +133,7 @@ class GateResult:
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
-            "value": _finite_or_none(self.value),
+            "value": finite_or_none(self.value),
             "limit": self.limit,
             "passed": self.passed,
             "detail": self.detail,
@@ -295,9 +291,9 @@ class ArmSummary:
     def to_dict(self) -> dict[str, Any]:
         return {
             "n": self.n,
-            "mean": _finite_or_none(self.mean),
-            "ci_low": _finite_or_none(self.ci_low),
-            "ci_high": _finite_or_none(self.ci_high),
+            "mean": finite_or_none(self.mean),
+            "ci_low": finite_or_none(self.ci_low),
+            "ci_high": finite_or_none(self.ci_high),
         }
 
 
@@ -334,8 +330,8 @@ class SequentialState:
         return {
             "p_value": self.p_value,
             "looks": self.looks,
-            "lift_low": _finite_or_none(self.lift_low),
-            "lift_high": _finite_or_none(self.lift_high),
+            "lift_low": finite_or_none(self.lift_low),
+            "lift_high": finite_or_none(self.lift_high),
         }
 
     @classmethod
@@ -396,10 +392,10 @@ class ABResult:
         return {
             "control": self.control.to_dict(),
             "treatment": self.treatment.to_dict(),
-            "lift": _finite_or_none(self.lift),
-            "relative_lift": _finite_or_none(self.relative_lift),
-            "lift_ci_low": _finite_or_none(self.lift_ci_low),
-            "lift_ci_high": _finite_or_none(self.lift_ci_high),
+            "lift": finite_or_none(self.lift),
+            "relative_lift": finite_or_none(self.relative_lift),
+            "lift_ci_low": finite_or_none(self.lift_ci_low),
+            "lift_ci_high": finite_or_none(self.lift_ci_high),
             "p_value": self.p_value,
             "significant": self.significant,
             "winner": self.winner,
