@@ -9,10 +9,8 @@ of the monitored server is then looked for in the prediction log.
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,29 +25,13 @@ from bench_serving import _verify, _wait_ready
 from serving.load import ensure_wrk, run_wrk
 from serving.model import body, train
 from serving.procs import ServerProcess, free_port
-from serving.servers import PROJECT_BIN, QUIET_ENV
+from serving.servers import PROJECT_BIN, home_env, json_script
 
 HERE = Path(__file__).resolve().parent
 SERVERS = ("off", "on")
 CONCURRENCY = (8, 1)
 TARGET_RPS_RATIO = 0.95
 SETTLE_S = 2.0
-
-
-def _env(home: Path, **extra: str) -> dict[str, str]:
-    env = {**os.environ, **QUIET_ENV, "SHIPYARD_HOME": str(home), **extra}
-    for key in ("DATABASE_URL", "ARTIFACT_URI", "URL", "API_KEY", "CONFIG", "MONITORING", "LOG_SAMPLE_RATE"):
-        if key not in {k.removeprefix("SHIPYARD_") for k in extra}:
-            env.pop(f"SHIPYARD_{key}", None)
-    return env
-
-
-def _script(*args: str, env: dict[str, str], cwd: Path) -> dict[str, Any]:
-    command = [sys.executable, str(HERE / "serving" / "shipyard_monitoring.py"), *args]
-    done = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, timeout=300)
-    if done.returncode != 0:
-        raise RuntimeError(f"shipyard_monitoring.py {args[0]} failed: {(done.stderr or done.stdout).strip()[-800:]}")
-    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
 def _dropped(base: str) -> float:
@@ -88,14 +70,16 @@ def run(quick: bool = False) -> dict[str, Any]:
         body_file = workdir / "instances-1.json"
         body_file.write_bytes(body(bench, 1, key="instances"))
         try:
-            results["store"] = _script("setup", str(bench.path), env=_env(home), cwd=workdir)
+            results["store"] = json_script(
+                "shipyard_monitoring.py", "setup", str(bench.path), env=home_env(home), cwd=workdir
+            )
             urls: dict[str, str] = {}
             for name in SERVERS:
                 port = free_port()
                 extra = {"SHIPYARD_MONITORING": "false"} if name == "off" else {}
                 command = [str(PROJECT_BIN / "shipyard"), "serve", "--host", "127.0.0.1", "--port", str(port)]
                 servers[name] = ServerProcess(
-                    command, env=_env(home, **extra), cwd=workdir, log_path=workdir / f"serve-{name}.log"
+                    command, env=home_env(home, **extra), cwd=workdir, log_path=workdir / f"serve-{name}.log"
                 )
                 base = f"http://127.0.0.1:{port}"
                 _wait_ready(servers[name], f"{base}/readyz", timeout_s=120)
@@ -121,7 +105,10 @@ def run(quick: bool = False) -> dict[str, Any]:
             monitored = urls["on"].rsplit("/v1/", 1)[0]
             results["dropped"] = _dropped(monitored)
             servers["on"].stop()  # a clean shutdown writes what is still buffered
-            results["log"] = {"answered": answered, **_script("count", env=_env(home), cwd=workdir)}
+            results["log"] = {
+                "answered": answered,
+                **json_script("shipyard_monitoring.py", "count", env=home_env(home), cwd=workdir),
+            }
         except Exception as exc:
             results["status"] = "failed"
             results["reason"] = "".join(traceback.format_exception_only(exc)).strip()

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,7 +28,7 @@ from bench_serving import WrongAnswer, _verify, _wait_ready
 from serving.load import ensure_wrk, run_wrk
 from serving.model import BenchModel, body, train
 from serving.procs import ServerProcess, free_port
-from serving.servers import PROJECT_BIN, QUIET_ENV
+from serving.servers import PROJECT_BIN, home_env, json_script
 
 HERE = Path(__file__).resolve().parent
 ENDPOINTS = ("single", "canary", "shadow")
@@ -41,21 +40,6 @@ SETTLE_S = 2.5
 """Pause after every load run: the shadow queue left by a run drains before the next run starts."""
 BUDGET_S = 1200.0
 """Rounds still to come are skipped once the benchmark has run this long."""
-
-
-def _env(home: Path) -> dict[str, str]:
-    env = {**os.environ, **QUIET_ENV, "SHIPYARD_HOME": str(home)}
-    for key in ("DATABASE_URL", "ARTIFACT_URI", "URL", "API_KEY", "CONFIG"):
-        env.pop(f"SHIPYARD_{key}", None)  # a fresh local home, whatever the caller's shell points at
-    return env
-
-
-def _store_script(*args: str, env: dict[str, str], cwd: Path) -> dict[str, Any]:
-    command = [sys.executable, str(HERE / "serving" / "shipyard_rollouts.py"), *args]
-    done = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, timeout=300)
-    if done.returncode != 0:
-        raise RuntimeError(f"shipyard_rollouts.py {args[0]} failed: {(done.stderr or done.stdout).strip()[-800:]}")
-    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
 def _served_by(url: str, data: bytes, *, routing_key: str | None) -> str:
@@ -206,14 +190,14 @@ def run(quick: bool = False) -> dict[str, Any]:
     }
     with tempfile.TemporaryDirectory(prefix="shipyard-bench-rollouts-") as tmp:
         workdir = Path(tmp)
-        env = _env(workdir / "shipyard-home")
+        env = home_env(workdir / "shipyard-home")
         bench = train(workdir)
         body_file = workdir / "instances-1.json"
         body_file.write_bytes(body(bench, 1, key="instances"))
         server: ServerProcess | None = None
         try:
             print("rollouts benchmark: registering bench:1 and bench:2, starting the rollouts ...", file=sys.stderr)
-            results["store"] = _store_script("setup", str(bench.path), env=env, cwd=workdir)
+            results["store"] = json_script("shipyard_rollouts.py", "setup", str(bench.path), env=env, cwd=workdir)
             port = free_port()
             base = f"http://127.0.0.1:{port}"
             command = [
@@ -237,7 +221,7 @@ def run(quick: bool = False) -> dict[str, Any]:
             )  # fmt: skip
             results["runs"] = runs
             time.sleep(2.5)  # the server flushes its rollout evidence to the store every second
-            results["rollouts"] = _store_script("status", env=env, cwd=workdir)
+            results["rollouts"] = json_script("shipyard_rollouts.py", "status", env=env, cwd=workdir)
             checks = results["routing_checks"]["shadow"]
             results["shadow"] = {
                 "answered": shadow_sent + sum(sum(v.values()) for v in checks.values()) + 2,  # + the _verify calls

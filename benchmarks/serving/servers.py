@@ -6,6 +6,7 @@ that the harness starts on a free port of 127.0.0.1.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -13,6 +14,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from serving.model import BenchModel
 from serving.peers import ensure_peer_venv
@@ -194,3 +196,21 @@ PREPARE: dict[str, Callable[[BenchModel, Path], Launch]] = {
     "mlflow": prepare_mlflow,
     "bentoml": prepare_bentoml,
 }
+
+
+def home_env(home: Path, **extra: str) -> dict[str, str]:
+    """The environment of a Shipyard process on a fresh local home, whatever the caller's shell points at."""
+    env = {**os.environ, **QUIET_ENV, "SHIPYARD_HOME": str(home)}
+    for key in ("DATABASE_URL", "ARTIFACT_URI", "URL", "API_KEY", "CONFIG", "MONITORING", "LOG_SAMPLE_RATE"):
+        env.pop(f"SHIPYARD_{key}", None)
+    return {**env, **extra}
+
+
+def json_script(script: str, *args: str, env: dict[str, str], cwd: Path) -> dict[str, Any]:
+    """Run one of the store scripts beside this file with the project's Python; its last line is JSON."""
+    done = subprocess.run(
+        [sys.executable, str(HERE / script), *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=300
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{script} {args[0]} failed: {(done.stderr or done.stdout).strip()[-800:]}")
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
