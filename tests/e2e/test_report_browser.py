@@ -82,7 +82,8 @@ def test_report_renders_offline_with_plots_and_drifted_feature_first(browser: Br
         assert box is not None
         assert box["width"] > 100
         assert box["height"] > 100
-    for name in ("Reliability curve (ECE 0.03)", "Performance per window", "Largest drift score per window"):
+    drift_chart = "Worst feature's drift per window (1 = at its threshold)"
+    for name in ("Reliability curve (ECE 0.03)", "Performance per window", drift_chart):
         assert page.get_by_role("img", name=name).first.is_visible()
 
     first_row = page.locator("#drift table.drift-table tbody tr").first

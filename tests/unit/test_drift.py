@@ -402,8 +402,8 @@ def test_window_dict_is_json_and_lists_drifted_features_first(reference: Referen
     }  # fmt: skip
     first = data["features"][0]
     assert set(first) == {
-        "feature", "kind", "test", "score", "threshold", "drifted", "p_value", "scores", "tests", "rows", "reference",
-        "live", "note",
+        "feature", "kind", "test", "score", "threshold", "drifted", "severity", "p_value", "scores", "tests", "rows",
+        "reference", "live", "note",
     }  # fmt: skip
     assert first["drifted"] and first["kind"] == "numeric" and first["test"] == "psi" and first["rows"] == 5_000
     assert set(first["scores"]) == {"psi", "ks", "ks_p_value", "wasserstein", "wasserstein_distance"}

@@ -140,7 +140,7 @@ def test_every_plot_is_an_accessible_svg() -> None:
         assert svg["title"] == label
     assert any(label.startswith("tenure_months: reference vs live") for label in labels)
     assert any(label.startswith("Reliability curve") for label in labels)
-    assert any(label == "Largest drift score per window" for label in labels)
+    assert any(label == "Worst feature's drift per window (1 = at its threshold)" for label in labels)
     assert any(label == "Performance per window" for label in labels)
 
 

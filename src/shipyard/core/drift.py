@@ -33,6 +33,7 @@ from typing import Any, Literal, cast
 import numpy as np
 from numpy.typing import ArrayLike
 
+from shipyard.core.jsonsafe import finite_or_none
 from shipyard.core.profile import OTHER, CategoricalProfile, FeatureProfile, NumericProfile, ReferenceProfile
 from shipyard.core.stats import psi as psi_of_counts
 from shipyard.errors import InvalidArgumentError
@@ -50,11 +51,6 @@ KS_EXACT_N = 1000
 # A rare level is kept apart when live traffic has this many times the share it could have had in the
 # reference: by chance that takes odds below one in a million at the sizes where it matters.
 SURGE_RATIO = 10
-
-
-def _finite_or_none(value: float | None) -> float | None:
-    """JSON has no NaN or infinity; absent figures are written as null."""
-    return float(value) if value is not None and math.isfinite(value) else None
 
 
 # --- thresholds -------------------------------------------------------------------------------------------
@@ -392,9 +388,9 @@ class StatResult:
         """JSON-safe: NaN and infinite figures become null."""
         return {
             "test": self.test,
-            "score": _finite_or_none(self.score),
+            "score": finite_or_none(self.score),
             "threshold": self.threshold,
-            "p_value": _finite_or_none(self.p_value),
+            "p_value": finite_or_none(self.p_value),
             "drifted": self.drifted,
         }
 
@@ -464,7 +460,7 @@ class FeatureDrift:
         reference: dict[str, Any] = {
             "bins": list(self.bins),
             "proportions": list(self.reference_proportions),
-            "missing_share": _finite_or_none(self.reference_missing_share),
+            "missing_share": finite_or_none(self.reference_missing_share),
         }
         if self.kind == "numeric":
             reference["edges"] = list(self.edges)
@@ -472,17 +468,18 @@ class FeatureDrift:
             "feature": self.feature,
             "kind": self.kind,
             "test": self.test,
-            "score": _finite_or_none(self.score),
+            "score": finite_or_none(self.score),
             "threshold": self.threshold,
             "drifted": self.drifted,
-            "p_value": _finite_or_none(self.p_value),
-            "scores": {name: _finite_or_none(value) for name, value in self.scores.items()},
+            "severity": finite_or_none(self.severity) if self.decision is not None else None,
+            "p_value": finite_or_none(self.p_value),
+            "scores": {name: finite_or_none(value) for name, value in self.scores.items()},
             "tests": [s.to_dict() for s in self.stats],
             "rows": self.rows,
             "reference": reference,
             "live": {
                 "proportions": list(self.live_proportions),
-                "missing_share": _finite_or_none(self.live_missing_share),
+                "missing_share": finite_or_none(self.live_missing_share),
             },
             "note": self.note,
         }

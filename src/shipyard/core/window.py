@@ -27,6 +27,9 @@ from shipyard.core.profile import (
 )
 from shipyard.core.signature import FeatureType, OutputKind, Signature
 
+UNSEEN_LEVELS = 20
+"""Live windows name up to this many values the reference never saw (the rest count as ``__other__``), so a
+flood of one new value shows as drift and in data quality by name."""
 CONFIDENCE_BINS = 20
 """Top-label confidence is counted in 20 equal bins on [0, 1] (for the label-free accuracy estimate)."""
 
@@ -229,7 +232,9 @@ class Profiler:
                         out_of_range[spec.name] = outside
             else:
                 levels = tuple(ref.counts) if isinstance(ref, CategoricalProfile) else _levels(spec.categories)
-                features[spec.name] = categorical_profile(_as_levels(values, spec.type), levels)
+                features[spec.name] = categorical_profile(
+                    _as_levels(values, spec.type), levels, unseen_levels=UNSEEN_LEVELS if levels else 0
+                )
         prediction: FeatureProfile | None = None
         if predictions is not None:
             prediction = self._prediction_profile(predictions)

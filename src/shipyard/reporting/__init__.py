@@ -62,7 +62,8 @@ missing)::
                                       ...]},
           "timeline": [                                   # one item per stored window, oldest first
             {"start": ISO, "end": ISO, "requests": 240, "error_rate": 0.0, "latency_p99_ms": 7.1,
-             "drift_max_score": 0.05, "drifted_features": [], "accuracy": 0.94 or null,
+             "drift_max_score": 0.4,   # the worst feature's severity: 1.0 = at its threshold
+             "drifted_features": [], "accuracy": 0.94 or null,
              "estimated_accuracy": 0.92 or null, "reward_rate": 0.6 or null}
           ]
         }

@@ -314,10 +314,10 @@ def _timeline(timeline: Timeline) -> str:
     if has(score):
         figures.append(
             time_figure(
-                "Largest drift score per window",
+                "Worst feature's drift per window (1 = at its threshold)",
                 timeline,
-                [Series("max drift score", score, DRIFT_COLOR)],
-                y_label="score",
+                [Series("drift / threshold", score, DRIFT_COLOR)],
+                y_label="drift / threshold",
                 y_min=0.0,
             )
         )

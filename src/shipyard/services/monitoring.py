@@ -253,9 +253,11 @@ def _drift(
 
 
 def _max_score(drift: Mapping[str, Any] | None) -> float | None:
+    """The worst feature's severity (its deciding test's distance past its threshold; 1.0 is the threshold),
+    which compares across tests, unlike raw statistics."""
     if not drift:
         return None
-    scores = [f.get("score") for f in drift.get("features", []) if isinstance(f.get("score"), int | float)]
+    scores = [f.get("severity") for f in drift.get("features", []) if isinstance(f.get("severity"), int | float)]
     return max(scores) if scores else None
 
 
@@ -269,9 +271,7 @@ def _quality(window: WindowProfile, reference: ReferenceProfile | None, signatur
         present = live.count if live is not None else 0
         missing = live.missing if live is not None else 0
         total = present + missing
-        unseen = live.counts.get(OTHER, 0) if isinstance(live, CategoricalProfile) else 0
-        if isinstance(ref, CategoricalProfile) and ref.counts.get(OTHER):
-            unseen = 0  # the reference itself folded rare training levels into "other": not unseen
+        unseen = _unseen(live, ref)
         out_of_range = window.out_of_range.get(name, 0)
         features.append(
             {
@@ -291,6 +291,16 @@ def _quality(window: WindowProfile, reference: ReferenceProfile | None, signatur
         "features": features,
         "unknown_features": unknown,
     }
+
+
+def _unseen(live: Any, ref: Any) -> int:
+    """Live values the reference never saw: levels it does not name, and ``__other__`` unless the reference
+    itself folded rare training levels there (then they may have been seen)."""
+    if not isinstance(live, CategoricalProfile):
+        return 0
+    known = set(ref.counts) if isinstance(ref, CategoricalProfile) else set()
+    folded = OTHER in known
+    return sum(n for level, n in live.counts.items() if level not in known and not (folded and level == OTHER))
 
 
 def _labels_for(values: list[Any], signature: Signature) -> list[Any]:
