@@ -44,7 +44,7 @@ def payload_columns(payloads: Sequence[Any], names: Sequence[str]) -> dict[str, 
 
 
 def _from_matrices(payloads: Sequence[np.ndarray], names: Sequence[str]) -> dict[str, np.ndarray] | None:
-    matrices = [np.atleast_2d(p) for p in payloads]
+    matrices = payloads if all(p.ndim == 2 for p in payloads) else [np.atleast_2d(p) for p in payloads]
     if any(m.ndim != 2 or m.shape[1] != len(names) for m in matrices):
         return None
     stacked = np.vstack(matrices) if len(matrices) > 1 else matrices[0]

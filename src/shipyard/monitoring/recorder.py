@@ -20,7 +20,7 @@ import random
 import threading
 import time
 import uuid
-from collections import OrderedDict, deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -210,8 +210,13 @@ class Recorder:
         groups: dict[tuple[str, str, float], list[Record]] = {}
         window_s = self.config.window_s
         for record in batch:
-            ref = record.version.ref if record.version is not None else ""
-            groups.setdefault((record.endpoint, ref, window_start(record.at, window_s)), []).append(record)
+            version = record.version
+            key = (record.endpoint, version.ref if version is not None else "", record.at - record.at % window_s)
+            group = groups.get(key)
+            if group is None:
+                groups[key] = [record]
+            else:
+                group.append(record)
         log_tables: dict[tuple[str, Any], list[pa.Table]] = {}
         for key, records in groups.items():
             window, table = self._profile(records)
@@ -231,48 +236,39 @@ class Recorder:
 
     def _profile(self, records: list[Record]) -> tuple[WindowProfile, pa.Table | None]:
         """One endpoint version's records for one window: its profile, and its log rows (if any are sampled)."""
-        statuses: dict[str, int] = {}
-        violations: dict[str, int] = {}
-        arms: dict[str, int] = {}
-        latencies = np.fromiter((r.latency_s for r in records), dtype=np.float64, count=len(records)) * 1e3
-        served: list[Record] = []
-        for r in records:
-            statuses[str(r.status)] = statuses.get(str(r.status), 0) + 1
-            if r.status < 400 and r.prediction is not None:
-                served.append(r)
-                arms[r.arm] = arms.get(r.arm, 0) + 1
-            elif r.problem_feature is not None:
-                violations[r.problem_feature] = violations.get(r.problem_feature, 0) + 1
-        ok = np.fromiter((r.status < 400 for r in records), dtype=bool, count=len(records))
+        statuses = {str(status): n for status, n in Counter(r.status for r in records).items()}
+        served = [r for r in records if r.prediction is not None and r.status < 400]
+        violations = Counter(r.problem_feature for r in records if r.problem_feature is not None)
+        latencies = np.fromiter((r.latency_s for r in served), dtype=np.float64, count=len(served)) * 1e3
         base = WindowProfile(
             requests=len(records),
             statuses=statuses,
-            latency=LatencyHistogram.of(latencies[ok]),
-            type_violations=violations,
-            arms=arms,
+            latency=LatencyHistogram.of(latencies),
+            type_violations=dict(violations),
+            arms=dict(Counter(r.arm for r in served)),
         )
         version = records[0].version
         if not served or version is None:
             return base, None
         names = version.signature.names
         columns = payload_columns([r.inputs for r in served], names)
-        predictions = np.concatenate([np.atleast_1d(r.prediction.predictions) for r in served])
+        predictions = _stacked([r.prediction.predictions for r in served], 1)
         probabilities = None
         if all(r.prediction.probabilities is not None for r in served):
-            probabilities = np.concatenate([np.atleast_2d(r.prediction.probabilities) for r in served])
-        window = base
-        if columns is not None and sum(r.rows for r in served) == len(predictions):
+            probabilities = _stacked([r.prediction.probabilities for r in served], 2)
+        rows = np.fromiter((r.rows for r in served), dtype=np.int64, count=len(served))
+        if columns is not None and int(rows.sum()) == len(predictions):
             window = base.merge(
                 self._profiler(version).profile(columns, predictions=predictions, probabilities=probabilities)
             )
         else:
             window = base.merge(WindowProfile(rows=len(predictions)))
-        self._remember(served)
-        logged = [i for i, r in enumerate(served) if r.logged]
-        if not logged or columns is None:
+        self._remember(served, version.ref)
+        logged = np.fromiter((r.logged for r in served), dtype=bool, count=len(served))
+        if not logged.any() or columns is None or int(rows.sum()) != len(predictions):
             return window, None
         try:
-            return window, _log_table(served, logged, columns, predictions, probabilities, version)
+            return window, _log_table(served, rows, logged, columns, predictions, probabilities, version)
         except (pa.ArrowException, ValueError, TypeError):  # the window still counts; the log says what broke
             log.exception("could not build prediction log rows for %s", version.ref)
             return window, None
@@ -283,11 +279,10 @@ class Recorder:
             profiler = self._profilers[version.ref] = Profiler(version.signature, version.reference_profile)
         return profiler
 
-    def _remember(self, served: list[Record]) -> None:
+    def _remember(self, served: list[Record], ref: str) -> None:
         with self._lock:
             recent = self._recent
-            for r in served:
-                recent[r.request_id] = (r.version.ref if r.version is not None else "", r.arm)
+            recent.update((r.request_id, (ref, r.arm)) for r in served)
             while len(recent) > RECENT_REQUESTS:
                 recent.popitem(last=False)
 
@@ -336,46 +331,60 @@ class Recorder:
             return dict(self._windows)
 
 
+def _stacked(arrays: list[np.ndarray], ndim: int) -> np.ndarray:
+    """Many requests' outputs as one array, without a NumPy call per request when shapes already agree."""
+    if all(a.ndim == ndim for a in arrays):
+        return np.concatenate(arrays) if len(arrays) > 1 else arrays[0]
+    shape = np.atleast_1d if ndim == 1 else np.atleast_2d
+    return np.concatenate([shape(a) for a in arrays])
+
+
 def _log_table(
     served: list[Record],
-    logged: list[int],
+    rows: np.ndarray,
+    logged: np.ndarray,
     columns: Mapping[str, np.ndarray],
     predictions: np.ndarray,
     probabilities: np.ndarray | None,
     version: ModelVersion,
 ) -> pa.Table:
     """The sampled requests' rows: one row per input row, with its request id and row index."""
-    spans = np.cumsum([0] + [r.rows for r in served])
-    index = np.concatenate([np.arange(spans[i], spans[i + 1]) for i in logged])
-    row_in_request = np.concatenate([np.arange(served[i].rows) for i in logged])
-    request_ids = [served[i].request_id for i in logged for _ in range(served[i].rows)]
-    at = [served[i].at for i in logged for _ in range(served[i].rows)]
-    latency = [served[i].latency_s * 1e3 for i in logged for _ in range(served[i].rows)]
-    arms = [served[i].arm for i in logged for _ in range(served[i].rows)]
+    starts = np.cumsum(rows) - rows
+    request_of_row = np.repeat(np.arange(len(served)), rows)
+    keep = logged[request_of_row]
+    every = bool(keep.all())
+    index = np.arange(len(request_of_row)) if every else np.flatnonzero(keep)
+    owner = request_of_row[index]
+    row_in_request = index - starts[owner]
+    ids = np.asarray([r.request_id for r in served], dtype=object)[owner]
+    at = np.fromiter((r.at for r in served), dtype=np.float64, count=len(served))[owner]
+    latency = np.fromiter((r.latency_s for r in served), dtype=np.float64, count=len(served))[owner] * 1e3
+    arms = np.asarray([r.arm for r in served], dtype=object)[owner]
     n = len(index)
     data: dict[str, Any] = {
-        "_request_id": pa.array(request_ids, pa.string()),
+        "_request_id": pa.array(ids, pa.string()),
         "_row": pa.array(row_in_request, pa.int32()),
         "_endpoint": pa.array([served[0].endpoint] * n, pa.string()),
         "_version": pa.array([version.ref] * n, pa.string()),
         "_arm": pa.array(arms, pa.string()),
-        "_served_at": pa.array((np.asarray(at, dtype=np.float64) * 1e6).astype("datetime64[us]")).cast(
-            pa.timestamp("us", tz="UTC")
-        ),
+        "_served_at": pa.array((at * 1e6).astype("datetime64[us]")).cast(pa.timestamp("us", tz="UTC")),
         "_latency_ms": pa.array(latency, pa.float64()),
     }
     for name, values in columns.items():
         if name not in data:
-            data[name] = _arrow(np.asarray(values)[index])
-    chosen = predictions[index]
+            data[name] = _arrow(np.asarray(values) if every else np.asarray(values)[index])
+    chosen = predictions if every else predictions[index]
     if version.signature.output.kind is OutputKind.CLASSIFICATION or chosen.dtype.kind in "OUSb":
-        data["_prediction"] = pa.array([None if v is None else str(v) for v in chosen.tolist()], pa.string())
+        data["_prediction"] = pa.array(chosen.astype(str).astype(object), pa.string())
     elif chosen.ndim == 1:
         data["_prediction"] = pa.array(chosen.astype(np.float64), pa.float64())
     else:
         data["_prediction"] = pa.array(chosen.reshape(len(chosen), -1).tolist(), pa.list_(pa.float64()))
     if probabilities is not None:
-        data["_probabilities"] = pa.array(probabilities[index].astype(np.float64).tolist(), pa.list_(pa.float64()))
+        chosen_proba = np.ascontiguousarray((probabilities if every else probabilities[index]), dtype=np.float64)
+        data["_probabilities"] = pa.FixedSizeListArray.from_arrays(
+            pa.array(chosen_proba.ravel()), chosen_proba.shape[1]
+        ).cast(pa.list_(pa.float64()))
     return pa.table(data)
 
 
