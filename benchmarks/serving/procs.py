@@ -175,3 +175,21 @@ class ServerProcess:
         for pid in tree:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, sig)
+
+
+def cpu_seconds(root: int) -> float:
+    """User plus system CPU time of ``root`` and its live descendants so far (from /proc, in seconds).
+
+    On a shared machine, CPU time per request is steadier than requests per second: a stall or a noisy
+    neighbour lengthens wall time, not the CPU a request costs.
+    """
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in process_tree(root):
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2 :].split()
+        total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return total

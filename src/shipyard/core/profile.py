@@ -524,3 +524,9 @@ def _float_values(values: Any) -> np.ndarray:
         return _as_float(series)
     # A numeric reference column that arrives as text: parse what parses, count the rest as missing.
     return pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+NumericAccumulator = _NumericAccumulator
+"""A numeric profile under construction, for callers that add many batches (live windows)."""
+LevelCounter = _LevelCounter
+"""A categorical profile under construction, for callers that add many batches (live windows)."""

@@ -8,6 +8,7 @@ window is small and the same size whatever the traffic.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -15,10 +16,12 @@ from typing import Any
 
 import numpy as np
 
-from shipyard.core.evidence import LatencyHistogram
+from shipyard.core.evidence import LATENCY_EDGES_MS, LatencyHistogram
 from shipyard.core.profile import (
     CategoricalProfile,
     FeatureProfile,
+    LevelCounter,
+    NumericAccumulator,
     NumericProfile,
     ReferenceProfile,
     categorical_profile,
@@ -248,6 +251,62 @@ class Profiler:
             out_of_range=out_of_range,
         )
 
+    def add(
+        self,
+        features: dict[str, Accumulator],
+        out_of_range: Counter[str],
+        columns: Mapping[str, np.ndarray],
+        predictions: np.ndarray,
+        prediction: Accumulator | None,
+    ) -> Accumulator | None:
+        """Count a batch into a live window's accumulators (made on first use); returns the prediction's."""
+        reference = self.reference.features if self.reference is not None else {}
+        for spec in self.signature.features:
+            values = columns.get(spec.name)
+            if values is None:
+                continue
+            ref = reference.get(spec.name)
+            accumulator = features.get(spec.name)
+            if isinstance(ref, NumericProfile) or (ref is None and spec.type.is_numeric):
+                numbers = _as_float(values)
+                if accumulator is None:
+                    edges = ref.edges if isinstance(ref, NumericProfile) else ()
+                    accumulator = features[spec.name] = NumericAccumulator(edges)
+                accumulator.add(numbers)
+                low, high = _training_range(spec.min, spec.max, ref)
+                if low is not None and high is not None:
+                    outside = int(np.count_nonzero((numbers < low) | (numbers > high)))
+                    if outside:
+                        out_of_range[spec.name] += outside
+            else:
+                if accumulator is None:
+                    levels = tuple(ref.counts) if isinstance(ref, CategoricalProfile) else _levels(spec.categories)
+                    accumulator = features[spec.name] = LevelCounter(
+                        levels, unseen_levels=UNSEEN_LEVELS if levels else 0
+                    )
+                accumulator.add(_as_levels(values, spec.type))
+        return self._add_prediction(predictions, prediction)
+
+    def _add_prediction(self, predictions: np.ndarray, accumulator: Accumulator | None) -> Accumulator | None:
+        flat = np.asarray(predictions)
+        if flat.ndim > 1 and flat.shape[1:] != (1,):
+            return accumulator  # tensor outputs are not profiled
+        flat = flat.ravel()
+        ref = self.reference.prediction if self.reference is not None else None
+        if accumulator is None:
+            if self.signature.output.kind is OutputKind.CLASSIFICATION or isinstance(ref, CategoricalProfile):
+                levels = (
+                    tuple(ref.counts) if isinstance(ref, CategoricalProfile) else _levels(self.signature.output.classes)
+                )
+                accumulator = LevelCounter(levels)
+            else:
+                accumulator = NumericAccumulator(ref.edges if isinstance(ref, NumericProfile) else ())
+        if isinstance(accumulator, NumericAccumulator):
+            accumulator.add(_as_float(flat))
+        else:
+            accumulator.add(flat)
+        return accumulator
+
     def _prediction_profile(self, predictions: np.ndarray) -> FeatureProfile | None:
         output = self.signature.output
         ref = self.reference.prediction if self.reference is not None else None
@@ -292,3 +351,73 @@ def _as_levels(values: np.ndarray, kind: FeatureType) -> np.ndarray:
     if kind is FeatureType.BOOLEAN:
         return np.array([None if v is None else str(bool(v)) for v in array.tolist()], dtype=object)
     return array
+
+
+Accumulator = NumericAccumulator | LevelCounter
+
+
+class LiveWindow:
+    """One window under construction in a serving worker: counts kept in mutable arrays and counters.
+
+    A batch of requests adds to them in place (no immutable profile is built or merged per batch); the
+    ``WindowProfile`` is made only when the window is flushed to the store.
+    """
+
+    def __init__(self, profiler: Profiler | None) -> None:
+        self.profiler = profiler
+        self.requests = 0
+        self.rows = 0
+        self.dropped = 0
+        self.statuses: Counter[str] = Counter()
+        self.arms: Counter[str] = Counter()
+        self.violations: Counter[str] = Counter()
+        self.out_of_range: Counter[str] = Counter()
+        self.latency = np.zeros(len(LATENCY_EDGES_MS) + 1, dtype=np.int64)
+        self.latency_sum_ms = 0.0
+        self.confidence = ConfidenceCounts()
+        self.features: dict[str, Accumulator] = {}
+        self.prediction: Accumulator | None = None
+
+    def add_requests(
+        self,
+        statuses: Mapping[str, int],
+        latencies_ms: np.ndarray,
+        arms: Mapping[str, int],
+        violations: Mapping[str, int],
+    ) -> None:
+        self.requests += sum(statuses.values())
+        self.statuses.update(statuses)
+        self.arms.update(arms)
+        self.violations.update(violations)
+        if latencies_ms.size:
+            self.latency += np.bincount(
+                np.searchsorted(LATENCY_EDGES_MS, latencies_ms, side="left"), minlength=self.latency.size
+            )
+            self.latency_sum_ms += float(latencies_ms.sum())
+
+    def add_rows(
+        self, columns: Mapping[str, np.ndarray], predictions: np.ndarray, probabilities: np.ndarray | None
+    ) -> None:
+        self.rows += len(predictions)
+        if self.profiler is not None:
+            self.prediction = self.profiler.add(self.features, self.out_of_range, columns, predictions, self.prediction)
+        if probabilities is not None:
+            self.confidence = self.confidence.merge(ConfidenceCounts.of(probabilities))
+
+    def add_unprofiled_rows(self, rows: int) -> None:
+        self.rows += rows
+
+    def snapshot(self) -> WindowProfile:
+        return WindowProfile(
+            requests=self.requests,
+            rows=self.rows,
+            statuses=dict(self.statuses),
+            latency=LatencyHistogram(tuple(int(c) for c in self.latency), self.latency_sum_ms),
+            features={name: accumulator.profile() for name, accumulator in self.features.items()},
+            prediction=self.prediction.profile() if self.prediction is not None else None,
+            confidence=self.confidence,
+            out_of_range=dict(self.out_of_range),
+            type_violations=dict(self.violations),
+            dropped=self.dropped,
+            arms=dict(self.arms),
+        )

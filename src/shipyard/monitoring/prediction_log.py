@@ -27,7 +27,7 @@ LOG_DIR = "prediction-log"
 META_COLUMNS = ("_request_id", "_row", "_endpoint", "_version", "_arm", "_served_at", "_latency_ms")
 """Columns every log file has; features keep their own names, outputs are ``_prediction``/``_probabilities``."""
 PARQUET_OPTIONS: dict[str, Any] = {
-    "compression": "zstd",
+    "compression": "snappy",
     "use_dictionary": ["_endpoint", "_version", "_arm"],
     "write_statistics": ["_served_at"],
 }

@@ -29,10 +29,9 @@ from typing import Any, NamedTuple
 import numpy as np
 import pyarrow as pa
 
-from shipyard.core.evidence import LatencyHistogram
 from shipyard.core.signature import OutputKind
 from shipyard.core.versions import ModelVersion
-from shipyard.core.window import Profiler, StoredWindow, WindowProfile, to_datetime, window_start
+from shipyard.core.window import LiveWindow, Profiler, StoredWindow, WindowProfile, to_datetime, window_start
 from shipyard.monitoring.columns import payload_columns
 from shipyard.monitoring.prediction_log import PredictionLog
 
@@ -99,12 +98,12 @@ class Recorder:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._windows: dict[tuple[str, str, float], WindowProfile] = {}
+        self._windows: dict[tuple[str, str, float], LiveWindow] = {}
         self._dirty: set[tuple[str, str, float]] = set()
         self._drops: dict[str, int] = {}
         self._profilers: dict[str, Profiler] = {}
         self._recent: OrderedDict[str, tuple[str, str]] = OrderedDict()
-        self._lock = threading.Lock()  # guards windows and the recent map against readers
+        self._lock = threading.RLock()  # guards windows and the recent map against readers
         self._drain_lock = threading.Lock()  # one drain at a time: the thread, a shutdown, or a report's sync
         self._last_profile_flush = time.monotonic()
         self._sample = config.sample_rate >= 1.0
@@ -203,7 +202,10 @@ class Recorder:
                 self.on_drop(endpoint, n)
             key = (endpoint, "", window_start(self.clock(), self.config.window_s))
             with self._lock:
-                self._windows[key] = self._windows.get(key, WindowProfile()).merge(WindowProfile(dropped=n))
+                window = self._windows.get(key)
+                if window is None:
+                    window = self._windows[key] = LiveWindow(None)
+                window.dropped += n
                 self._dirty.add(key)
 
     def _process(self, batch: list[Record]) -> None:
@@ -219,10 +221,12 @@ class Recorder:
                 group.append(record)
         log_tables: dict[tuple[str, Any], list[pa.Table]] = {}
         for key, records in groups.items():
-            window, table = self._profile(records)
             with self._lock:
-                current = self._windows.get(key)
-                self._windows[key] = window if current is None else current.merge(window)
+                window = self._windows.get(key)
+                if window is None:
+                    version = records[0].version
+                    window = self._windows[key] = LiveWindow(self._profiler(version) if version is not None else None)
+                table = self._profile(window, records)
                 self._dirty.add(key)
             if table is not None:
                 day = to_datetime(key[2]).date()
@@ -234,44 +238,39 @@ class Recorder:
             self.log_store.write(endpoint, day, table)
             self.logged += table.num_rows
 
-    def _profile(self, records: list[Record]) -> tuple[WindowProfile, pa.Table | None]:
-        """One endpoint version's records for one window: its profile, and its log rows (if any are sampled)."""
-        statuses = {str(status): n for status, n in Counter(r.status for r in records).items()}
+    def _profile(self, window: LiveWindow, records: list[Record]) -> pa.Table | None:
+        """Count one endpoint version's records into its live window; returns their log rows, if any sampled."""
         served = [r for r in records if r.prediction is not None and r.status < 400]
-        violations = Counter(r.problem_feature for r in records if r.problem_feature is not None)
         latencies = np.fromiter((r.latency_s for r in served), dtype=np.float64, count=len(served)) * 1e3
-        base = WindowProfile(
-            requests=len(records),
-            statuses=statuses,
-            latency=LatencyHistogram.of(latencies),
-            type_violations=dict(violations),
-            arms=dict(Counter(r.arm for r in served)),
+        window.add_requests(
+            {str(status): n for status, n in Counter(r.status for r in records).items()},
+            latencies,
+            Counter(r.arm for r in served),
+            Counter(r.problem_feature for r in records if r.problem_feature is not None),
         )
         version = records[0].version
         if not served or version is None:
-            return base, None
-        names = version.signature.names
-        columns = payload_columns([r.inputs for r in served], names)
+            return None
+        columns = payload_columns([r.inputs for r in served], version.signature.names)
         predictions = _stacked([r.prediction.predictions for r in served], 1)
         probabilities = None
         if all(r.prediction.probabilities is not None for r in served):
             probabilities = _stacked([r.prediction.probabilities for r in served], 2)
         rows = np.fromiter((r.rows for r in served), dtype=np.int64, count=len(served))
-        if columns is not None and int(rows.sum()) == len(predictions):
-            window = base.merge(
-                self._profiler(version).profile(columns, predictions=predictions, probabilities=probabilities)
-            )
+        complete = columns is not None and int(rows.sum()) == len(predictions)
+        if columns is not None and complete:
+            window.add_rows(columns, predictions, probabilities)
         else:
-            window = base.merge(WindowProfile(rows=len(predictions)))
+            window.add_unprofiled_rows(len(predictions))
         self._remember(served, version.ref)
         logged = np.fromiter((r.logged for r in served), dtype=bool, count=len(served))
-        if not logged.any() or columns is None or int(rows.sum()) != len(predictions):
-            return window, None
+        if not logged.any() or columns is None or not complete:
+            return None
         try:
-            return window, _log_table(served, rows, logged, columns, predictions, probabilities, version)
+            return _log_table(served, rows, logged, columns, predictions, probabilities, version)
         except (pa.ArrowException, ValueError, TypeError):  # the window still counts; the log says what broke
             log.exception("could not build prediction log rows for %s", version.ref)
-            return window, None
+            return None
 
     def _profiler(self, version: ModelVersion) -> Profiler:
         profiler = self._profilers.get(version.ref)
@@ -307,7 +306,7 @@ class Recorder:
                     to_datetime(start),
                     self.config.window_s,
                     self.worker,
-                    self._windows[(endpoint, version, start)].to_dict(),
+                    self._windows[(endpoint, version, start)].snapshot().to_dict(),
                 )
                 for endpoint, version, start in keys
             ]
@@ -327,8 +326,9 @@ class Recorder:
         return True
 
     def windows(self) -> Mapping[tuple[str, str, float], WindowProfile]:
+        """This worker's windows still in memory, as profiles."""
         with self._lock:
-            return dict(self._windows)
+            return {key: window.snapshot() for key, window in self._windows.items()}
 
 
 def _stacked(arrays: list[np.ndarray], ndim: int) -> np.ndarray:
