@@ -11,33 +11,18 @@ group's own rate is reported as None and a note names the groups concerned.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
-from numpy.typing import ArrayLike
 
 from shipyard.core.jsonsafe import finite_or_none, json_value
+from shipyard.core.performance import Values
+from shipyard.core.performance import as_1d as _as_1d
 from shipyard.errors import InvalidArgumentError
 
 UndefinedRates = Literal["zero", "skip"]
-# Labels, decisions and group values may be any values (strings, ints, None), which ``ArrayLike`` does not admit.
-Values = ArrayLike | Sequence[Any]
-
-
-def _as_1d(values: Values, name: str) -> np.ndarray:
-    array = np.asarray(values)
-    if array.dtype.kind in "US" and not isinstance(values, np.ndarray):
-        # numpy reads [0, "1"] as ["0", "1"]: keep the caller's values so 0 and "0" stay different
-        as_objects = np.asarray(values, dtype=object)
-        if not all(isinstance(v, str) for v in as_objects.ravel().tolist()):
-            array = as_objects
-    if array.ndim == 2 and array.shape[1] == 1:
-        array = array[:, 0]
-    if array.ndim != 1:
-        raise InvalidArgumentError(f"{name} must be a one-dimensional sequence; got an array of shape {array.shape}")
-    return array
 
 
 def _equals(values: np.ndarray, target: Any) -> np.ndarray:

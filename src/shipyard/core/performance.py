@@ -45,7 +45,8 @@ def _is_missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
-def _as_1d(values: Values, name: str) -> np.ndarray:
+def as_1d(values: Values, name: str) -> np.ndarray:
+    """One column of labels, predictions or group values, keeping mixed types apart (0 is not "0")."""
     array = np.asarray(values)
     if array.dtype.kind in "US" and not isinstance(values, np.ndarray):
         # numpy reads [0, "1"] as ["0", "1"]: keep the caller's values so 0 and "0" stay different
@@ -226,7 +227,7 @@ def calibration_curve(
     what a threshold acts on; multiclass models on top-label confidence, which is what users read.
     """
     _check_bins(bins)
-    y = _as_1d(labels, "labels")
+    y = as_1d(labels, "labels")
     resolved = _resolve_classes(classes)
     proba = _probability_rows(probabilities, len(resolved))
     if proba.shape[0] != y.size:
@@ -386,7 +387,7 @@ def classification_performance(
     multiclass models macro-averaged unless ``positive`` picks one class to score one-vs-rest.
     """
     _check_bins(calibration_bins, "calibration_bins")
-    y, y_pred = _as_1d(labels, "labels"), _as_1d(predictions, "predictions")
+    y, y_pred = as_1d(labels, "labels"), as_1d(predictions, "predictions")
     if y.size != y_pred.size:
         raise InvalidArgumentError(f"labels and predictions must be the same length; got {y.size} and {y_pred.size}")
     resolved = _resolve_classes(classes, y, y_pred)
@@ -503,7 +504,7 @@ class RegressionPerformance:
 
 def _numbers(values: Numbers, name: str) -> np.ndarray:
     try:
-        return _as_1d(np.asarray(values, dtype=np.float64), name)
+        return as_1d(np.asarray(values, dtype=np.float64), name)
     except (TypeError, ValueError) as exc:
         raise InvalidArgumentError(f"{name} must be numbers: {exc}") from exc
 
@@ -675,7 +676,7 @@ def fit_confidence_calibrator(
     _check_bins(bins)
     if not (math.isfinite(prior_rows) and prior_rows > 0):
         raise InvalidArgumentError(f"prior_rows must be a number > 0 (e.g. 10), got {prior_rows!r}")
-    y = _as_1d(reference_labels, "reference_labels")
+    y = as_1d(reference_labels, "reference_labels")
     resolved = _resolve_classes(classes)
     proba = _probability_rows(reference_probabilities, len(resolved))
     if proba.shape[0] != y.size:
