@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_serving import WrongAnswer, _verify, _wait_ready
 from serving.load import ensure_wrk, run_wrk
 from serving.model import BenchModel, body, train
-from serving.procs import ServerProcess, free_port
+from serving.procs import ServerProcess, cpu_seconds, free_port
 from serving.servers import PROJECT_BIN, home_env, json_script
 
 HERE = Path(__file__).resolve().parent
@@ -118,7 +118,9 @@ def load_rounds(
         for concurrency in CONCURRENCY:
             turn += 1
             for name in ENDPOINTS[turn % 3 :] + ENDPOINTS[: turn % 3]:
+                cpu_before = cpu_seconds(server.pid)
                 cell = run_wrk(wrk, urls[name], body_file, connections=concurrency, duration_s=duration_s)
+                cell["cpu_us_per_request"] = (cpu_seconds(server.pid) - cpu_before) / max(1, cell["requests"]) * 1e6
                 runs.append({"endpoint": name, "round": round_index, **cell})
                 shadow_sent += cell["requests"] - cell["status_errors"] if name == "shadow" else 0
                 if not server.alive():
@@ -138,6 +140,7 @@ def medians(runs: list[dict[str, Any]]) -> dict[str, dict[int, dict[str, Any]]]:
                     "rps": statistics.median(r["rps"] for r in cells),
                     "p50_ms": statistics.median(r["p50_ms"] for r in cells),
                     "p99_ms": statistics.median(r["p99_ms"] for r in cells),
+                    "cpu_us_per_request": statistics.median(r.get("cpu_us_per_request", 0.0) for r in cells),
                     "errors": sum(r["errors"] for r in cells),
                     "rounds": len(cells),
                 }
@@ -159,6 +162,8 @@ def ratios(runs: list[dict[str, Any]], table: dict[str, dict[int, dict[str, Any]
     return {
         "canary_rps_ratio": ratio("canary", 8, "rps"),
         "canary_rps_ratio_per_round": _per_round(runs, "canary", 8, "rps"),
+        "canary_cpu_ratio": ratio("canary", 8, "cpu_us_per_request"),
+        "canary_cpu_ratio_per_round": _per_round(runs, "canary", 8, "cpu_us_per_request"),
         "shadow_p50_ratio": ratio("shadow", 1, "p50_ms"),
         "shadow_p50_ratio_per_round": _per_round(runs, "shadow", 1, "p50_ms"),
         "shadow_rps_ratio": ratio("shadow", 8, "rps"),
@@ -291,6 +296,9 @@ def report(results: dict[str, Any]) -> str:
         f"| ≥ {t['canary_rps_ratio']:.2f} | {_met(r['canary_rps_ratio'], t['canary_rps_ratio'])} |",
         f"| shadow / single p50, c=1 | {_fmt(r['shadow_p50_ratio'], '.3f')}{rounds('shadow_p50_ratio_per_round')} "
         f"| ≤ {t['shadow_p50_ratio']:.2f} | {_met(r['shadow_p50_ratio'], t['shadow_p50_ratio'], at_most=True)} |",
+        f"| canary / single server CPU per request, c=8 | {_fmt(r['canary_cpu_ratio'], '.3f')}"
+        f"{rounds('canary_cpu_ratio_per_round')} | ≤ {1 / t['canary_rps_ratio']:.3f} | "
+        f"{_met(r['canary_cpu_ratio'], 1 / t['canary_rps_ratio'], at_most=True)} |",
         f"| shadow / single req/s, c=8 | {_fmt(r['shadow_rps_ratio'], '.3f')} | | |",
         f"| canary / single p50, c=1 | {_fmt(r['canary_p50_ratio'], '.3f')} | | |",
     ]
