@@ -157,7 +157,7 @@ def test_canary_rolls_back_a_candidate_three_times_slower(stage: Callable[..., s
         workspace.rollouts.start(
             "svc", to="svc:3", strategy="canary", steps="50,100", interval_s="10m", gates={"min_requests": 30}
         )
-        wait_for(lambda: state_of(workspace) is RolloutStatus.ROLLED_BACK, timeout_s=30)
+        wait_for(lambda: state_of(workspace) is RolloutStatus.ROLLED_BACK, timeout_s=60)
     rolled = workspace.rollouts.current("svc").events[-1]
     assert "latency" in str(rolled.evidence).lower()
 

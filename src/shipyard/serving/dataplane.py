@@ -145,6 +145,18 @@ class DataPlane:
             self._count_unseen(endpoint, served, x)
         return PredictOutcome(endpoint, served, arm, prediction, rows, x if isinstance(x, np.ndarray) else payload)
 
+    def _timed(
+        self, endpoint: str, served: ServedModel, arm: Arm, payload: Any, rows: int
+    ) -> tuple[PredictOutcome, float]:
+        """Predict, and how long the version itself took (ms), timed on the thread that ran it.
+
+        Rollout latency evidence compares arms; waiting for a pool thread is shared by both arms and, on a
+        busy machine, large enough to hide a slower candidate, so it is left out.
+        """
+        start = time.perf_counter()
+        outcome = self.predict(endpoint, served, arm, payload, rows)
+        return outcome, (time.perf_counter() - start) * 1e3
+
     async def apredict(
         self, endpoint: str, payload: Any, *, rows: int, routing_key: str, request_id: str = ""
     ) -> PredictOutcome:
@@ -172,13 +184,14 @@ class DataPlane:
         start = time.perf_counter()
         try:
             if served.inline:
-                outcome = self.predict(endpoint, served, decision.arm, payload, rows)
+                outcome, latency_ms = self._timed(endpoint, served, decision.arm, payload, rows)
             else:
-                outcome = await anyio.to_thread.run_sync(self.predict, endpoint, served, decision.arm, payload, rows)
+                outcome, latency_ms = await anyio.to_thread.run_sync(
+                    self._timed, endpoint, served, decision.arm, payload, rows
+                )
         except PredictionError:
             counter.add((time.perf_counter() - start) * 1e3, True)
             raise
-        latency_ms = (time.perf_counter() - start) * 1e3
         counter.add(latency_ms, False, outcome.prediction.predictions)
         if decision.shadow is not None:
             if len(self._shadow_pending) < MAX_SHADOW_PENDING:
