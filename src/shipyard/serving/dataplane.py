@@ -40,6 +40,10 @@ class RolloutContext:
     prediction_edges: tuple[float, ...] | None = None
     """Bins for numeric predictions, from the stable version's reference profile; without them the
     prediction-shift gate has nothing to compare and reports itself skipped."""
+    same_features: bool = False
+    """Every version in the rollout takes the same features in the same order, so the checked matrix the
+    serving version was called with can go to the shadow process as it is (one compact array to pickle and
+    stack, no rows to rebuild) instead of the request's JSON rows."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,13 +199,14 @@ class DataPlane:
         counter.add(latency_ms, False, outcome.prediction.predictions)
         if decision.shadow is not None:
             if len(self._shadow_pending) < MAX_SHADOW_PENDING:
+                inputs = outcome.inputs
                 self._shadow_pending.append(
                     ShadowItem(
                         context.rollout_id,
                         context.step,
                         context.classification,
                         decision.shadow,
-                        payload,
+                        inputs if context.same_features and isinstance(inputs, np.ndarray) else payload,
                         outcome.prediction.predictions.tolist(),
                         request_id,
                     )

@@ -87,6 +87,7 @@ class Refresher:
                 state.step_index,
                 stable.signature.output.kind is OutputKind.CLASSIFICATION,
                 _prediction_edges(stable),
+                same_features=len({m.version.signature.names for m in models.values()}) == 1,
             )
         return EndpointRoute(endpoint, policy, models, context)
 
