@@ -15,14 +15,13 @@ import sys
 import tempfile
 import time
 import traceback
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_serving import _verify, _wait_ready
-from serving.load import ensure_wrk, run_wrk
+from serving.load import ensure_wrk, metric_total, run_wrk
 from serving.model import BenchModel, body, train
 from serving.procs import ServerProcess, cpu_seconds, free_port
 from serving.servers import PROJECT_BIN, home_env, json_script
@@ -72,16 +71,6 @@ def recorder_cost(bench: BenchModel, workdir: Path, *, requests: int = 20_000, b
         return {"add_us": add_s / requests * 1e6, "drain_us": drain_s / requests * 1e6, "requests": requests}
     finally:
         workspace.close()
-
-
-def _dropped(base: str) -> float:
-    with urllib.request.urlopen(f"{base}/metrics", timeout=10) as response:
-        text = response.read().decode()
-    return sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
-        if line.startswith("shipyard_monitoring_dropped_total{")
-    )
 
 
 def run(quick: bool = False) -> dict[str, Any]:
@@ -147,7 +136,7 @@ def run(quick: bool = False) -> dict[str, Any]:
             results["runs"] = runs
             results["component"] = recorder_cost(bench, workdir)
             monitored = urls["on"].rsplit("/v1/", 1)[0]
-            results["dropped"] = _dropped(monitored)
+            results["dropped"] = metric_total(monitored, "shipyard_monitoring_dropped_total") or 0.0
             servers["on"].stop()  # a clean shutdown writes what is still buffered
             results["log"] = {
                 "answered": answered,

@@ -25,7 +25,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_serving import WrongAnswer, _verify, _wait_ready
-from serving.load import ensure_wrk, run_wrk
+from serving.load import ensure_wrk, metric_total, run_wrk
 from serving.model import BenchModel, body, train
 from serving.procs import ServerProcess, cpu_seconds, free_port
 from serving.servers import PROJECT_BIN, home_env, json_script
@@ -81,19 +81,6 @@ def check_routing(base: str, bench: BenchModel) -> dict[str, Any]:
             elif set(counts) != {STABLE}:
                 raise WrongAnswer(f"{name} {how} should answer from {STABLE} only: {counts}")
     return seen
-
-
-def _shadow_dropped(base: str) -> float | None:
-    """shipyard_shadow_dropped_total for the shadow endpoint, from /metrics (None when not exported)."""
-    try:
-        with urllib.request.urlopen(f"{base}/metrics", timeout=10) as response:
-            text = response.read().decode()
-    except OSError:
-        return None
-    for line in text.splitlines():
-        if line.startswith("shipyard_shadow_dropped_total{") and 'endpoint="shadow"' in line:
-            return float(line.rsplit(" ", 1)[1])
-    return 0.0
 
 
 def load_rounds(
@@ -236,7 +223,7 @@ def run(quick: bool = False) -> dict[str, Any]:
             results["shadow"] = {
                 "answered": shadow_sent + sum(sum(v.values()) for v in checks.values()) + 2,  # + the _verify calls
                 "compared": results["rollouts"]["shadow"]["shadow_requests"],
-                "dropped": _shadow_dropped(base),
+                "dropped": metric_total(base, "shipyard_shadow_dropped_total", label='endpoint="shadow"'),
             }
         except Exception as exc:
             results["status"] = "failed"

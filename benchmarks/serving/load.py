@@ -87,3 +87,18 @@ def run_wrk(
         "status_errors": raw["status_errors"],
         "socket_errors": socket_errors,
     }
+
+
+def metric_total(base: str, metric: str, *, label: str = "") -> float | None:
+    """The sum of a Prometheus counter's samples in ``base``/metrics whose labels contain ``label``
+    (e.g. ``endpoint="shadow"``); None when the server cannot be reached."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{base}/metrics", timeout=10) as response:
+            text = response.read().decode()
+    except OSError:
+        return None
+    return sum(
+        float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(metric + "{") and label in line
+    )

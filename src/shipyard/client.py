@@ -67,6 +67,11 @@ class Client:
             classes=data.get("classes"),
         )
 
+    def monitoring(self, endpoint: str, *, window: str = "1h", version: str | None = None) -> dict[str, Any]:
+        """The monitoring report of ``endpoint`` over ``window`` (e.g. 30m, 1h, 7d, all)."""
+        params = {"window": window, **({"version": version} if version else {})}
+        return dict(self._call("GET", f"/v1/endpoints/{endpoint}/monitoring", params=params))
+
     def ready(self) -> bool:
         try:
             return self._http.get("/readyz").status_code == 200

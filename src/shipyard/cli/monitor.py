@@ -13,7 +13,7 @@ import typer
 
 from shipyard.cli.context import console, print_json, state
 from shipyard.config import Settings
-from shipyard.errors import InvalidArgumentError, NotFoundError, ShipyardError
+from shipyard.errors import InvalidArgumentError
 
 EndpointArg = Annotated[str, typer.Argument(help="Endpoint name, e.g. fraud.")]
 SinceOption = Annotated[
@@ -28,38 +28,14 @@ feedback_app = typer.Typer(help="Feedback joined with predictions: export it for
 
 
 def _report(endpoint: str, since: str, version: str | None, url: str | None) -> dict[str, Any]:
-    target = url or Settings.load().url
+    settings = Settings.load()
+    target = url or settings.url
     if target:
-        return _remote_report(target, endpoint, since, version)
+        from shipyard.client import Client
+
+        with Client(target, api_key=settings.api_key, timeout_s=60) as client:
+            return client.monitoring(endpoint, window=since, version=version)
     return state.workspace.monitoring.report(endpoint, window=since, version=version)
-
-
-def _remote_report(url: str, endpoint: str, since: str, version: str | None) -> dict[str, Any]:
-    import httpx
-
-    params = {"window": since, **({"version": version} if version else {})}
-    headers = {}
-    api_key = Settings.load().api_key
-    if api_key:
-        headers["Authorization"] = f"Bearer {api_key}"
-    try:
-        response = httpx.get(
-            f"{url.rstrip('/')}/v1/endpoints/{endpoint}/monitoring", params=params, headers=headers, timeout=60
-        )
-    except httpx.HTTPError as exc:
-        raise ShipyardError(f"cannot reach the Shipyard server at {url}: {exc}") from exc
-    if response.status_code == 404:
-        raise NotFoundError(_message(response))
-    if response.status_code >= 400:
-        raise InvalidArgumentError(f"the server answered {response.status_code}: {_message(response)}")
-    return dict(response.json())
-
-
-def _message(response: Any) -> str:
-    try:
-        return str(response.json()["error"]["message"])
-    except (ValueError, KeyError, TypeError):
-        return response.text[:300]
 
 
 def monitor(

@@ -556,7 +556,7 @@ class ConfidenceSummary:
     """Sufficient statistics of top-label confidence: merge windows by addition, estimate from the merge.
 
     A histogram-binning calibrator is constant within a bin, so the calibrated estimate from the histogram
-    equals the one from the rows exactly. Same shape (and ``to_dict``) as ``core.window.ConfidenceCounts``.
+    equals the one from the rows exactly.
     """
 
     n: int = 0

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from shipyard.core.evidence import LATENCY_EDGES_MS, LatencyHistogram
+from shipyard.core.performance import ConfidenceSummary
 from shipyard.core.profile import (
     CategoricalProfile,
     FeatureProfile,
@@ -24,8 +25,6 @@ from shipyard.core.profile import (
     NumericAccumulator,
     NumericProfile,
     ReferenceProfile,
-    categorical_profile,
-    numeric_profile,
     profile_from_dict,
 )
 from shipyard.core.signature import FeatureType, OutputKind, Signature
@@ -33,8 +32,6 @@ from shipyard.core.signature import FeatureType, OutputKind, Signature
 UNSEEN_LEVELS = 20
 """Live windows name up to this many values the reference never saw (the rest count as ``__other__``), so a
 flood of one new value shows as drift and in data quality by name."""
-CONFIDENCE_BINS = 20
-"""Top-label confidence is counted in 20 equal bins on [0, 1] (for the label-free accuracy estimate)."""
 
 
 def window_start(at: float, window_s: int) -> float:
@@ -44,41 +41,6 @@ def window_start(at: float, window_s: int) -> float:
 
 def to_datetime(epoch_s: float) -> datetime:
     return datetime.fromtimestamp(epoch_s, tz=UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class ConfidenceCounts:
-    """Sum and histogram of each row's top-class probability: enough to estimate accuracy without labels."""
-
-    n: int = 0
-    total: float = 0.0
-    histogram: tuple[int, ...] = (0,) * CONFIDENCE_BINS
-
-    @classmethod
-    def of(cls, probabilities: np.ndarray) -> ConfidenceCounts:
-        top = np.asarray(probabilities, dtype=np.float64).max(axis=1)
-        top = top[np.isfinite(top)]
-        bins = np.minimum((top * CONFIDENCE_BINS).astype(np.int64), CONFIDENCE_BINS - 1)
-        counts = np.bincount(np.clip(bins, 0, CONFIDENCE_BINS - 1), minlength=CONFIDENCE_BINS)
-        return cls(int(top.size), float(top.sum()), tuple(int(c) for c in counts))
-
-    def merge(self, other: ConfidenceCounts) -> ConfidenceCounts:
-        return ConfidenceCounts(
-            self.n + other.n,
-            self.total + other.total,
-            tuple(a + b for a, b in zip(self.histogram, other.histogram, strict=True)),
-        )
-
-    @property
-    def mean(self) -> float | None:
-        return self.total / self.n if self.n else None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"n": self.n, "total": self.total, "histogram": list(self.histogram)}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ConfidenceCounts:
-        return cls(int(data["n"]), float(data["total"]), tuple(int(c) for c in data["histogram"]))
 
 
 def _add(a: Mapping[str, int], b: Mapping[str, int]) -> dict[str, int]:
@@ -114,7 +76,7 @@ class WindowProfile:
     latency: LatencyHistogram = field(default_factory=LatencyHistogram)
     features: Mapping[str, FeatureProfile] = field(default_factory=dict)
     prediction: FeatureProfile | None = None
-    confidence: ConfidenceCounts = field(default_factory=ConfidenceCounts)
+    confidence: ConfidenceSummary = field(default_factory=ConfidenceSummary)
     out_of_range: Mapping[str, int] = field(default_factory=dict)
     type_violations: Mapping[str, int] = field(default_factory=dict)
     dropped: int = 0
@@ -171,7 +133,7 @@ class WindowProfile:
             else LatencyHistogram(),
             features={name: profile_from_dict(p) for name, p in (data.get("features") or {}).items()},
             prediction=profile_from_dict(prediction) if prediction else None,
-            confidence=ConfidenceCounts.from_dict(confidence) if confidence else ConfidenceCounts(),
+            confidence=ConfidenceSummary.from_dict(confidence) if confidence else ConfidenceSummary(),
             out_of_range={k: int(v) for k, v in (data.get("out_of_range") or {}).items()},
             type_violations={k: int(v) for k, v in (data.get("type_violations") or {}).items()},
             dropped=int(data.get("dropped", 0)),
@@ -202,54 +164,12 @@ def merge_all(windows: Sequence[WindowProfile]) -> WindowProfile:
 class Profiler:
     """How one version's rows are profiled: its reference bins and training ranges, fixed at load time.
 
-    Built once per served version; ``profile`` then runs vectorised over a batch of rows (one NumPy call
+    Built once per served version; ``add`` then runs vectorised over a batch of rows (one NumPy call
     or one pandas count per feature), so profiling costs per batch, not per request.
     """
 
     signature: Signature
     reference: ReferenceProfile | None
-
-    def profile(
-        self,
-        columns: Mapping[str, np.ndarray],
-        *,
-        predictions: np.ndarray | None,
-        probabilities: np.ndarray | None,
-    ) -> WindowProfile:
-        features: dict[str, FeatureProfile] = {}
-        out_of_range: dict[str, int] = {}
-        reference = self.reference.features if self.reference is not None else {}
-        for spec in self.signature.features:
-            values = columns.get(spec.name)
-            if values is None:
-                continue
-            ref = reference.get(spec.name)
-            if isinstance(ref, NumericProfile) or (ref is None and spec.type.is_numeric):
-                numbers = _as_float(values)
-                edges = ref.edges if isinstance(ref, NumericProfile) else None
-                features[spec.name] = numeric_profile(numbers, edges if edges is not None else ())
-                low, high = _training_range(spec.min, spec.max, ref)
-                if low is not None and high is not None:
-                    outside = int(np.count_nonzero((numbers < low) | (numbers > high)))
-                    if outside:
-                        out_of_range[spec.name] = outside
-            else:
-                levels = tuple(ref.counts) if isinstance(ref, CategoricalProfile) else _levels(spec.categories)
-                features[spec.name] = categorical_profile(
-                    _as_levels(values, spec.type), levels, unseen_levels=UNSEEN_LEVELS if levels else 0
-                )
-        prediction: FeatureProfile | None = None
-        if predictions is not None:
-            prediction = self._prediction_profile(predictions)
-        confidence = ConfidenceCounts.of(probabilities) if probabilities is not None else ConfidenceCounts()
-        rows = len(predictions) if predictions is not None else 0
-        return WindowProfile(
-            rows=rows,
-            features=features,
-            prediction=prediction,
-            confidence=confidence,
-            out_of_range=out_of_range,
-        )
 
     def add(
         self,
@@ -307,19 +227,6 @@ class Profiler:
             accumulator.add(flat)
         return accumulator
 
-    def _prediction_profile(self, predictions: np.ndarray) -> FeatureProfile | None:
-        output = self.signature.output
-        ref = self.reference.prediction if self.reference is not None else None
-        flat = np.asarray(predictions)
-        if flat.ndim > 1 and flat.shape[1:] != (1,):
-            return None  # tensor outputs are not profiled
-        flat = flat.ravel()
-        if output.kind is OutputKind.CLASSIFICATION or isinstance(ref, CategoricalProfile):
-            levels = tuple(ref.counts) if isinstance(ref, CategoricalProfile) else _levels(output.classes)
-            return categorical_profile(flat, levels)
-        edges = ref.edges if isinstance(ref, NumericProfile) else ()
-        return numeric_profile(_as_float(flat), edges)
-
 
 def _training_range(
     low: float | None, high: float | None, ref: FeatureProfile | None
@@ -374,7 +281,7 @@ class LiveWindow:
         self.out_of_range: Counter[str] = Counter()
         self.latency = np.zeros(len(LATENCY_EDGES_MS) + 1, dtype=np.int64)
         self.latency_sum_ms = 0.0
-        self.confidence = ConfidenceCounts()
+        self.confidence = ConfidenceSummary()
         self.features: dict[str, Accumulator] = {}
         self.prediction: Accumulator | None = None
 
@@ -402,7 +309,7 @@ class LiveWindow:
         if self.profiler is not None:
             self.prediction = self.profiler.add(self.features, self.out_of_range, columns, predictions, self.prediction)
         if probabilities is not None:
-            self.confidence = self.confidence.merge(ConfidenceCounts.of(probabilities))
+            self.confidence = self.confidence.merge(ConfidenceSummary.of(probabilities))
 
     def add_unprofiled_rows(self, rows: int) -> None:
         self.rows += rows

@@ -23,7 +23,6 @@ import uuid
 from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -395,7 +394,3 @@ def _arrow(values: np.ndarray) -> pa.Array:
         return pa.array(values.tolist())
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         return pa.array([None if v is None else str(v) for v in values.tolist()], pa.string())
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)

@@ -98,11 +98,13 @@ class MonitoringService:
         if version is not None and version not in refs:
             refs.append(version)
         if version is None:
-            refs += sorted({v for v in labelled.get("_version_list", []) if v and v not in refs}, key=_version_order)
+            refs += sorted((v for v in labelled if v not in refs), key=_version_order)
         unrouted = merge_all([WindowProfile.from_dict(w.profile) for w in by_version.get(UNROUTED, [])])
         thresholds = self.thresholds_for(endpoint)
         versions = [
-            self._version_report(endpoint, ref, by_version.get(ref, []), labelled, since, until, thresholds)
+            self._version_report(
+                endpoint, ref, by_version.get(ref, []), labelled.get(ref, {}), since, until, thresholds
+            )
             for ref in refs
         ]
         return {
@@ -129,7 +131,7 @@ class MonitoringService:
         endpoint: str,
         ref: str,
         rows: list[StoredWindow],
-        labelled: Mapping[str, Any],
+        labels: Mapping[str, list[Any]],
         since: datetime,
         until: datetime,
         thresholds: DriftThresholds,
@@ -146,7 +148,6 @@ class MonitoringService:
         reference = model.reference_profile if model is not None else None
         signature = model.signature if model is not None else None
         covered = max(1.0, min((until - since).total_seconds(), len(per_window) * self.window_s or 1.0))
-        labels = _version_rows(labelled, ref)
         performance = _performance(labels, signature) if signature is not None else None
         estimated = _estimate(merged, performance)
         timeline = []
@@ -182,25 +183,28 @@ class MonitoringService:
 
     # -- feedback joined with predictions -------------------------------------------------------
 
-    def _labelled(self, endpoint: str, since: datetime, until: datetime) -> dict[str, Any]:
-        """Feedback observed in the range, joined with its logged prediction, as plain columns."""
+    def _labelled(self, endpoint: str, since: datetime, until: datetime) -> dict[str, dict[str, list[Any]]]:
+        """Feedback observed in the range, joined with its logged prediction, as plain columns per version.
+
+        The version is the logged prediction's, else the one the feedback was stored with.
+        """
         table = self.feedback.joined(endpoint, since=since, until=until)
         columns = {name: table.column(name).to_pylist() for name in table.column_names}
-        versions = columns.get("_version") or [None] * table.num_rows
+        logged = columns.get("_version") or [None] * table.num_rows
         served = columns.get("served_version") or [None] * table.num_rows
-        columns["_version_list"] = [v or s for v, s in zip(versions, served, strict=True)]
-        return columns
+        rows: dict[str, list[int]] = defaultdict(list)
+        for i, (a, b) in enumerate(zip(logged, served, strict=True)):
+            if a or b:
+                rows[a or b].append(i)
+        return {
+            version: {name: [values[i] for i in keep] for name, values in columns.items()}
+            for version, keep in rows.items()
+        }
 
 
 def _version_order(ref: str) -> tuple[str, int]:
     name, _, number = ref.rpartition(":")
     return (name, int(number)) if number.isdigit() else (ref, 0)
-
-
-def _version_rows(labelled: Mapping[str, Any], ref: str) -> dict[str, list[Any]]:
-    owners = labelled.get("_version_list", [])
-    keep = [i for i, v in enumerate(owners) if v == ref]
-    return {name: [values[i] for i in keep] for name, values in labelled.items() if isinstance(values, list)}
 
 
 def _between(rows: Mapping[str, list[Any]], start: datetime, end: datetime) -> dict[str, list[Any]]:
