@@ -8,6 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from shipyard.core.performance import ConfidenceCalibrator
 from shipyard.core.profile import ReferenceProfile
 from shipyard.core.signature import Signature
 
@@ -58,10 +59,19 @@ class ModelVersion:
     aliases: tuple[str, ...] = field(default=())
     input_example: tuple[Mapping[str, Any], ...] | None = None
     """A few sample rows as JSON objects: for warm-up, smoke tests, conversion checks and docs."""
+    trusted: bool = False
+    """The registering caller passed trusted=True: loading may run code, and servers load it only then."""
+    confidence_calibrator: ConfidenceCalibrator | None = None
+    """Fitted on labelled training data at registration; calibrates the label-free accuracy estimate."""
 
     @property
     def ref(self) -> str:
         return f"{self.name}:{self.version}"
+
+    @property
+    def runs_code(self) -> bool:
+        """Loading this version runs code someone wrote (a pyfunc's source, or a pickle)."""
+        return self.flavor == "pyfunc" or self.flavor_options.get("format") == "pickle"
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready model card, as ``shipyard models show --json`` prints it."""
@@ -88,6 +98,9 @@ class ModelVersion:
             "parent_version": self.parent_version,
             "source": self.source,
             "input_example": [dict(r) for r in self.input_example] if self.input_example else None,
+            "trusted": self.trusted,
+            "runs_code": self.runs_code,
+            "confidence_calibrator": self.confidence_calibrator.to_dict() if self.confidence_calibrator else None,
         }
 
 

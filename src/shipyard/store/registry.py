@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Row
 
+from shipyard.core.performance import ConfidenceCalibrator
 from shipyard.core.profile import ReferenceProfile
 from shipyard.core.signature import Signature
 from shipyard.core.versions import CodeInfo, ModelSummary, ModelVersion, VersionStatus
@@ -75,6 +76,10 @@ def insert_version(conn: Connection, mid: int, version: ModelVersion) -> None:
             parent_version=version.parent_version,
             status=version.status.value,
             source=version.source,
+            trusted=version.trusted,
+            confidence_calibrator=(
+                version.confidence_calibrator.to_dict() if version.confidence_calibrator is not None else None
+            ),
         )
     )
 
@@ -204,4 +209,8 @@ def _to_version(row: Row[Any], aliases: Any) -> ModelVersion:
         source=row.source,
         aliases=tuple(sorted(aliases)),
         input_example=tuple(row.input_example) if row.input_example else None,
+        trusted=bool(row.trusted),
+        confidence_calibrator=(
+            ConfidenceCalibrator.from_dict(row.confidence_calibrator) if row.confidence_calibrator else None
+        ),
     )

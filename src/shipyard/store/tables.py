@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -15,7 +17,34 @@ metadata = sa.MetaData(
 )
 
 Json = sa.JSON().with_variant(JSONB(), "postgresql")
-Timestamp = sa.DateTime(timezone=True)
+
+
+class UtcDateTime(sa.types.TypeDecorator[datetime]):
+    """A timestamp stored as UTC on every database and read back aware (UTC).
+
+    SQLite has no time zone type: SQLAlchemy writes an aware value's wall-clock time and drops its offset,
+    so ``10:00+02:00`` would come back as ``10:00Z``. Converting to UTC before writing gives SQLite and
+    PostgreSQL the same instant; a naive value is taken to be UTC already (the store's own clock is UTC).
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None or not isinstance(value, datetime):
+            return value
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC) if dialect.name == "postgresql" else value
+        utc = value.astimezone(UTC)
+        return utc if dialect.name == "postgresql" else utc.replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+Timestamp = UtcDateTime()
 
 models = sa.Table(
     "models",
@@ -54,6 +83,12 @@ model_versions = sa.Table(
     sa.Column("parent_version", sa.Integer, nullable=True),
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("source", sa.Text, nullable=False),
+    # Set only by a caller who passed trusted=True at registration: loading this version may run code
+    # (a pickle, a pyfunc's source, skops types outside the reviewed allow-list), and servers load it only then.
+    sa.Column("trusted", sa.Boolean, nullable=False, server_default=sa.false()),
+    # Fitted at registration from labelled training data: maps top-label confidence to the accuracy seen
+    # there, so the label-free estimate is calibrated (``core.performance.ConfidenceCalibrator.to_dict``).
+    sa.Column("confidence_calibrator", Json, nullable=True),
     sa.UniqueConstraint("model_id", "version", name="uq_model_versions_model_id_version"),
 )
 
@@ -146,7 +181,53 @@ feedback = sa.Table(
     sa.Column("reward", sa.Float, nullable=True),
     sa.Column("observed_at", Timestamp, nullable=False),
     sa.Column("created_at", Timestamp, nullable=False),
+    # How many times an explicit correction replaced this item's label or reward (history in feedback_history).
+    sa.Column("corrections", sa.Integer, nullable=False, server_default="0"),
     sa.UniqueConstraint("endpoint", "request_id", "row", name="uq_feedback_endpoint_request_row"),
+    sa.Index("ix_feedback_endpoint_observed_at", "endpoint", "observed_at"),
+)
+
+# The values a correction replaced, with when they had been observed and when they were replaced.
+feedback_history = sa.Table(
+    "feedback_history",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("endpoint", sa.String(128), nullable=False),
+    sa.Column("request_id", sa.String(128), nullable=False),
+    sa.Column("row", sa.Integer, nullable=False),
+    sa.Column("label", sa.JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql"), nullable=True),
+    sa.Column("reward", sa.Float, nullable=True),
+    sa.Column("observed_at", Timestamp, nullable=False),
+    sa.Column("replaced_at", Timestamp, nullable=False),
+    sa.Index("ix_feedback_history_endpoint_request", "endpoint", "request_id"),
+)
+
+# Events to announce (rollout transitions, ...), written in the same transaction as the change they report,
+# so an event exists exactly when its change committed, whichever process (a shell, a server) made it.
+# The process holding the controller lease delivers them to its configured receivers.
+webhook_outbox = sa.Table(
+    "webhook_outbox",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("endpoint", sa.String(128), nullable=False),
+    sa.Column("event", sa.String(64), nullable=False),
+    sa.Column("payload", Json, nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False, index=True),
+)
+
+# One row per receiver (keyed by a hash of its URL, so no credential is stored): how far it has been
+# delivered, and its retry state, so a dead receiver delays only itself.
+webhook_receivers = sa.Table(
+    "webhook_receivers",
+    metadata,
+    sa.Column("receiver", sa.String(64), primary_key=True),
+    sa.Column("last_id", sa.Integer, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", Timestamp, nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("delivered", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("failed", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("updated_at", Timestamp, nullable=False),
 )
 
 # Live profiles: each serving worker upserts its running profile per endpoint, version and window; readers
@@ -161,4 +242,5 @@ monitor_windows = sa.Table(
     sa.Column("window_seconds", sa.Integer, nullable=False),
     sa.Column("profile", Json, nullable=False),
     sa.Column("updated_at", Timestamp, nullable=False),
+    sa.Index("ix_monitor_windows_endpoint_start", "endpoint", "window_start"),
 )
