@@ -32,8 +32,9 @@ def test_timestamps_keep_their_instant_on_every_store(store_url: str) -> None:
             conn.execute(sa.insert(webhook_outbox).values(endpoint="e", event="x", payload={}, created_at=plus_two))
         with db.read() as conn:
             stored = conn.execute(sa.select(webhook_outbox.c.created_at)).scalar_one()
+            half_past_eight = datetime(2026, 11, 21, 8, 30, tzinfo=UTC)
             later = conn.execute(
-                sa.select(sa.func.count()).where(webhook_outbox.c.created_at >= datetime(2026, 11, 21, 8, 30, tzinfo=UTC))
+                sa.select(sa.func.count()).where(webhook_outbox.c.created_at >= half_past_eight)
             ).scalar_one()
         assert stored == datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
         assert stored.tzinfo is not None and stored.utcoffset() == timedelta(0)
