@@ -20,9 +20,13 @@ if TYPE_CHECKING:
 
 
 class Workspace:
-    """The store, the artifacts and the services over them, for one set of settings."""
+    """The store, the artifacts and the services over them, for one set of settings.
 
-    def __init__(self, settings: Settings) -> None:
+    ``Workspace()`` reads the settings now (environment, then ``shipyard.toml``), as the CLI does.
+    """
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        settings = settings if settings is not None else Settings.load()
         self.settings = settings
         self.db = Database(settings.database_url)
         self.artifacts: ArtifactStore = open_artifact_store(
