@@ -104,3 +104,24 @@ def test_dataframe_string_column_with_a_number_is_refused() -> None:
     frame = pd.DataFrame({"age": [1, 2], "city": ["x", 3], "vip": [True, False]})
     with pytest.raises(SignatureError, match="row 1: feature 'city' expects a string, got 3"):
         adapter(MIXED, InputLayout.FRAME)(frame)
+
+
+def nested(depth: int) -> list:
+    value: list = [0]
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def test_a_value_nested_a_thousand_lists_deep_is_named_in_a_short_message() -> None:
+    deep = nested(1000)
+    with pytest.raises(SignatureError, match=r"row 0: feature 'age' expects a number, got \[\[\[.* \(list\)$") as row:
+        adapter(MIXED, InputLayout.FRAME)([{"age": deep, "city": "x", "vip": True}])
+    assert len(str(row.value)) < 120
+    with pytest.raises(SignatureError, match=r"row 1: feature 'a' expects a number, got \[\["):
+        adapter(NUMERIC, InputLayout.ARRAY)({"a": [1.0, deep], "b": [1, 2]})
+    huge = list(range(1_000_000))
+    with pytest.raises(
+        SignatureError, match=r"row 0: feature 'city' expects a string, got \[0, 1, 2, 3, \.\.\.\] \(list\)"
+    ):
+        adapter(MIXED, InputLayout.FRAME)([{"age": 1, "city": huge, "vip": True}])

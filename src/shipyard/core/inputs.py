@@ -8,6 +8,7 @@ missing-value check, and the careful per-value path runs only to explain what is
 from __future__ import annotations
 
 import math
+import reprlib
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from typing import Any
@@ -133,7 +134,7 @@ class InputAdapter:
         columns: dict[str, list[Any]] = {n: [] for n in names}
         for r, row in enumerate(rows):
             if not isinstance(row, Mapping):
-                raise SignatureError(f"row {r}: expected an object of feature values, got {_describe(row)}")
+                raise SignatureError(f"row {r}: expected an object of feature values, got {describe_value(row)}")
             for name in names:
                 if name not in row:
                     raise SignatureError(
@@ -232,7 +233,8 @@ class InputAdapter:
 
     def _check_values(self, spec: FeatureSpec, values: Any) -> np.ndarray:
         """Per-value check of one column from JSON-like input; returns a typed array."""
-        array = values if isinstance(values, np.ndarray) else np.asarray(values, dtype=object)
+        # fromiter keeps one element per row: np.asarray would turn nested lists into extra dimensions.
+        array = values if isinstance(values, np.ndarray) else np.fromiter(values, dtype=object, count=len(values))
         if spec.type.is_numeric and array.dtype.kind in "fiu":
             if array.dtype.kind == "f" and not spec.nullable and np.isnan(array).any():
                 raise SignatureError(self._null_message(_first_true(np.isnan(array)), spec.name), feature=spec.name)
@@ -263,7 +265,7 @@ class InputAdapter:
             FeatureType.STRING: "a string",
             FeatureType.DATETIME: "a date-time",
         }[spec.type]
-        return f"row {row}: feature {spec.name!r} expects {wanted}, got {_describe(value)}"
+        return f"row {row}: feature {spec.name!r} expects {wanted}, got {describe_value(value)}"
 
 
 def _accepts(ftype: FeatureType, value: Any) -> bool:
@@ -314,8 +316,21 @@ def _first_true(mask: Any) -> int:
     return int(np.flatnonzero(np.asarray(mask))[0])
 
 
-def _describe(value: Any) -> str:
-    text = repr(value)
+# Messages show what the caller sent, but a value from the wire may nest a thousand lists deep or hold a
+# million items: the plain repr would recurse past the interpreter's limit or build megabytes to cut to 40.
+def _short_repr() -> reprlib.Repr:
+    short = reprlib.Repr()  # Python 3.11's Repr takes no keyword arguments
+    short.maxlevel, short.maxlist, short.maxdict, short.maxtuple, short.maxset = 3, 4, 4, 4, 4
+    short.maxstring = short.maxother = short.maxlong = 40
+    return short
+
+
+_SHORT_REPR = _short_repr()
+
+
+def describe_value(value: Any) -> str:
+    """A caller's value for an error message: at most 40 characters and a few levels, never recursing far."""
+    text = _SHORT_REPR.repr(value)
     if len(text) > 40:
         text = text[:37] + "..."
     return f"{text} ({type(value).__name__})"
