@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import numpy as np
+import orjson
 import pandas as pd
 import pytest
 import tritonclient.http as httpclient
@@ -231,6 +232,7 @@ def test_tritonclient_sees_protocol_errors_with_status_and_message(served: str) 
     assert mistyped.value.status() == "400" and "send it as FP64" in mistyped.value.message()
 
 
+DEEP = b"[" * 1000 + b"1" + b"]" * 1000
 BAD_REQUESTS: list[tuple[str, object | bytes, dict[str, str], int, str]] = [
     ("not json", b"{not json", {}, 400, "not valid JSON"),
     ("empty body", b"", {}, 400, "empty"),
@@ -295,6 +297,20 @@ BAD_REQUESTS: list[tuple[str, object | bytes, dict[str, str], int, str]] = [
         "row 1: feature 'f0' is missing (null)",
     ),
     ("rows over the limit", iris_body(101), {}, 413, "101 rows, over the limit of 100"),
+    (
+        "an extra tensor with other rows",
+        iris_body(inputs=[*iris_body()["inputs"], fp64("extra", [1.0] * 5)]),
+        {},
+        400,
+        "input 'extra' has 5 rows, but input 'f0' has 2",
+    ),
+    (
+        "data nested a thousand lists deep",
+        b'{"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP64", "data": [%b, 2, 3, 4]}]}' % DEEP,
+        {},
+        400,
+        "input 'x' nests its data deeper than its shape [1, 4]",
+    ),
     ("body over the limit", b'{"inputs": [' + b" " * 70_000 + b"]}", {}, 413, "over the limit of 64000"),
 ]
 
@@ -501,3 +517,40 @@ def test_truncated_binary_data_is_a_400(served: str) -> None:
 def test_unknown_v2_paths_answer_in_the_protocol_error_shape(served: str) -> None:
     response = httpx.get(f"{served}/v2/no/such/thing")
     assert response.status_code == 404 and isinstance(response.json()["error"], str)
+
+
+def binary_matrix(values: np.ndarray, datatype: str) -> tuple[bytes, dict[str, str]]:
+    """One [N, 4] binary tensor for iris, as tritonclient sends it: a JSON header, then the raw bytes."""
+    raw = values.astype("<f4" if datatype == "FP32" else "<f8").tobytes()
+    header = orjson.dumps(
+        {
+            "inputs": [
+                {
+                    "name": "input",
+                    "shape": list(values.shape),
+                    "datatype": datatype,
+                    "parameters": {"binary_data_size": len(raw)},
+                }
+            ]
+        }
+    )
+    return header + raw, {"Inference-Header-Content-Length": str(len(header))}
+
+
+@pytest.mark.parametrize("datatype", ["FP32", "FP64"])
+def test_binary_infinity_is_a_422_naming_the_input_and_never_reaches_the_model(served: str, datatype: str) -> None:
+    x, _, _ = iris()
+    batch = x[:3].copy()
+    for value in (np.inf, -np.inf):
+        batch[1, 2] = value
+        body, headers = binary_matrix(batch, datatype)
+        response = infer_raw(served, "iris", body, **headers)
+        assert response.status_code == 422, response.text
+        assert error_of(response).startswith(
+            f"input 'input' holds {value} at position 6; {datatype} values must be finite"
+        )
+    batch[1, 2] = np.nan  # a missing value, as a JSON null would be: iris allows none
+    body, headers = binary_matrix(batch, datatype)
+    missing = infer_raw(served, "iris", body, **headers)
+    assert missing.status_code == 422 and "row 1: feature 'f2' is missing (null)" in error_of(missing)
+    assert 'shipyard_model_errors_total{endpoint="iris"' not in httpx.get(f"{served}/metrics").text

@@ -10,15 +10,16 @@ the routes, the metadata, the responses and the OpenAPI text.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import orjson
 
+from shipyard.core.inputs import describe_value
 from shipyard.core.signature import FeatureType, Signature
-from shipyard.errors import MalformedRequestError
+from shipyard.errors import MalformedRequestError, SignatureError
 from shipyard.serving.v2_binary import BinarySection, decode, split_body
 
 # The V2 datatype a feature is described with in model metadata, and the datatypes accepted for it.
@@ -207,6 +208,11 @@ def tensors_to_payload(
             rows, first = shape[0], name
         elif shape[0] != rows:
             raise MalformedRequestError(f"input {name!r} has {shape[0]} rows, but input {first!r} has {rows}")
+    for tensor in tensors:  # extra tensors too: every input describes the same rows
+        if tensor.name not in names and tensor.shape and tensor.shape[0] != rows:
+            raise MalformedRequestError(
+                f"input {tensor.name!r} has {tensor.shape[0]} rows, but input {first!r} has {rows}"
+            )
     check_rows(rows)
     columns: dict[str, Any] = {}
     for spec in signature.features:
@@ -267,13 +273,15 @@ def _values(tensor: InputTensor) -> Any:
         flat = array.reshape(-1)
         if datatype in _INT_BOUNDS and flat.size:
             _check_bounds(tensor, int(flat.min()), int(flat.max()))
+        if array.dtype.kind == "f":
+            _check_finite(tensor, flat)
         return flat.tolist() if datatype == "BYTES" else flat
     # The careful path: walk the original values so the message shows what the caller sent.
-    elements = list(_flatten(tensor.data))
+    elements = _flatten(tensor)
     for position, value in enumerate(elements):
         if not _element_ok(datatype, value):
             raise MalformedRequestError(
-                f"input {tensor.name!r} is {datatype} but holds {_shown(value)} at position {position}; "
+                f"input {tensor.name!r} is {datatype} but holds {describe_value(value)} at position {position}; "
                 f"{datatype} data must be {_WANTED.get(datatype, 'numbers')}"
             )
     if len(elements) != expected:
@@ -292,12 +300,40 @@ def _check_bounds(tensor: InputTensor, low: int, high: int) -> None:
         raise MalformedRequestError(f"input {tensor.name!r} is {tensor.datatype} but holds {bad}, outside [{lo}, {hi}]")
 
 
-def _flatten(data: Any) -> Iterator[Any]:
-    for value in data:
-        if isinstance(value, list):
-            yield from _flatten(value)
+def _check_finite(tensor: InputTensor, flat: np.ndarray) -> None:
+    """Refuse ±inf: JSON cannot carry it, so only binary data can, and no model is trained to take it.
+
+    NaN goes on: like a JSON null it is a missing value, which the signature allows or refuses per feature.
+    """
+    infinite = np.isinf(flat)
+    if infinite.any():
+        position = int(np.argmax(infinite))
+        raise SignatureError(
+            f"input {tensor.name!r} holds {flat[position]} at position {position}; {tensor.datatype} values must be "
+            "finite (NaN stands for a missing value where the feature allows one)",
+            feature=tensor.name,
+        )
+
+
+def _flatten(tensor: InputTensor) -> list[Any]:
+    """The values in row-major order, walked without recursion: data nests no deeper than the shape."""
+    depth = max(len(tensor.shape), 1)
+    values: list[Any] = []
+    stack = [iter(tensor.data)]
+    while stack:
+        for value in stack[-1]:
+            if isinstance(value, list):
+                if len(stack) == depth:
+                    raise MalformedRequestError(
+                        f"input {tensor.name!r} nests its data deeper than its shape {list(tensor.shape)}; send the "
+                        "values flat in row-major order, or nested one list per dimension"
+                    )
+                stack.append(iter(value))
+                break
+            values.append(value)
         else:
-            yield value
+            stack.pop()
+    return values
 
 
 def _element_ok(datatype: str, value: Any) -> bool:
@@ -313,11 +349,6 @@ def _element_ok(datatype: str, value: Any) -> bool:
         return isinstance(value, int | float)
     lo, hi = _INT_BOUNDS[datatype]
     return isinstance(value, int) and lo <= value <= hi
-
-
-def _shown(value: Any) -> str:
-    text = repr(value)
-    return f"{text[:37]}... ({type(value).__name__})" if len(text) > 40 else f"{text} ({type(value).__name__})"
 
 
 def _json_type(value: Any) -> str:
