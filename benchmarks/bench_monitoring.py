@@ -61,7 +61,8 @@ def recorder_cost(bench: BenchModel, workdir: Path, *, requests: int = 20_000, b
             t0 = time.perf_counter()
             for i in range(start, start + batch):
                 recorder.add(
-                    "bench", version, "stable", x[i % len(x) : i % len(x) + 1], prediction, f"r{i}", 1, 4e-4, 200
+                    "bench", version, arm="stable", inputs=x[i % len(x) : i % len(x) + 1], prediction=prediction,
+                    request_id=f"r{i}", rows=1, latency_s=4e-4, status=200,
                 )
             t1 = time.perf_counter()
             recorder.drain()

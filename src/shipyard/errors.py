@@ -94,8 +94,6 @@ class SignatureError(ShipyardError):
         super().__init__(message)
         self.feature = feature
         """The offending feature, when there is one: monitoring counts type violations per feature."""
-        self.version: object | None = None
-        """The model version whose signature refused the input, set by the serving path."""
 
 
 class SignatureInferenceError(ShipyardError):

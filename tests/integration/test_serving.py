@@ -177,7 +177,7 @@ def test_model_that_raises_is_a_500_with_the_request_id_only(fast_settings: Sett
         assert error["request_id"] == "req-42" and "negative" not in failed.text and "Traceback" not in failed.text
         metrics = httpx.get(f"{url}/metrics").text
         assert 'shipyard_model_errors_total{endpoint="fragile",version="fragile:1"} 1.0' in metrics
-        assert 'shipyard_requests_total{endpoint="fragile",status="500",version="none"} 1.0' in metrics
+        assert 'shipyard_requests_total{endpoint="fragile",status="500",version="fragile:1"} 1.0' in metrics
 
 
 def test_slow_models_are_called_off_the_event_loop(fast_settings: Settings, workspace: Workspace) -> None:

@@ -47,7 +47,10 @@ class Traffic:
     def send(self, recorder: Recorder, i: int, *, rows: int = 1, endpoint: str = "iris", status: int = 200) -> None:
         payload = self.rows(i, rows)
         prediction = self._predict(i % 150, rows) if status < 400 else None
-        recorder.add(endpoint, self.version, "stable", payload, prediction, f"r{i}", rows, 0.002, status)
+        recorder.add(
+            endpoint, self.version, arm="stable", inputs=payload, prediction=prediction, request_id=f"r{i}",
+            rows=rows, latency_s=0.002, status=status,
+        )
 
 
 @pytest.fixture

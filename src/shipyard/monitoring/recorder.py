@@ -113,16 +113,21 @@ class Recorder:
         self,
         endpoint: str,
         version: ModelVersion | None,
+        *,
         arm: str,
-        inputs: Any,
-        prediction: Any,
         request_id: str,
         rows: int,
         latency_s: float,
         status: int,
+        inputs: Any = None,
+        prediction: Any = None,
         problem_feature: str | None = None,
     ) -> None:
-        """Hand one request over; never blocks: when the buffer is full the record is dropped and counted."""
+        """Hand one request over; never blocks: when the buffer is full the record is dropped and counted.
+
+        ``version`` and ``arm`` are those the request was routed to, also when it failed there (the model
+        raised, or refused the input); both are empty only for a request refused before routing.
+        """
         pending = self._pending
         if len(pending) + self._in_flight >= self.config.capacity:
             self.dropped += 1
@@ -244,7 +249,7 @@ class Recorder:
         window.add_requests(
             {str(status): n for status, n in Counter(r.status for r in records).items()},
             latencies,
-            Counter(r.arm for r in served),
+            Counter(r.arm for r in records if r.arm),  # an arm that only failed still took traffic
             Counter(r.problem_feature for r in records if r.problem_feature is not None),
         )
         version = records[0].version

@@ -17,8 +17,7 @@ from typing import Any
 import anyio.to_thread
 import numpy as np
 
-from shipyard.core.endpoints import Arm, Endpoint, TrafficPolicy, route
-from shipyard.core.versions import ModelVersion
+from shipyard.core.endpoints import Arm, Endpoint, RouteDecision, TrafficPolicy, route
 from shipyard.errors import EndpointNotFoundError, NotReadyError, PayloadTooLargeError, PredictionError, SignatureError
 from shipyard.flavors.loaded import Prediction
 from shipyard.monitoring.recorder import Recorder
@@ -54,6 +53,21 @@ class EndpointRoute:
     policy: TrafficPolicy
     models: Mapping[str, ServedModel]
     rollout: RolloutContext | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Routed:
+    """Where one request goes, decided before its model runs, so whatever the model then does (answer,
+    refuse the input, raise) is counted against the version and arm that did it."""
+
+    endpoint: str
+    route: EndpointRoute
+    decision: RouteDecision
+    served: ServedModel
+
+    @property
+    def arm(self) -> Arm:
+        return self.decision.arm
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,11 +149,7 @@ class DataPlane:
 
     def predict(self, endpoint: str, served: ServedModel, arm: Arm, payload: Any, rows: int) -> PredictOutcome:
         """Validate and predict on the calling thread (the event loop for fast models)."""
-        try:
-            x = served.model.prepare(payload)
-        except SignatureError as exc:
-            exc.version = served.version  # monitoring counts the violation against the version that refused it
-            raise
+        x = served.model.prepare(payload)
         try:
             prediction = served.model.call(x)
         except PredictionError:
@@ -161,18 +171,24 @@ class DataPlane:
         outcome = self.predict(endpoint, served, arm, payload, rows)
         return outcome, (time.perf_counter() - start) * 1e3
 
-    async def apredict(
-        self, endpoint: str, payload: Any, *, rows: int, routing_key: str, request_id: str = ""
-    ) -> PredictOutcome:
+    def choose(self, endpoint: str, *, rows: int, routing_key: str) -> Routed:
+        """Check the row limit, then pick the version and arm that will serve this request.
+
+        Refusals here (unknown endpoint, no loaded model, too many rows) reach no version; everything after
+        belongs to the version chosen, which the route keeps to count the request against it.
+        """
+        self.check_rows(rows)
+        target = self.route_for(endpoint)
+        decision = route(target.policy, routing_key)
+        return Routed(endpoint, target, decision, target.models[decision.version])
+
+    async def apredict(self, routed: Routed, payload: Any, *, rows: int, request_id: str = "") -> PredictOutcome:
         """Predict inline when the model is fast, else in the thread pool (decided at load time).
 
         During a rollout, the request's arm gets its latency, error and predictions counted, and a
         sampled request is queued for the shadow version after this one is answered.
         """
-        self.check_rows(rows)
-        target = self.route_for(endpoint)
-        decision = route(target.policy, routing_key)
-        served = target.models[decision.version]
+        endpoint, target, decision, served = routed.endpoint, routed.route, routed.decision, routed.served
         if target.rollout is None:
             if served.inline:
                 return self.predict(endpoint, served, decision.arm, payload, rows)
@@ -245,29 +261,47 @@ class DataPlane:
     def observe(
         self,
         endpoint: str,
-        version: str,
+        *,
         status: int,
         seconds: float,
         rows: int,
-        *,
+        routed: Routed | None = None,
         outcome: PredictOutcome | None = None,
         request_id: str = "",
         error: BaseException | None = None,
     ) -> None:
-        """Count one request, and hand it to the recorder; metric children are looked up once per label set."""
+        """Count one request, and hand it to the recorder; metric children are looked up once per label set.
+
+        A request is counted against the version it was routed to, whether that version answered or raised;
+        only a request refused before routing (``routed`` is None) is counted under version ``none``.
+        """
+        served = routed.served if routed is not None else None
         recorder = self.recorder
         if recorder is not None and endpoint != "unknown":
             if outcome is not None:
                 recorder.add(
-                    endpoint, outcome.served.version, outcome.arm.value, outcome.inputs, outcome.prediction,
-                    request_id, rows, seconds, status,
-                )  # fmt: skip
+                    endpoint,
+                    outcome.served.version,
+                    arm=outcome.arm.value,
+                    inputs=outcome.inputs,
+                    prediction=outcome.prediction,
+                    request_id=request_id,
+                    rows=rows,
+                    latency_s=seconds,
+                    status=status,
+                )
             else:
-                served_version = getattr(error, "version", None)
                 recorder.add(
-                    endpoint, served_version if isinstance(served_version, ModelVersion) else None, "", None, None,
-                    request_id, rows, seconds, status, getattr(error, "feature", None),
-                )  # fmt: skip
+                    endpoint,
+                    served.version if served is not None else None,
+                    arm=routed.arm.value if routed is not None else "",
+                    request_id=request_id,
+                    rows=rows,
+                    latency_s=seconds,
+                    status=status,
+                    problem_feature=error.feature if isinstance(error, SignatureError) else None,
+                )
+        version = served.ref if served is not None else "none"
         key = (endpoint, version, status)
         children = self._children.get(key)
         if children is None:

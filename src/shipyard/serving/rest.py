@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from shipyard.errors import InvalidArgumentError, MalformedRequestError, PayloadTooLargeError
-from shipyard.serving.dataplane import DataPlane, PredictOutcome
+from shipyard.serving.dataplane import DataPlane, PredictOutcome, Routed
 from shipyard.serving.errors import error_body
 
 log = logging.getLogger("shipyard.serving")
@@ -122,9 +122,9 @@ def make_predict_route(plane: DataPlane, max_bytes: int) -> Any:
         request_id = request_id_for(request.headers.get("x-request-id"))
         endpoint = request.path_params["endpoint"]
         label = endpoint if endpoint in plane.routes else "unknown"
-        version = "none"
         status = 200
         rows = 0
+        routed: Routed | None = None
         outcome: PredictOutcome | None = None
         error: Exception | None = None
         gauge = plane.in_flight(label)
@@ -133,8 +133,8 @@ def make_predict_route(plane: DataPlane, max_bytes: int) -> Any:
             plane.route_for(endpoint)  # an unknown endpoint is a 404 whatever the body says
             payload, rows = parse_predict_body(await read_body(request, max_bytes))
             routing_key = request.headers.get("x-routing-key") or request_id
-            outcome = await plane.apredict(endpoint, payload, rows=rows, routing_key=routing_key, request_id=request_id)
-            version = outcome.served.ref
+            routed = plane.choose(endpoint, rows=rows, routing_key=routing_key)
+            outcome = await plane.apredict(routed, payload, rows=rows, request_id=request_id)
             return predict_response(outcome, request_id)
         except Exception as exc:
             error = exc
@@ -147,8 +147,8 @@ def make_predict_route(plane: DataPlane, max_bytes: int) -> Any:
         finally:
             gauge.dec()
             plane.observe(
-                label, version, status, time.perf_counter() - start, rows,
-                outcome=outcome, request_id=request_id, error=error,
+                label, status=status, seconds=time.perf_counter() - start, rows=rows,
+                routed=routed, outcome=outcome, request_id=request_id, error=error,
             )  # fmt: skip
 
     return predict

@@ -21,7 +21,7 @@ from starlette.responses import Response
 
 from shipyard import __version__
 from shipyard.errors import MalformedRequestError, VersionNotFoundError
-from shipyard.serving.dataplane import DataPlane, EndpointRoute, PredictOutcome
+from shipyard.serving.dataplane import DataPlane, EndpointRoute, PredictOutcome, Routed
 from shipyard.serving.errors import status_for
 from shipyard.serving.rest import REQUEST_HEADERS, jsonable_array, read_body, request_id_for
 from shipyard.serving.v2_binary import HEADER_LENGTH, encode
@@ -94,9 +94,9 @@ def v2_router(plane: DataPlane, *, max_bytes: int) -> APIRouter:
         request_id = request_id_for(header_id)
         endpoint = request.path_params["model_name"]
         label = endpoint if endpoint in plane.routes else "unknown"
-        version = "none"
         status = 200
         rows = 0
+        routed: Routed | None = None
         outcome: PredictOutcome | None = None
         error: Exception | None = None
         gauge = plane.in_flight(label)
@@ -114,8 +114,8 @@ def v2_router(plane: DataPlane, *, max_bytes: int) -> APIRouter:
                 parsed.inputs, served.version.signature, endpoint=endpoint, check_rows=plane.check_rows
             )
             routing_key = request.headers.get("x-routing-key") or request_id
-            outcome = await plane.apredict(endpoint, payload, rows=rows, routing_key=routing_key, request_id=request_id)
-            version = outcome.served.ref
+            routed = plane.choose(endpoint, rows=rows, routing_key=routing_key)
+            outcome = await plane.apredict(routed, payload, rows=rows, request_id=request_id)
             response_id = parsed.id if parsed.id is not None else request_id
             binary = (
                 parsed.binary_outputs
@@ -131,8 +131,8 @@ def v2_router(plane: DataPlane, *, max_bytes: int) -> APIRouter:
         finally:
             gauge.dec()
             plane.observe(
-                label, version, status, time.perf_counter() - start, rows,
-                outcome=outcome, request_id=request_id, error=error,
+                label, status=status, seconds=time.perf_counter() - start, rows=rows,
+                routed=routed, outcome=outcome, request_id=request_id, error=error,
             )  # fmt: skip
 
     ready_responses: dict[int | str, dict[str, Any]] = {503: {"description": "Not ready"}}
