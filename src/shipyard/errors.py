@@ -73,6 +73,18 @@ class PayloadTooLargeError(ShipyardError):
     code = "payload_too_large"
 
 
+class HeadersTooLargeError(ShipyardError):
+    """The request line and headers are over the server's limits (bytes or count); nothing was read further."""
+
+    code = "headers_too_large"
+
+
+class ClientDisconnectedError(ShipyardError):
+    """The caller went away before its request was read: not a server error, and nobody is left to answer."""
+
+    code = "client_disconnected"
+
+
 class NotReadyError(ShipyardError):
     """The endpoint exists but its model is not loaded (yet, or it failed to load)."""
 

@@ -8,8 +8,10 @@ import orjson
 from starlette.responses import Response
 
 from shipyard.errors import (
+    ClientDisconnectedError,
     ConflictError,
     EndpointNotFoundError,
+    HeadersTooLargeError,
     InvalidArgumentError,
     InvalidRefError,
     MalformedRequestError,
@@ -27,6 +29,9 @@ from shipyard.errors import (
 STATUS_BY_ERROR: tuple[tuple[type[ShipyardError], int], ...] = (
     (MalformedRequestError, 400),
     (PayloadTooLargeError, 413),
+    (HeadersTooLargeError, 431),
+    # Not an HTTP status a client ever sees (it has gone): nginx's 499, so metrics tell it from a 5xx.
+    (ClientDisconnectedError, 499),
     (EndpointNotFoundError, 404),
     (NotFoundError, 404),
     (SignatureError, 422),
