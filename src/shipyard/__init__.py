@@ -1,17 +1,40 @@
-"""Shipyard: take trained models to production and keep them healthy there."""
+"""Shipyard: take trained models to production and keep them healthy there.
 
-from shipyard.api import convert, load, register
-from shipyard.config import Settings
-from shipyard.core.refs import ModelRef
-from shipyard.core.signature import FeatureSpec, FeatureType, OutputKind, OutputSpec, Signature
-from shipyard.core.versions import ModelVersion, VersionStatus
-from shipyard.errors import ShipyardError
-from shipyard.flavors.loaded import LoadedModel, Prediction
-from shipyard.workspace import Workspace
+The public names are loaded on first use (PEP 562), so ``import shipyard`` and the ``shipyard`` command
+start in a fraction of a second instead of importing pandas, scikit-learn and SQLAlchemy up front.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
+# Public name -> the module that defines it; imported when the name is first looked up.
+_EXPORTS: dict[str, str] = {
+    "Client": "shipyard.client",
+    "FeatureSpec": "shipyard.core.signature",
+    "FeatureType": "shipyard.core.signature",
+    "LoadedModel": "shipyard.flavors.loaded",
+    "ModelRef": "shipyard.core.refs",
+    "ModelVersion": "shipyard.core.versions",
+    "OutputKind": "shipyard.core.signature",
+    "OutputSpec": "shipyard.core.signature",
+    "Prediction": "shipyard.flavors.loaded",
+    "PredictResult": "shipyard.client",
+    "Settings": "shipyard.config",
+    "ShipyardError": "shipyard.errors",
+    "Signature": "shipyard.core.signature",
+    "VersionStatus": "shipyard.core.versions",
+    "Workspace": "shipyard.workspace",
+    "convert": "shipyard.api",
+    "load": "shipyard.api",
+    "register": "shipyard.api",
+}
+
 __all__ = [
+    "Client",
     "FeatureSpec",
     "FeatureType",
     "LoadedModel",
@@ -19,6 +42,7 @@ __all__ = [
     "ModelVersion",
     "OutputKind",
     "OutputSpec",
+    "PredictResult",
     "Prediction",
     "Settings",
     "ShipyardError",
@@ -30,3 +54,28 @@ __all__ = [
     "load",
     "register",
 ]
+
+if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ below does the importing
+    from shipyard.api import convert, load, register
+    from shipyard.client import Client, PredictResult
+    from shipyard.config import Settings
+    from shipyard.core.refs import ModelRef
+    from shipyard.core.signature import FeatureSpec, FeatureType, OutputKind, OutputSpec, Signature
+    from shipyard.core.versions import ModelVersion, VersionStatus
+    from shipyard.errors import ShipyardError
+    from shipyard.flavors.loaded import LoadedModel, Prediction
+    from shipyard.workspace import Workspace
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name's module on first use and keep the name here, so later lookups are plain."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'shipyard' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

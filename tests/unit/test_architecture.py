@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 import shipyard
 
@@ -39,6 +43,7 @@ ALLOWED = {
 def test_public_names_are_pinned() -> None:
     assert sorted(shipyard.__all__) == sorted(
         [
+            "Client",
             "FeatureSpec",
             "FeatureType",
             "LoadedModel",
@@ -46,6 +51,7 @@ def test_public_names_are_pinned() -> None:
             "ModelVersion",
             "OutputKind",
             "OutputSpec",
+            "PredictResult",
             "Prediction",
             "Settings",
             "ShipyardError",
@@ -60,6 +66,24 @@ def test_public_names_are_pinned() -> None:
     )
     for name in shipyard.__all__:
         assert hasattr(shipyard, name)
+
+
+def test_importing_shipyard_loads_no_public_name_until_it_is_used() -> None:
+    """`import shipyard` (and so every `shipyard` command) must not pay for pandas, SQLAlchemy or the services."""
+    code = (
+        "import sys, shipyard; "
+        "heavy = [m for m in ('pandas', 'sklearn', 'scipy', 'sqlalchemy', 'numpy', 'shipyard.workspace') "
+        "if m in sys.modules]; "
+        "client = shipyard.Client; "
+        "print(heavy, client.__module__, shipyard.PredictResult.__name__, 'shipyard.client' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["[]", "shipyard.client", "PredictResult", "True"]
+
+
+def test_an_unknown_public_name_is_an_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="no attribute 'Cleint'"):
+        _ = shipyard.Cleint  # type: ignore[attr-defined]
 
 
 def _imports(path: Path) -> set[str]:

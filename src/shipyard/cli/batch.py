@@ -1,25 +1,26 @@
-"""``shipyard batch``: score a CSV or Parquet file into Parquet, in chunks, with a progress bar."""
+"""``shipyard batch``: score a CSV or Parquet file into CSV or Parquet, in chunks, with a progress bar.
+
+The scoring service (pyarrow, pandas, the model's library) is imported when the command runs, not when
+``shipyard`` lists its commands.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, ProgressColumn, Task, TextColumn, TimeRemainingColumn
-from rich.table import Column, Table
+from rich.progress import ProgressColumn, Task
 from rich.text import Text
 
 from shipyard.cli.context import console, print_json, state
 from shipyard.errors import InvalidArgumentError
-from shipyard.services.batch import (
-    DEFAULT_CHUNK_ROWS,
-    BatchSummary,
-    check_paths,
-    count_rows,
-    resolve_model,
-    score_file,
-)
+
+if TYPE_CHECKING:
+    from shipyard.services.batch import BatchSummary
+
+# services.batch.DEFAULT_CHUNK_ROWS, restated so that `--help` shows it without importing the service.
+DEFAULT_CHUNK_ROWS = 50_000
 
 
 def batch(
@@ -33,7 +34,11 @@ def batch(
     input_path: Annotated[str, typer.Argument(metavar="INPUT", help="CSV or Parquet file of rows to score.")],
     output: Annotated[
         str,
-        typer.Option("--output", "-o", help="Parquet file to write: the input columns, prediction, proba_<class>."),
+        typer.Option(
+            "--output",
+            "-o",
+            help="File to write, .parquet or .csv: the input columns, prediction, one proba_<class> per class.",
+        ),
     ],
     chunk_rows: Annotated[
         int, typer.Option("--chunk-rows", help="Rows scored at a time; memory grows with it, not with the file.")
@@ -41,7 +46,7 @@ def batch(
     rejects: Annotated[
         str | None,
         typer.Option(
-            help="Parquet file for rows that fail, with row number and reason (default: OUTPUT.rejects.parquet)."
+            help="File for rows that fail, with row number and reason (default: OUTPUT.rejects.parquet or .csv)."
         ),
     ] = None,
     trusted: Annotated[
@@ -53,6 +58,10 @@ def batch(
 
     Example: shipyard batch fraud@champion transactions.csv -o scores.parquet --chunk-rows 100000
     """
+    from rich.progress import Progress
+
+    from shipyard.services.batch import check_paths, count_rows, resolve_model, score_file
+
     if chunk_rows < 1:
         raise InvalidArgumentError(f"--chunk-rows must be at least 1, got {chunk_rows}")
     check_paths(input_path, output, rejects)  # before the model is loaded: a typo should fail fast
@@ -109,6 +118,9 @@ def _compact(count: float) -> str:
 
 
 def _columns() -> tuple[ProgressColumn, ...]:
+    from rich.progress import BarColumn, TextColumn, TimeRemainingColumn
+    from rich.table import Column
+
     return (
         TextColumn("[progress.description]{task.description}"),
         BarColumn(bar_width=20),
@@ -132,6 +144,8 @@ def _as_dict(summary: BatchSummary, ref: str) -> dict[str, object]:
 
 
 def _render(summary: BatchSummary, ref: str) -> None:
+    from rich.table import Table
+
     title = f"batch scoring with {ref}"
     table = Table(title=title, show_header=False, title_justify="left", min_width=len(title))
     table.add_column(style="bold")

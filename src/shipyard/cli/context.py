@@ -1,4 +1,8 @@
-"""What every command needs: settings read once, the workspace opened on first use, output helpers."""
+"""What every command needs: settings read once, the workspace opened on first use, output helpers.
+
+Nothing heavy is imported here: every command imports this module, and the workspace (the services,
+pandas, scikit-learn) is imported only when a command first asks for it.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +10,16 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from rich.console import Console
 
-from shipyard.config import Settings
 from shipyard.errors import InvalidArgumentError
-from shipyard.workspace import Workspace
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from shipyard.workspace import Workspace
 
 console = Console(highlight=False)
 
@@ -27,6 +33,9 @@ class CliState:
     @property
     def workspace(self) -> Workspace:
         if self._workspace is None:
+            from shipyard.config import Settings
+            from shipyard.workspace import Workspace
+
             self._workspace = Workspace(Settings.load())
         return self._workspace
 
@@ -45,6 +54,8 @@ def print_json(data: Any) -> None:
 
 def read_table(path: str, *, what: str) -> pd.DataFrame:
     """Read a CSV or Parquet file given on the command line."""
+    import pandas as pd
+
     file = Path(path)
     if not file.is_file():
         raise InvalidArgumentError(f"{what} file {path} does not exist")

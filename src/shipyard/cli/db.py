@@ -5,10 +5,12 @@ from __future__ import annotations
 import typer
 
 from shipyard.cli.context import console
-from shipyard.config import Settings
-from shipyard.store.db import Database, redact
 
-app = typer.Typer(help="The control-plane store.", no_args_is_help=True)
+app = typer.Typer(
+    help="The control-plane store: its schema and migrations.\n\nExample: shipyard db upgrade",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
 
 
 @app.command("upgrade")
@@ -17,6 +19,9 @@ def upgrade() -> None:
 
     Example: SHIPYARD_DATABASE_URL=postgresql://postgres@127.0.0.1/test shipyard db upgrade
     """
+    from shipyard.config import Settings
+    from shipyard.store.db import Database, redact
+
     settings = Settings.load()
     db = Database(settings.database_url, migrate=False)
     try:

@@ -9,9 +9,8 @@ from typing import Annotated, Any
 
 import typer
 
-from shipyard.cli.cards import render_card
 from shipyard.cli.context import console, state
-from shipyard.config import Settings
+from shipyard.cli.serve import check_port
 from shipyard.errors import EndpointNotFoundError
 
 
@@ -34,7 +33,7 @@ def curl_command(host: str, port: int, endpoint: str, row: dict[str, Any]) -> st
 
 def demo(
     host: Annotated[str, typer.Option(help="Address to serve on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to serve on.")] = 8000,
+    port: Annotated[int, typer.Option(help="Port to serve on.", callback=check_port)] = 8000,
     serve: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve after registering.")] = True,
 ) -> None:
     """Train a classifier on scikit-learn's iris data, register it, create endpoint 'demo' and serve it.
@@ -43,6 +42,9 @@ def demo(
     """
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import train_test_split
+
+    from shipyard.cli.cards import render_card
+    from shipyard.config import Settings
 
     features, labels = _training_data()
     x_train, x_test, y_train, y_test = train_test_split(

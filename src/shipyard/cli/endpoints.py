@@ -2,26 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
 from shipyard.cli.context import console, print_json, state
 
-app = typer.Typer(help="Endpoints: named serving addresses.", no_args_is_help=True)
+if TYPE_CHECKING:
+    from shipyard.core.endpoints import Endpoint
+
+app = typer.Typer(
+    help="Endpoints: named serving addresses.\n\nExample: shipyard endpoints create fraud --model fraud@champion",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
-def _row(name: str) -> dict[str, Any]:
-    service = state.workspace.endpoints
-    resolved = service.resolve(service.get(name))
-    e = resolved.endpoint
+def _row(e: Endpoint, serves: str | None) -> dict[str, Any]:
+    """One endpoint as `list --json` and `show --json` print it; ``version`` is what its ref names now."""
     return {
         "name": e.name,
         "model": e.model,
-        "version": resolved.version.ref,
+        "version": serves,
         "strict": e.strict,
         "created_at": e.created_at.isoformat() if e.created_at else None,
         "updated_at": e.updated_at.isoformat() if e.updated_at else None,
@@ -69,7 +73,15 @@ def list_(as_json: JsonOption = False) -> None:
 
     Example: shipyard endpoints list --json
     """
-    rows = [_row(e.name) for e in state.workspace.endpoints.list()]
+    from rich.table import Table
+
+    from shipyard.cli.catalog import Catalog
+
+    catalog = Catalog.open()
+    try:
+        rows = [_row(listed.endpoint, listed.serves) for listed in catalog.endpoints()]
+    finally:
+        catalog.close()
     if as_json:
         print_json(rows)
         return
@@ -80,7 +92,9 @@ def list_(as_json: JsonOption = False) -> None:
     for column in ("name", "model", "serves", "strict", "updated"):
         table.add_column(column)
     for r in rows:
-        table.add_row(r["name"], r["model"], r["version"], "yes" if r["strict"] else "no", r["updated_at"] or "-")
+        table.add_row(
+            r["name"], r["model"], r["version"] or "-", "yes" if r["strict"] else "no", r["updated_at"] or "-"
+        )
     console.print(table)
 
 
@@ -90,7 +104,9 @@ def show(name: Annotated[str, typer.Argument(help="Endpoint name.")], as_json: J
 
     Example: shipyard endpoints show fraud
     """
-    row = _row(name)
+    service = state.workspace.endpoints
+    resolved = service.resolve(service.get(name))
+    row = _row(resolved.endpoint, resolved.version.ref)
     if as_json:
         print_json(row)
         return

@@ -1,57 +1,106 @@
-"""The ``shipyard`` command. Errors are one readable line and a non-zero exit, never a traceback."""
+"""The ``shipyard`` command. Errors are one readable line and a non-zero exit, never a traceback.
+
+Start-up is kept short: this module imports Typer and nothing of the registry, the server or their
+libraries; each command's module is imported when that command runs (see ``cli.lazy``), and the
+commands import what they need inside their functions.
+"""
 
 from __future__ import annotations
 
 import os
 import sys
 import traceback
+from typing import Annotated
 
 import typer
 
-from shipyard.cli import batch as batch_commands
-from shipyard.cli import db as db_commands
-from shipyard.cli import demo as demo_commands
-from shipyard.cli import endpoints as endpoint_commands
-from shipyard.cli import models as model_commands
-from shipyard.cli import monitor as monitor_commands
-from shipyard.cli import predict as predict_commands
-from shipyard.cli import rollout as rollout_commands
-from shipyard.cli import serve as serve_commands
+from shipyard import __version__
+from shipyard.cli.lazy import LazyCommand, lazy_group
 from shipyard.errors import ShipyardError
+
+try:  # Typer ships its own copy of Click from 0.2x on; before that it used Click's
+    from typer._click.exceptions import UsageError
+except ImportError:  # pragma: no cover - older Typer
+    from click.exceptions import UsageError  # type: ignore[no-redef]
+
+# Exit status of a usage error (unknown option, missing argument, bad value), as Click and POSIX tools use.
+USAGE_EXIT = 2
+
+# In the order `shipyard --help` lists them: the lifecycle, register to monitor, then housekeeping.
+COMMANDS: dict[str, LazyCommand] = {
+    "demo": LazyCommand("shipyard.cli.demo:demo", "Train, register and serve a model on the iris data."),
+    "models": LazyCommand("shipyard.cli.models:app", "The model registry: versions, aliases and model cards."),
+    "endpoints": LazyCommand("shipyard.cli.endpoints:app", "Endpoints: named serving addresses."),
+    "serve": LazyCommand("shipyard.cli.serve:serve", "Serve every endpoint (REST and Open Inference Protocol)."),
+    "predict": LazyCommand("shipyard.cli.predict:predict", "Predict with an endpoint's model; prints JSON."),
+    "batch": LazyCommand("shipyard.cli.batch:batch", "Score a CSV or Parquet file into CSV or Parquet."),
+    "rollout": LazyCommand("shipyard.cli.rollout:app", "Rollouts: move an endpoint's traffic to a new version."),
+    "monitor": LazyCommand("shipyard.cli.monitor:monitor", "Drift, data quality, performance and service figures."),
+    "report": LazyCommand("shipyard.cli.monitor:report", "Write a self-contained HTML monitoring report."),
+    "feedback": LazyCommand("shipyard.cli.monitor:feedback_app", "Feedback joined with predictions: export it."),
+    "db": LazyCommand("shipyard.cli.db:app", "The control-plane store: apply schema migrations."),
+    "gc": LazyCommand("shipyard.cli.gc:gc", "Delete stored files that nothing refers to any more."),
+}
 
 app = typer.Typer(
     name="shipyard",
-    help="Take trained models to production and keep them healthy there.",
+    cls=lazy_group(COMMANDS),
+    help=(
+        "Take trained models to production and keep them healthy there.\n\n"
+        "Example: shipyard demo (then: shipyard models list; shipyard serve --port 8000)"
+    ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=None,  # plain help: Rich's help renderer alone costs a quarter of a second of imports
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-app.add_typer(model_commands.app, name="models")
-app.add_typer(endpoint_commands.app, name="endpoints")
-app.add_typer(db_commands.app, name="db")
-app.add_typer(rollout_commands.app, name="rollout")
-app.add_typer(monitor_commands.feedback_app, name="feedback")
-app.command("serve")(serve_commands.serve)
-app.command("predict")(predict_commands.predict)
-app.command("batch")(batch_commands.batch)
-app.command("demo")(demo_commands.demo)
-app.command("monitor")(monitor_commands.monitor)
-app.command("report")(monitor_commands.report)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"shipyard {__version__}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", help="Print the version and exit.", is_eager=True, callback=_print_version),
+    ] = False,
+) -> None:
+    """Take trained models to production and keep them healthy there."""
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the command and turn any error into one line on stderr."""
     try:
-        app(args=argv, prog_name="shipyard")
+        code = app(args=argv, prog_name="shipyard", standalone_mode=False)
+    except UsageError as exc:
+        _usage_error(exc)
     except ShipyardError as exc:
         _fail(f"error: {exc}", 1)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, typer.Abort):
         _fail("interrupted", 130)
     except Exception as exc:  # a bug: say so in one line, keep the traceback for whoever asks
         if os.environ.get("SHIPYARD_DEBUG"):
             traceback.print_exc()
         _fail(f"internal error: {type(exc).__name__}: {exc} (set SHIPYARD_DEBUG=1 for the traceback)", 70)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _usage_error(exc: UsageError) -> None:
+    """Click's usage box becomes one line naming the problem and the help to read."""
+    ctx = exc.ctx
+    if type(exc).__name__ == "NoArgsIsHelpError":  # a bare group (`shipyard models`): its help is the answer
+        if exc.message.strip():  # without Rich, Click hands the help back instead of printing it
+            sys.stdout.write(exc.message.rstrip() + "\n")
+        sys.exit(0)
+    message = exc.format_message().strip().rstrip(".")
+    message = message[:1].lower() + message[1:]
+    hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+    _fail(f"error: {message}{hint}", USAGE_EXIT)
 
 
 def _fail(message: str, code: int) -> None:

@@ -1,4 +1,8 @@
-"""``shipyard models``: register, list, show, alias, approve, archive, import and convert."""
+"""``shipyard models``: register, list, show, alias, approve, archive, import and convert.
+
+Commands import the registry (and pandas, scikit-learn) inside their functions: `shipyard models --help`
+and `shipyard models list` must not pay for what registering a model needs.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,14 @@ from typing import Annotated, Any
 
 import typer
 
-from shipyard.cli.cards import render_card, render_model_list, render_version_list
 from shipyard.cli.context import console, parse_pairs, print_json, read_table, state
-from shipyard.core.refs import ModelRef
 from shipyard.errors import InvalidArgumentError
 
-app = typer.Typer(help="The model registry: versions, aliases and model cards.", no_args_is_help=True)
+app = typer.Typer(
+    help="The model registry: versions, aliases and model cards.\n\nExample: shipyard models list fraud",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
@@ -44,6 +50,14 @@ def register(
     tag: Annotated[list[str] | None, typer.Option("--tag", "-t", help="key=value, repeatable.")] = None,
     notes: Annotated[str, typer.Option(help="Free text for the model card.")] = "",
     owner: Annotated[str | None, typer.Option(help="Owner; the OS user if left out.")] = None,
+    sensitive_feature: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--sensitive-feature",
+            metavar="NAME",
+            help="A feature to monitor fairness across (e.g. gender), repeatable; it must be in the signature.",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Register a model file as the next version of a model.
@@ -76,6 +90,7 @@ def register(
         tags=parse_pairs(tag or [], what="tag"),
         notes=notes,
         owner=owner,
+        sensitive_features=tuple(sensitive_feature or ()),
     )
     if as_json:
         print_json(version.to_dict())
@@ -92,9 +107,16 @@ def list_(
 
     Example: shipyard models list fraud --json
     """
-    registry = state.workspace.registry
+    from shipyard.cli.cards import render_model_list, render_version_list
+    from shipyard.cli.catalog import Catalog
+
+    catalog = Catalog.open()
+    try:
+        models = catalog.models() if name is None else []
+        versions = catalog.versions(name) if name is not None else []
+    finally:
+        catalog.close()
     if name is None:
-        models = registry.list_models()
         if as_json:
             print_json(
                 [
@@ -112,7 +134,6 @@ def list_(
             return
         render_model_list(console, models)
         return
-    versions = registry.list_versions(name)
     if as_json:
         print_json([_brief(v.to_dict()) for v in versions])
         return
@@ -128,6 +149,8 @@ def show(
 
     Example: shipyard models show fraud@champion
     """
+    from shipyard.cli.cards import render_card
+
     version = state.workspace.registry.get(ref)
     if as_json:
         print_json(version.to_dict())
@@ -145,6 +168,8 @@ def alias(
 
     Example: shipyard models alias fraud:3 champion
     """
+    from shipyard.core.refs import ModelRef
+
     registry = state.workspace.registry
     if remove:
         registry.remove_alias(ModelRef.parse(ref).name, alias_name)

@@ -12,7 +12,6 @@ from typing import Annotated, Any
 import typer
 
 from shipyard.cli.context import console, print_json, state
-from shipyard.config import Settings
 from shipyard.errors import InvalidArgumentError
 
 EndpointArg = Annotated[str, typer.Argument(help="Endpoint name, e.g. fraud.")]
@@ -24,10 +23,17 @@ UrlOption = Annotated[
     str | None, typer.Option("--url", help="Server URL; defaults to SHIPYARD_URL, else reads the local store.")
 ]
 
-feedback_app = typer.Typer(help="Feedback joined with predictions: export it for retraining.", no_args_is_help=True)
+feedback_app = typer.Typer(
+    help="Feedback joined with predictions: export it for retraining.\n\n"
+    "Example: shipyard feedback export fraud -o fraud-feedback.parquet",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
 
 
 def _report(endpoint: str, since: str, version: str | None, url: str | None) -> dict[str, Any]:
+    from shipyard.config import Settings
+
     settings = Settings.load()
     target = url or settings.url
     if target:

@@ -9,7 +9,6 @@ from typing import Annotated, Any
 import typer
 
 from shipyard.cli.context import print_json, read_table, state
-from shipyard.config import Settings
 from shipyard.errors import InvalidArgumentError
 
 
@@ -49,6 +48,8 @@ def predict(
 
     Example: shipyard predict demo --data '{"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}'
     """
+    from shipyard.config import Settings
+
     payload = _payload(data)
     settings = Settings.load()
     target = url or settings.url

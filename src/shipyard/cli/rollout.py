@@ -23,8 +23,10 @@ def _deliver_webhooks() -> None:
 
 
 app = typer.Typer(
-    help="Rollouts: move an endpoint's traffic to a new version (replace, blue-green, canary, A/B, shadow).",
+    help="Rollouts: move an endpoint's traffic to a new version (replace, blue-green, canary, A/B, shadow).\n\n"
+    "Example: shipyard rollout start fraud --to fraud:4 --strategy canary --steps 5,25,50,100 --interval 5m",
     no_args_is_help=True,
+    rich_markup_mode=None,
 )
 
 

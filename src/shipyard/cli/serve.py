@@ -6,20 +6,30 @@ from typing import Annotated
 
 import typer
 
-from shipyard.config import Settings
+# The range a TCP port can take; 0 (any free port) is refused, since nobody could then find the server.
+PORT_RANGE = (1, 65535)
+
+
+def check_port(port: int) -> int:
+    """A usage error naming the allowed range, rather than the server failing to bind later."""
+    low, high = PORT_RANGE
+    if not low <= port <= high:
+        raise typer.BadParameter(f"{port} is not a TCP port; use {low} to {high}")
+    return port
 
 
 def serve(
     host: Annotated[
         str, typer.Option(help="Address to bind; 0.0.0.0 exposes the server beyond this machine.")
     ] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    workers: Annotated[int, typer.Option(help="Worker processes sharing the port; each loads every model.")] = 1,
+    port: Annotated[int, typer.Option(help="Port to listen on.", callback=check_port)] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes sharing the port; each loads every model.", min=1)] = 1,
 ) -> None:
     """Serve every endpoint; changes to endpoints and aliases are picked up within seconds.
 
     Example: shipyard serve --port 8000 --workers 2
     """
+    from shipyard.config import Settings
     from shipyard.serving.server import exec_server
 
     Settings.load()  # a bad setting is reported here, as one line, before the process is replaced

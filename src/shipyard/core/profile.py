@@ -9,10 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# pandas is imported inside the functions that take pandas objects: reading a stored profile (every
+# `shipyard models list`, every server start) then costs no pandas import.
 
 DEFAULT_BINS = 10
 # New reference profiles bin features this finely: KS and Wasserstein then agree with SciPy on the raw rows
@@ -294,6 +299,8 @@ def numeric_profile(values: Any, edges: tuple[float, ...] | None = None, *, bins
 
 def _level_counts(values: Any) -> tuple[dict[str, int], int]:
     """Counts per level (as strings) and the missing count; a pandas Categorical is counted by its codes."""
+    import pandas as pd
+
     if isinstance(values, pd.Series) and isinstance(values.dtype, pd.CategoricalDtype):
         values = values.array
     if isinstance(values, np.ndarray) and values.dtype.kind == "b":
@@ -387,6 +394,8 @@ def categorical_profile(
 
 def _is_numeric(column: pd.Series) -> bool:
     """Numbers and datetimes are binned; booleans, categoricals and everything else are counted by level."""
+    import pandas as pd
+
     dtype = column.dtype
     if pd.api.types.is_bool_dtype(dtype) or isinstance(dtype, pd.CategoricalDtype):
         return False
@@ -395,6 +404,8 @@ def _is_numeric(column: pd.Series) -> bool:
 
 def _as_float(column: pd.Series) -> np.ndarray:
     """Numbers as float64 with NaN for missing; datetimes as epoch seconds."""
+    import pandas as pd
+
     if pd.api.types.is_datetime64_any_dtype(column.dtype):
         # Via nanoseconds whatever the column's resolution (pandas 3 defaults to microseconds) or zone (UTC).
         nanoseconds = column.to_numpy(dtype="datetime64[ns]").astype(np.int64)
@@ -423,6 +434,8 @@ def build_reference_profile(
     Features get ``feature_bins`` quantile bins (fine, for KS and Wasserstein); predictions keep
     ``DEFAULT_BINS``, since rollout gates count live predictions in exactly those bins.
     """
+    import pandas as pd
+
     features = {str(name): column_profile(frame[name], bins=feature_bins) for name in frame.columns}
     prediction: FeatureProfile | None = None
     if predictions is not None:
@@ -475,6 +488,8 @@ class ProfileBuilder:
 
     def add(self, chunk: pd.DataFrame | Mapping[str, Any]) -> None:
         """Count one chunk of rows: a DataFrame, or columns by name (arrays, Series, Categoricals)."""
+        import pandas as pd
+
         names = [str(c) for c in chunk.columns] if isinstance(chunk, pd.DataFrame) else [str(c) for c in chunk]
         columns = list(chunk.items())
         lengths = set()
@@ -492,6 +507,8 @@ class ProfileBuilder:
         self.rows += lengths.pop() if lengths else 0
 
     def _start(self, name: str, values: Any) -> _NumericAccumulator | _LevelCounter:
+        import pandas as pd
+
         accumulator: _NumericAccumulator | _LevelCounter
         known = self._reference.get(name)
         if isinstance(known, NumericProfile):
@@ -519,6 +536,8 @@ def _float_values(values: Any) -> np.ndarray:
     """A chunk's column as float64 without a copy when it already is one; text that is not a number is missing."""
     if isinstance(values, np.ndarray) and values.dtype == np.float64:
         return values.ravel()
+    import pandas as pd
+
     series = values if isinstance(values, pd.Series) else pd.Series(np.asarray(values).ravel())
     if _is_numeric(series):
         return _as_float(series)
