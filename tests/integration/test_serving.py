@@ -244,13 +244,18 @@ def test_a_version_that_cannot_load_leaves_the_old_one_serving(fast_settings: Se
     path = Path(workspace.artifacts.location(broken.sha256))
     path.chmod(0o644)
     path.write_bytes(b"tampered")
+    failures = 'shipyard_model_load_failures_total{version="iris:2"} '
     with running_server(fast_settings, workspace) as url:
         workspace.endpoints.set_model("iris", model="iris:2")
-        time.sleep(1.0)
+        deadline = time.monotonic() + 20
+        while failures not in httpx.get(f"{url}/metrics").text and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert failures in httpx.get(f"{url}/metrics").text  # the load of iris:2 was attempted, and failed
         response = post(url, "iris", {"instances": [IRIS_ROW]})
         assert response.status_code == 200 and response.json()["version"] == 1
         readiness = httpx.get(f"{url}/readyz").json()
         assert readiness["endpoints"]["iris"] == "iris:1"
+        assert readiness["degraded"]["iris"]["wanted"] == "iris:2"
 
 
 def test_python_client_and_errors(served: tuple[str, Workspace]) -> None:

@@ -81,10 +81,24 @@ class PredictOutcome:
     """What monitoring profiles: the checked float matrix when the model takes one, else the request's payload."""
 
 
+@dataclass(frozen=True, slots=True)
+class Degraded:
+    """An endpoint still served by its previous version because the one it should serve cannot load."""
+
+    serving: str
+    wanted: str
+    reason: str
+    """Why ``wanted`` cannot serve, with no server paths in it: it is shown to callers on /readyz."""
+
+    def to_dict(self) -> dict[str, str]:
+        return {"serving": self.serving, "wanted": self.wanted, "reason": self.reason}
+
+
 @dataclass(slots=True)
 class _Table:
     routes: Mapping[str, EndpointRoute] = field(default_factory=dict)
     problems: Mapping[str, str] = field(default_factory=dict)
+    degraded: Mapping[str, Degraded] = field(default_factory=dict)
     synced: bool = False
 
 
@@ -108,12 +122,28 @@ class DataPlane:
         self._table = _Table()
         self._children: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
         self._gauges: dict[str, Any] = {}
+        self._degraded_labels: set[str] = set()
 
     # -- the routing table -----------------------------------------------------------------
 
-    def install(self, routes: Mapping[str, EndpointRoute], problems: Mapping[str, str]) -> None:
-        """Swap in a new routing table at once; called by the refresher after models are warm."""
-        self._table = _Table(dict(routes), dict(problems), True)
+    def install(
+        self,
+        routes: Mapping[str, EndpointRoute],
+        *,
+        problems: Mapping[str, str],
+        degraded: Mapping[str, Degraded],
+    ) -> None:
+        """Swap in a new routing table at once; called by the refresher after models are warm.
+
+        ``problems`` are endpoints with no loaded model at all (their requests get 503); ``degraded`` ones
+        keep serving their previous version. Both are set in ``shipyard_endpoint_degraded`` for alerting.
+        """
+        self._table = _Table(dict(routes), dict(problems), dict(degraded), True)
+        gauge = self.metrics.endpoint_degraded
+        failing = set(problems) | set(degraded)
+        for name in failing | self._degraded_labels:
+            gauge.labels(name).set(1 if name in failing else 0)
+        self._degraded_labels = failing | {name for name in self._degraded_labels if name in routes}
 
     @property
     def routes(self) -> Mapping[str, EndpointRoute]:
@@ -126,7 +156,9 @@ class DataPlane:
             return False, {"ready": False, "reason": "models are still loading"}
         not_ready = {name: msg for name, msg in table.problems.items() if name not in table.routes}
         endpoints = {name: r.policy.stable for name, r in table.routes.items()}
-        return not not_ready, {"ready": not not_ready, "endpoints": endpoints, "not_ready": not_ready}
+        degraded = {name: d.to_dict() for name, d in table.degraded.items()}
+        body = {"ready": not not_ready, "endpoints": endpoints, "not_ready": not_ready, "degraded": degraded}
+        return not not_ready, body
 
     def route_for(self, endpoint: str) -> EndpointRoute:
         table = self._table

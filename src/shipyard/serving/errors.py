@@ -24,6 +24,7 @@ from shipyard.errors import (
     SignatureError,
     StoreError,
 )
+from shipyard.serving.redact import without_paths
 
 # Most specific first: the first class an error is an instance of decides its status.
 STATUS_BY_ERROR: tuple[tuple[type[ShipyardError], int], ...] = (
@@ -63,7 +64,8 @@ def error_body(exc: BaseException, request_id: str) -> tuple[int, dict[str, Any]
         code = exc.code if isinstance(exc, ShipyardError) else "internal_error"
         return status, {"error": {"code": code, "message": INTERNAL_MESSAGE, "request_id": request_id}}
     code = exc.code if isinstance(exc, ShipyardError) else "error"
-    return status, {"error": {"code": code, "message": str(exc), "request_id": request_id}}
+    # Messages are written for the log; a body reaches any caller, so it never names a path on the server.
+    return status, {"error": {"code": code, "message": without_paths(str(exc)), "request_id": request_id}}
 
 
 def error_response(exc: BaseException, request_id: str) -> Response:

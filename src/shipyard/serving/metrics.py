@@ -86,6 +86,13 @@ class ServingMetrics:
             ["endpoint"],
             registry=registry,
         )
+        self.endpoint_degraded = Gauge(
+            "shipyard_endpoint_degraded",
+            "1 while an endpoint cannot serve the version it should (its previous version, or none, serves), else 0.",
+            ["endpoint"],
+            multiprocess_mode="livemax",
+            registry=registry,
+        )
         self.load_failures = Counter(
             "shipyard_model_load_failures_total",
             "Model versions that failed to load or warm.",

@@ -23,6 +23,7 @@ from shipyard import __version__
 from shipyard.errors import MalformedRequestError, VersionNotFoundError
 from shipyard.serving.dataplane import DataPlane, EndpointRoute, PredictOutcome, Routed
 from shipyard.serving.errors import status_for
+from shipyard.serving.redact import without_paths
 from shipyard.serving.rest import REQUEST_HEADERS, jsonable_array, read_body, request_id_for
 from shipyard.serving.v2_binary import HEADER_LENGTH, encode
 from shipyard.serving.v2_tensors import (
@@ -304,7 +305,7 @@ def _error_response(exc: BaseException, request_id: str, endpoint: str) -> Respo
         log.error("request %s to endpoint %s failed", request_id, endpoint, exc_info=exc)
         message = f"internal error; the server log has the details under request id {request_id}"
     else:
-        message = str(exc)
+        message = without_paths(str(exc))  # a caller never reads a path on the server
     return Response(
         orjson.dumps({"error": message}), status_code=status, media_type=_JSON, headers={"X-Request-ID": request_id}
     )
