@@ -21,12 +21,17 @@ class Delivery:
 
 @dataclass
 class Receiver:
-    """What the server saw; ``fail_first`` requests get ``fail_status``, and ``gate`` (when set) stalls each one."""
+    """What the server saw; ``fail_first`` requests get ``fail_status``, and ``gate`` (when set) stalls each one
+    until it is opened (or the receiver stops): a receiver that never answers.
+
+    ``arrived`` holds every request as it came in, ``attempts`` those answered, ``accepted`` those answered 204.
+    """
 
     url: str = ""
     fail_first: int = 0
     fail_status: int = 503
     gate: threading.Event | None = None
+    arrived: list[Delivery] = field(default_factory=list)
     attempts: list[Delivery] = field(default_factory=list)
     accepted: list[Delivery] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -34,6 +39,11 @@ class Receiver:
     def events(self) -> list[dict[str, Any]]:
         with self.lock:
             return [d.body for d in self.accepted]
+
+    def delivery_ids(self) -> list[int]:
+        """The ``X-Shipyard-Delivery`` id of each accepted event, in the order they arrived."""
+        with self.lock:
+            return [int(d.headers["x-shipyard-delivery"]) for d in self.accepted]
 
     def wait_for(self, count: int, timeout_s: float = 10.0) -> list[dict[str, Any]]:
         """The accepted events once at least ``count`` arrived; fails the test after ``timeout_s``."""
@@ -55,8 +65,10 @@ def webhook_receiver(**options: Any) -> Iterator[Receiver]:
         def do_POST(self) -> None:
             raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             delivery = Delivery(self.path, {k.lower(): v for k, v in self.headers.items()}, json.loads(raw))
+            with receiver.lock:
+                receiver.arrived.append(delivery)
             if receiver.gate is not None:
-                receiver.gate.wait(10)
+                receiver.gate.wait(120)
             with receiver.lock:
                 receiver.attempts.append(delivery)
                 failing = len(receiver.attempts) <= receiver.fail_first

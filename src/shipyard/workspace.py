@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING
 
 from shipyard.artifacts import ArtifactStore, open_artifact_store
 from shipyard.config import Settings
@@ -14,9 +13,6 @@ from shipyard.services.monitoring import MonitoringService
 from shipyard.services.registry import RegistryService
 from shipyard.services.rollouts import RolloutService
 from shipyard.store.db import Database
-
-if TYPE_CHECKING:
-    from shipyard.services.webhooks import WebhookNotifier
 
 
 class Workspace:
@@ -34,12 +30,8 @@ class Workspace:
         )
         self.registry = RegistryService(self.db, self.artifacts)
         self.endpoints = EndpointService(self.registry)
-        self.webhooks: WebhookNotifier | None = None
-        if settings.webhook_urls:  # imported only when configured: an HTTP client costs every server memory
-            from shipyard.services.webhooks import WebhookNotifier
-
-            self.webhooks = WebhookNotifier(settings.webhook_urls)
-        self.rollouts = RolloutService(self.registry, self.endpoints, notifier=self.webhooks)
+        # Rollout events go to the store's webhook outbox; a server holding the controller lease sends them.
+        self.rollouts = RolloutService(self.registry, self.endpoints)
         self.prediction_log = PredictionLog(settings.artifact_uri, s3_endpoint_url=settings.s3_endpoint_url)
         self.feedback = FeedbackService(self.endpoints, self.prediction_log, max_rows=settings.max_request_rows)
         self.monitoring = MonitoringService(
@@ -50,10 +42,8 @@ class Workspace:
             drift_thresholds=settings.drift_threshold_specs(),
         )
 
-    def close(self, *, timeout_s: float = 5.0) -> None:
-        """Deliver queued webhooks (for up to ``timeout_s``) before the store goes away."""
-        if self.webhooks is not None:
-            self.webhooks.close(timeout_s)
+    def close(self) -> None:
+        """Close the store's connections."""
         self.db.dispose()
 
 

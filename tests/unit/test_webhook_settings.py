@@ -8,7 +8,8 @@ import pytest
 
 from shipyard.config import Settings
 from shipyard.errors import ConfigError, InvalidArgumentError
-from shipyard.services.webhooks import WebhookNotifier
+from shipyard.services.webhooks import WebhookDelivery
+from shipyard.serving.app import create_app
 from shipyard.workspace import Workspace
 
 
@@ -45,15 +46,21 @@ def test_webhook_urls_from_python_and_toml_and_settings_stay_hashable(tmp_path: 
     assert hash(settings) == hash(Settings(webhook_urls=("http://127.0.0.1:9/hook",)))
 
 
-def test_the_workspace_wires_a_webhook_notifier_only_when_urls_are_configured(tmp_path: Path) -> None:
-    plain = Workspace(Settings(home=tmp_path))
-    assert plain.webhooks is None
-    plain.close()
-    hooked = Workspace(Settings(home=tmp_path, webhook_urls=["http://127.0.0.1:9/hook"]))
-    assert isinstance(hooked.webhooks, WebhookNotifier) and hooked.rollouts.notifier is hooked.webhooks
-    hooked.close()
+def test_a_server_delivers_webhooks_only_when_urls_are_configured(tmp_path: Path) -> None:
+    plain = create_app(Settings(home=tmp_path))
+    assert plain.state.controller.webhooks is None
+    hooked = create_app(Settings(home=tmp_path, webhook_urls=["http://127.0.0.1:9/hook"]))
+    delivery = hooked.state.controller.webhooks
+    assert isinstance(delivery, WebhookDelivery)
+    assert [r.url for r in delivery.receivers] == ["http://127.0.0.1:9/hook"]
+    for app in (plain, hooked):
+        app.state.workspace.close()
 
 
-def test_the_notifier_refuses_a_url_it_cannot_post_to() -> None:
-    with pytest.raises(InvalidArgumentError, match="ftp://x"):
-        WebhookNotifier(["ftp://x/hook"])
+def test_the_delivery_refuses_a_url_it_cannot_post_to(tmp_path: Path) -> None:
+    workspace = Workspace(Settings(home=tmp_path))
+    try:
+        with pytest.raises(InvalidArgumentError, match="ftp://x"):
+            WebhookDelivery(workspace.db, ["ftp://x/hook"])
+    finally:
+        workspace.close()

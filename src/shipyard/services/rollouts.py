@@ -1,7 +1,8 @@
 """Rollout use cases: start (after a smoke test), status, manual moves, and the controller's tick.
 
 Every change goes through ``_commit``: the new state, its events, and, when a rollout finishes, the
-endpoint's move to the winner, in one transaction; then the events go to the notifier (webhooks).
+endpoint's move to the winner, in one transaction, which also puts the events in the webhook outbox; the
+server holding the controller lease delivers them (``services.webhooks``), whichever process made the change.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from shipyard.core import rollout as machine
 from shipyard.core.endpoints import Arm
@@ -27,6 +28,7 @@ from shipyard.services.endpoints import EndpointService
 from shipyard.services.registry import RegistryService
 from shipyard.store import endpoints as endpoint_repo
 from shipyard.store import feedback as feedback_repo
+from shipyard.store import outbox
 from shipyard.store import registry as registry_repo
 from shipyard.store import rollouts as repo
 
@@ -40,19 +42,6 @@ class RolloutNotFoundError(NotFoundError):
     """The endpoint has never had a rollout."""
 
     code = "rollout_not_found"
-
-
-class Notifier(Protocol):
-    """Where rollout events go (webhooks); must not raise, and must not block for long."""
-
-    def notify(self, events: Sequence[Mapping[str, Any]]) -> None: ...
-
-
-class NoNotifier:
-    """For a store with no webhook configured: events are kept in the history only."""
-
-    def notify(self, events: Sequence[Mapping[str, Any]]) -> None:
-        del events
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,13 +87,11 @@ class RolloutService:
         endpoints: EndpointService,
         *,
         clock: Callable[[], datetime] | None = None,
-        notifier: Notifier | None = None,
     ) -> None:
         self.registry = registry
         self.endpoints = endpoints
         self.db = registry.db
         self.clock = clock or registry.clock
-        self.notifier: Notifier = notifier or NoNotifier()
 
     # -- starting ----------------------------------------------------------------------------
 
@@ -263,6 +250,11 @@ class RolloutService:
                 conn, CONTROLLER_LEASE, holder, now=now, expires_at=now + timedelta(seconds=ttl_s)
             )
 
+    def release_controller_lease(self, holder: str) -> None:
+        """Give the lease up (a clean shutdown), so another process takes over now rather than at expiry."""
+        with self.db.write() as conn:
+            repo.release_lease(conn, CONTROLLER_LEASE, holder)
+
     # -- persistence -------------------------------------------------------------------------
 
     def _commit(self, transition: Transition, *, created: bool = False) -> None:
@@ -283,35 +275,8 @@ class RolloutService:
             repo.add_events(conn, state.id, events)
             if state.status is RolloutStatus.COMPLETED:
                 self._make_stable(conn, state, now)
-        self._announce(state, events)
-
-    def _announce(self, state: RolloutState, events: list[dict[str, Any]]) -> None:
-        """Hand events to the notifier; the change is already committed, so a notifier bug must not undo it."""
-        if not events:
-            return
-        try:
-            self._notify(state, events)
-        except Exception:
-            log.exception("notifying rollout events of %s failed", state.id)
-
-    def _notify(self, state: RolloutState, events: list[dict[str, Any]]) -> None:
-        self.notifier.notify(
-            [
-                {
-                    "rollout_id": state.id,
-                    "endpoint": state.endpoint,
-                    "stable": state.stable,
-                    "candidate": state.candidate,
-                    "status": state.status.value,
-                    "weight": state.weight,
-                    "event": e["kind"],
-                    "message": e["message"],
-                    "at": e["at"].isoformat(),
-                    "evidence": e["evidence"],
-                }
-                for e in events
-            ]
-        )
+            # Last: on PostgreSQL it waits for other writers of events, and must hold no other lock then.
+            outbox.add(conn, [(state.endpoint, p["event"], p) for p in _webhook_payloads(state, events)], now)
 
     def _make_stable(self, conn: Any, state: RolloutState, now: datetime) -> None:
         """The winner becomes what the endpoint serves: its alias moves, or its pinned version changes."""
@@ -326,3 +291,22 @@ class RolloutService:
                 registry_repo.set_alias(conn, mid, ref.alias, winner.version, now)
                 return
         endpoint_repo.update(conn, state.endpoint, model=state.candidate, strict=endpoint.strict, now=now)
+
+
+def _webhook_payloads(state: RolloutState, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What a webhook receiver gets for each event: the rollout as it stands after the change, and the event."""
+    return [
+        {
+            "rollout_id": state.id,
+            "endpoint": state.endpoint,
+            "stable": state.stable,
+            "candidate": state.candidate,
+            "status": state.status.value,
+            "weight": state.weight,
+            "event": e["kind"],
+            "message": e["message"],
+            "at": e["at"].isoformat(),
+            "evidence": e["evidence"],
+        }
+        for e in events
+    ]

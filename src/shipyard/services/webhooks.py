@@ -1,207 +1,329 @@
-"""Webhooks: rollout events POSTed as JSON to configured URLs, off the caller's thread, with retries.
+"""Webhooks: events from the store's outbox POSTed as JSON to each configured receiver, by the lease holder.
 
-``notify`` only puts events on a bounded queue, so a slow or dead receiver never delays a rollout move (or
-a request); one daemon thread delivers them in order. When the queue is full the newest events are
-dropped and counted rather than blocking. Deliveries may repeat after a retry, so every event carries a
-delivery id (``X-Shipyard-Delivery``) a receiver can deduplicate on.
+Whichever process makes a change (a server, a shell running ``shipyard rollout abort``), its events are
+written to the outbox in the same transaction (``store.outbox``). Only the process holding the rollout
+controller lease delivers them, to the receivers in its own ``SHIPYARD_WEBHOOK_URLS``:
+
+- each receiver has its own thread and its own cursor in the store, so a dead or slow receiver delays only
+  itself, and a new lease holder carries on where the last one stopped;
+- events go out in id order, each once: the cursor moves past an event in the store right after the
+  receiver accepted it. The one case of a repeat is a crash (or a lost lease) between the receiver's answer
+  and that commit; the event then comes again with the same ``X-Shipyard-Delivery`` id (the outbox id),
+  which a receiver can de-duplicate on;
+- a failure (connection error, timeout, 5xx, 408, 425, 429) is retried with exponential backoff, capped;
+  another 4xx, or ``max_attempts`` failures, gives the event up (counted, logged) so one bad event cannot
+  block a receiver forever;
+- a receiver seen for the first time starts at the current end of the outbox, not with its history.
+
+URLs often carry credentials (``https://user:pass@host/hook?token=…``): the store keys receivers by a
+hash of the URL, and logs show it masked.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
-import queue
 import threading
 import time
-import uuid
-from collections.abc import Mapping, Sequence
-from typing import Any
-
-import httpx
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit, urlunsplit
 
 from shipyard.errors import InvalidArgumentError
+from shipyard.store import outbox
+from shipyard.store.db import Database
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger("shipyard.webhooks")
 
 # Worth another try: the receiver is overloaded, rate-limiting, or timed out on its side. Other 4xx mean
 # the request itself is wrong, and repeating it would not help.
-RETRY_STATUSES = frozenset({408, 429})
+RETRY_STATUSES = frozenset({408, 425, 429})
+OUTBOX_RETENTION_S = 7 * 86_400.0
+"""Events older than this, that every configured receiver is past, are pruned by the lease holder."""
+
+
+def mask_url(url: str) -> str:
+    """The URL as logs may show it: password, a bare user token and query values hidden."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable webhook URL>"
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, _, host = netloc.rpartition("@")
+        user, colon, _ = userinfo.partition(":")
+        netloc = f"{user}:***@{host}" if colon else f"***@{host}"
+    query = "&".join(
+        f"{pair.partition('=')[0]}=***" if "=" in pair else "***" for pair in parts.query.split("&") if pair
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, "***" if parts.fragment else ""))
+
+
+def receiver_key(url: str) -> str:
+    """How the store names a receiver: a hash of its URL, so no credential is ever stored."""
+    return hashlib.sha256(url.encode()).hexdigest()
 
 
 def check_webhook_url(url: str) -> str:
     """A webhook URL must be absolute http(s) with a host; anything else is refused before any event is sent."""
     try:
-        parsed = httpx.URL(url)
-    except (httpx.InvalidURL, TypeError) as exc:
-        raise InvalidArgumentError(f"webhook URL {url!r} is not a valid URL: {exc}") from None
-    if parsed.scheme not in ("http", "https") or not parsed.host:
-        raise InvalidArgumentError(f"webhook URL {url!r} must start with http:// or https:// and name a host")
+        parts = urlsplit(url)
+    except ValueError as exc:
+        raise InvalidArgumentError(f"webhook URL {mask_url(url)!r} is not a valid URL: {exc}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidArgumentError(f"webhook URL {mask_url(url)!r} must start with http:// or https:// and name a host")
     return url
 
 
-class WebhookNotifier:
-    """A ``Notifier`` that POSTs each event to every URL; never blocks or raises in ``notify``."""
+@dataclass
+class _Receiver:
+    """One configured URL and what its worker thread needs."""
+
+    url: str
+    key: str
+    shown: str
+    secrets: tuple[str, ...]
+    wake: threading.Event = field(default_factory=threading.Event)
+
+    @classmethod
+    def of(cls, url: str) -> _Receiver:
+        parts = urlsplit(url)
+        userinfo = parts.netloc.rpartition("@")[0] if "@" in parts.netloc else ""
+        secrets = tuple(s for s in (url, userinfo, parts.query, parts.fragment) if s)
+        return cls(url, receiver_key(url), mask_url(url), secrets)
+
+    def scrub(self, text: str) -> str:
+        """``text`` (an error message) with any part of the URL that may hold a credential masked."""
+        for secret in self.secrets:
+            text = text.replace(secret, self.shown if secret == self.url else "***")
+        return text
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiverStatus:
+    """A receiver's progress as the store has it, named by its masked URL."""
+
+    url: str
+    last_id: int
+    attempts: int
+    next_attempt_at: datetime | None
+    last_error: str | None
+    delivered: int
+    failed: int
+
+
+class WebhookDelivery:
+    """Delivers the outbox to each receiver while ``hold`` says this process holds the controller lease."""
 
     def __init__(
         self,
+        db: Database,
         urls: Sequence[str],
         *,
+        clock: Callable[[], datetime] | None = None,
         timeout_s: float = 5.0,
-        retries: int = 5,
+        max_attempts: int = 10,
         backoff_s: float = 0.5,
-        queue_size: int = 1000,
+        max_backoff_s: float = 60.0,
+        poll_s: float = 1.0,
+        batch: int = 100,
     ) -> None:
         if isinstance(urls, str):
             urls = [urls]
         if not urls:
-            raise InvalidArgumentError("WebhookNotifier needs at least one URL")
-        if timeout_s <= 0 or retries < 0 or backoff_s < 0 or queue_size < 1:
+            raise InvalidArgumentError("WebhookDelivery needs at least one URL")
+        if timeout_s <= 0 or max_attempts < 1 or backoff_s < 0 or max_backoff_s < backoff_s or poll_s <= 0:
             raise InvalidArgumentError(
-                f"webhook options out of range: timeout_s={timeout_s!r} (> 0), retries={retries!r} (>= 0), "
-                f"backoff_s={backoff_s!r} (>= 0), queue_size={queue_size!r} (>= 1)"
+                f"webhook options out of range: timeout_s={timeout_s!r} (> 0), max_attempts={max_attempts!r} "
+                f"(>= 1), backoff_s={backoff_s!r} (>= 0), max_backoff_s={max_backoff_s!r} (>= backoff_s), "
+                f"poll_s={poll_s!r} (> 0)"
             )
-        self.urls = tuple(check_webhook_url(u) for u in urls)
+        self.db = db
+        self.receivers = tuple(_Receiver.of(check_webhook_url(u)) for u in dict.fromkeys(urls))
+        self.clock = clock or (lambda: datetime.now(UTC))
         self.timeout_s = timeout_s
-        self.retries = retries
+        self.max_attempts = max_attempts
         self.backoff_s = backoff_s
-        self.queue_size = queue_size
-        self._queue: queue.Queue[dict[str, Any]] = queue.Queue(maxsize=queue_size)
+        self.max_backoff_s = max_backoff_s
+        self.poll_s = poll_s
+        self.batch = batch
         self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._closed = False
-        self._draining = threading.Event()
-        self._abandon = threading.Event()
-        self.delivered = 0
-        """Deliveries (event x URL) the receiver accepted with a 2xx or 3xx."""
-        self.failed = 0
-        """Deliveries given up: a 4xx, or retries exhausted, or abandoned at close."""
-        self.dropped = 0
-        """Events never queued: the queue was full, or the notifier was closed."""
+        self._held_until = 0.0  # time.monotonic() until which this process may deliver
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
 
-    def notify(self, events: Sequence[Mapping[str, Any]]) -> None:
-        """Queue events for delivery and return at once; a full queue drops (and counts) what does not fit."""
-        try:
-            for event in events:
-                self._enqueue(dict(event))
-        except Exception:  # the Notifier contract: a webhook problem never fails the rollout move
-            log.exception("could not queue %d webhook event(s)", len(events))
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return tuple(r.key for r in self.receivers)
 
-    def _enqueue(self, event: dict[str, Any]) -> None:
+    def register(self) -> None:
+        """Give receivers seen for the first time a cursor at the end of the outbox (any process may do it).
+
+        A server does this when it starts, before it serves a request, so an event made right after start
+        is not mistaken for history; the workers do it again in case the store was down then.
+        """
+        with self.db.write() as conn:
+            outbox.register(conn, self.keys, self.clock())
+
+    def hold(self, ttl_s: float) -> None:
+        """The controller lease is held for ``ttl_s`` more seconds: deliver until then, starting now."""
         with self._lock:
-            if self._closed:
-                self.dropped += 1
-                log.warning("webhook notifier is closed; dropped event %r", event.get("event"))
+            if self._stop.is_set():
                 return
-            self._start_worker()
-            try:
-                self._queue.put_nowait(event)
-                return
-            except queue.Full:
-                self.dropped += 1
-                dropped = self.dropped
-        log.warning(
-            "webhook queue is full (%d events); dropped event %r (%d dropped so far)",
-            self.queue_size,
-            event.get("event"),
-            dropped,
-        )
+            self._held_until = time.monotonic() + ttl_s
+            if not self._threads:
+                for receiver in self.receivers:
+                    thread = threading.Thread(
+                        target=self._run, args=(receiver,), name=f"shipyard-webhook-{receiver.key[:8]}", daemon=True
+                    )
+                    thread.start()
+                    self._threads.append(thread)
+        for receiver in self.receivers:
+            receiver.wake.set()
 
-    def _start_worker(self) -> None:
-        """Started on the first event, so a process that never sends one never runs a thread."""
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="shipyard-webhooks", daemon=True)
-            self._thread.start()
+    def release(self) -> None:
+        """The lease is gone: stop after the event in flight."""
+        self._held_until = 0.0
+
+    def holding(self) -> bool:
+        return not self._stop.is_set() and time.monotonic() < self._held_until
 
     def close(self, timeout_s: float = 5.0) -> None:
-        """Stop taking events and deliver what is queued for up to ``timeout_s``; the rest is given up."""
-        with self._lock:
-            self._closed = True
-            thread = self._thread
-        self._draining.set()
-        if thread is None:
-            return
-        thread.join(timeout_s)
-        if thread.is_alive():
-            self._abandon.set()  # stop retrying; what is still queued is counted as failed
-            thread.join(min(timeout_s, 1.0))
-            log.warning("webhook notifier closed with %d event(s) undelivered", self._queue.qsize())
+        """Stop delivering; a POST in flight gets until ``timeout_s`` to finish (its event is sent again later)."""
+        self._stop.set()
+        self.release()
+        for receiver in self.receivers:
+            receiver.wake.set()
+        deadline = time.monotonic() + timeout_s
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
 
-    # -- the worker ---------------------------------------------------------------------------
+    def status(self) -> list[ReceiverStatus]:
+        """Every configured receiver's progress from the store (a receiver not registered yet is left out)."""
+        found = []
+        with self.db.read() as conn:
+            for receiver in self.receivers:
+                s = outbox.state(conn, receiver.key)
+                if s is not None:
+                    found.append(
+                        ReceiverStatus(
+                            receiver.shown,
+                            s.last_id,
+                            s.attempts,
+                            s.next_attempt_at,
+                            s.last_error,
+                            s.delivered,
+                            s.failed,
+                        )
+                    )
+        return found
 
-    def _run(self) -> None:
+    # -- one worker per receiver -------------------------------------------------------------------
+
+    def _run(self, receiver: _Receiver) -> None:
+        import httpx
+
+        registered = False
         with httpx.Client(timeout=self.timeout_s, follow_redirects=False) as client:
-            while True:
-                try:
-                    event = self._queue.get(timeout=0.05)
-                except queue.Empty:
-                    if self._draining.is_set():
-                        return
-                    continue
-                try:
-                    self._deliver(client, event)
-                except Exception:  # a bug here must not kill the worker and silently stop all webhooks
-                    log.exception("webhook delivery of %r failed unexpectedly", event.get("event"))
-                    self._count(failed=len(self.urls))
-                finally:
-                    self._queue.task_done()
+            while not self._stop.is_set():
+                receiver.wake.clear()
+                wait_s = self.poll_s
+                if self.holding():
+                    try:
+                        if not registered:
+                            self.register()
+                            registered = True
+                        wait_s = self._pass(client, receiver)
+                    except Exception:  # the store is down, or a bug: keep the worker alive and try again
+                        log.exception("webhook delivery to %s failed; trying again", receiver.shown)
+                if wait_s > 0:
+                    receiver.wake.wait(wait_s)
 
-    def _deliver(self, client: httpx.Client, event: dict[str, Any]) -> None:
-        body = json.dumps(event, default=str).encode()
+    def _pass(self, client: httpx.Client, receiver: _Receiver) -> float:
+        """Deliver what is due to one receiver; returns how long to wait before the next pass."""
+        with self.db.read() as conn:
+            state = outbox.state(conn, receiver.key)
+            if state is None:
+                raise RuntimeError(f"webhook receiver {receiver.shown} has no cursor in the store")
+            due = state.next_attempt_at
+            now = self.clock()
+            if due is not None and due > now:
+                return min((due - now).total_seconds(), self.poll_s)
+            events = outbox.after(conn, state.last_id, limit=self.batch)
+        if not events:
+            return self.poll_s
+        cursor, attempts = state.last_id, state.attempts
+        for event in events:
+            if not self.holding():
+                return self.poll_s
+            problem, retry = self._post(client, receiver, event)
+            now = self.clock()
+            if problem is None or not retry or attempts + 1 >= self.max_attempts:
+                if problem is not None:
+                    tries = attempts + 1
+                    what = f"webhook {event.event!r} (delivery {event.id}) to {receiver.shown}"
+                    log.error("%s given up after %d attempt(s): %s", what, tries, problem)
+                with self.db.write() as conn:
+                    moved = outbox.advance(conn, receiver.key, from_id=cursor, to_id=event.id, error=problem, now=now)
+                if not moved:  # another process moved this cursor (a lease hand-over): read it again
+                    return 0.0
+                cursor, attempts = event.id, 0
+                continue
+            attempts += 1
+            delay_s = min(self.backoff_s * 2 ** (attempts - 1), self.max_backoff_s)
+            what = f"webhook {event.event!r} (delivery {event.id}) to {receiver.shown}"
+            log.warning(
+                "%s failed (%s); attempt %d of %d, retrying in %.1fs",
+                what,
+                problem,
+                attempts,
+                self.max_attempts,
+                delay_s,
+            )
+            with self.db.write() as conn:
+                outbox.failed_attempt(
+                    conn,
+                    receiver.key,
+                    at_id=cursor,
+                    attempts=attempts,
+                    next_attempt_at=now + timedelta(seconds=delay_s),
+                    error=problem,
+                    now=now,
+                )
+            return delay_s
+        return 0.0 if len(events) == self.batch else self.poll_s
+
+    def _post(self, client: httpx.Client, receiver: _Receiver, event: outbox.OutboxEvent) -> tuple[str | None, bool]:
+        """One try: (None, _) when accepted, else (what went wrong, whether another try may help)."""
+        import httpx
+
         headers = {
             "Content-Type": "application/json",
             "User-Agent": "shipyard-webhooks",
-            "X-Shipyard-Event": str(event.get("event", "")),
-            "X-Shipyard-Delivery": uuid.uuid4().hex,
+            "X-Shipyard-Event": event.event,
+            "X-Shipyard-Delivery": str(event.id),
         }
-        for url in self.urls:
-            if self._post(client, url, body, headers, event):
-                self._count(delivered=1)
-            else:
-                self._count(failed=1)
+        body = json.dumps(event.payload, default=str).encode()
+        try:
+            response = client.post(receiver.url, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            return receiver.scrub(f"{type(exc).__name__}: {exc}"), True
+        status = response.status_code
+        if status < 400:
+            return None, False
+        problem = f"HTTP {status}: {receiver.scrub(response.text[:200])}" if status < 500 else f"HTTP {status}"
+        return problem, status >= 500 or status in RETRY_STATUSES
 
-    def _post(
-        self, client: httpx.Client, url: str, body: bytes, headers: dict[str, str], event: Mapping[str, Any]
-    ) -> bool:
-        """One event to one URL: retried with exponential backoff on connection errors, 5xx, 408 and 429."""
-        what = f"webhook {event.get('event')!r} for rollout {event.get('rollout_id')} to {url}"
-        for attempt in range(self.retries + 1):
-            if self._abandon.is_set():
-                log.warning("%s abandoned at shutdown", what)
-                return False
-            try:
-                response = client.post(url, content=body, headers=headers)
-            except httpx.HTTPError as exc:
-                problem = f"{type(exc).__name__}: {exc}"
-            else:
-                status = response.status_code
-                if status < 400:
-                    return True
-                if status < 500 and status not in RETRY_STATUSES:
-                    log.error("%s refused with HTTP %d; not retried: %s", what, status, response.text[:200])
-                    return False
-                problem = f"HTTP {status}"
-            if attempt == self.retries:
-                log.error("%s failed after %d attempts: %s", what, attempt + 1, problem)
-                return False
-            delay_s = self.backoff_s * 2**attempt
-            log.warning("%s failed (%s); retrying in %.1fs", what, problem, delay_s)
-            self._abandon.wait(delay_s)
-        return False
 
-    def _count(self, *, delivered: int = 0, failed: int = 0) -> None:
-        with self._lock:
-            self.delivered += delivered
-            self.failed += failed
-
-    def pending(self) -> int:
-        """Events queued and not yet taken by the worker (for tests and diagnostics)."""
-        return self._queue.qsize()
-
-    def wait_idle(self, timeout_s: float) -> bool:
-        """Block until every queued event has been attempted; True when that happened within ``timeout_s``."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self._queue.unfinished_tasks == 0:
-                return True
-            time.sleep(0.01)
-        return False
+def prune_outbox(
+    db: Database, *, now: datetime, receivers: Sequence[str] = (), retention_s: float = OUTBOX_RETENTION_S
+) -> int:
+    """Delete events older than ``retention_s`` that every receiver in ``receivers`` (keys) is past."""
+    with db.write() as conn:
+        return outbox.prune(conn, before=now - timedelta(seconds=retention_s), receivers=receivers)

@@ -20,7 +20,7 @@ from shipyard.config import Settings
 from shipyard.errors import ShipyardError
 from shipyard.monitoring.recorder import Recorder, RecorderConfig
 from shipyard.serving.admin import admin_router
-from shipyard.serving.controller import Controller
+from shipyard.serving.controller import Controller, webhook_delivery
 from shipyard.serving.dataplane import DataPlane
 from shipyard.serving.errors import error_response
 from shipyard.serving.metrics import ServingMetrics
@@ -54,6 +54,7 @@ def create_app(
         workspace.rollouts,
         plane.book.worker,
         join_feedback=lambda endpoint, since: workspace.feedback.fill_from_log(endpoint, since=since),
+        webhooks=webhook_delivery(workspace.rollouts, settings.webhook_urls),
     )
 
     def first_sync_done() -> None:
@@ -63,6 +64,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await asyncio.to_thread(controller.start)
         tasks = [
             asyncio.create_task(refresher.run(settings.poll_interval_s, first_sync_done)),
             asyncio.create_task(plane.run_shadows()),
@@ -78,10 +80,11 @@ def create_app(
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await asyncio.to_thread(controller.close)  # webhooks stop; the lease goes to another server now
             await asyncio.to_thread(shadow.close)
             if recorder is not None:  # a clean shutdown writes every logged prediction and window
                 await asyncio.to_thread(recorder.close)
-            if owns_workspace:  # queued webhooks go out, connections close
+            if owns_workspace:  # connections close
                 await asyncio.to_thread(workspace.close)
 
     app = FastAPI(

@@ -1,16 +1,32 @@
-"""The rollout controller loop: in every server process, but only the lease holder drives rollouts."""
+"""The rollout controller loop: in every server process, but only the lease holder drives rollouts.
+
+The lease holder also delivers webhooks from the store's outbox (to this server's ``SHIPYARD_WEBHOOK_URLS``)
+and prunes old outbox events, so every event is sent by one process, whichever process made the change.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from shipyard.errors import ShipyardError
 from shipyard.services.rollouts import RolloutService
+from shipyard.services.webhooks import WebhookDelivery, prune_outbox
 
 log = logging.getLogger("shipyard.serving")
+
+PRUNE_EVERY_S = 3600.0
+"""How often the lease holder prunes delivered outbox events older than the retention."""
+
+
+def webhook_delivery(rollouts: RolloutService, urls: Sequence[str]) -> WebhookDelivery | None:
+    """The delivery for a server's configured URLs; None when there are none."""
+    if not urls:
+        return None
+    return WebhookDelivery(rollouts.db, urls, clock=rollouts.clock)
 
 
 class Controller:
@@ -23,17 +39,40 @@ class Controller:
         *,
         lease_s: float = 10.0,
         join_feedback: Callable[[str, datetime], object] | None = None,
+        webhooks: WebhookDelivery | None = None,
     ) -> None:
         self.rollouts = rollouts
         self.holder = holder
         self.lease_s = lease_s
         self.join_feedback = join_feedback
         """Fills in the arm of A/B feedback from the prediction log before an A/B analysis reads rewards."""
+        self.webhooks = webhooks
+        """Sends the outbox to this server's receivers, only while this process holds the lease."""
+        self._pruned_at: float | None = None
+
+    def start(self) -> None:
+        """Before serving: receivers seen for the first time start at the outbox's current end.
+
+        Done at start, not on the first tick, so an event made by the first request is delivered, not
+        skipped as history. A store that is down now is retried by the delivery itself.
+        """
+        if self.webhooks is None:
+            return
+        try:
+            self.webhooks.register()
+        except ShipyardError as exc:
+            log.error("could not register webhook receivers: %s", exc)
 
     def tick_once(self) -> int:
         """One pass; returns how many rollouts changed (0 when another process holds the lease)."""
+        asked_at = time.monotonic()
         if not self.rollouts.hold_controller_lease(self.holder, ttl_s=self.lease_s):
+            if self.webhooks is not None:
+                self.webhooks.release()
             return 0
+        if self.webhooks is not None:  # until the lease would expire, counted from before it was renewed
+            self.webhooks.hold(self.lease_s - (time.monotonic() - asked_at))
+        self._prune()
         changed = 0
         for state in self.rollouts.active_states().values():
             try:
@@ -43,6 +82,29 @@ class Controller:
             except ShipyardError as exc:
                 log.error("rollout %s on %s: %s", state.id, state.endpoint, exc)
         return changed
+
+    def _prune(self) -> None:
+        now = time.monotonic()
+        if self._pruned_at is not None and now - self._pruned_at < PRUNE_EVERY_S:
+            return
+        self._pruned_at = now
+        keys = self.webhooks.keys if self.webhooks is not None else ()
+        try:
+            pruned = prune_outbox(self.rollouts.db, now=self.rollouts.clock(), receivers=keys)
+        except ShipyardError as exc:
+            log.error("pruning the webhook outbox failed: %s", exc)
+        else:
+            if pruned:
+                log.info("pruned %d delivered webhook event(s) from the outbox", pruned)
+
+    def close(self) -> None:
+        """A clean shutdown: stop delivering and hand the lease over now rather than at its expiry."""
+        if self.webhooks is not None:  # a POST cut short here is sent again by the next lease holder
+            self.webhooks.close(timeout_s=1.0)
+        try:
+            self.rollouts.release_controller_lease(self.holder)
+        except ShipyardError as exc:
+            log.warning("could not release the controller lease: %s", exc)
 
     async def run(self, interval_s: float) -> None:
         while True:
