@@ -14,6 +14,7 @@ from fastapi import FastAPI
 
 from shipyard.config import Settings
 from shipyard.serving.app import create_app
+from shipyard.serving.server import http_protocol
 from shipyard.workspace import Workspace
 
 
@@ -47,7 +48,14 @@ def running_server(settings: Settings, workspace: Workspace, *, ready: bool = Tr
     port = free_port()
     app = create_app(settings, workspace=workspace)
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", access_log=False, loop="asyncio", lifespan="on"
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+        loop="asyncio",
+        lifespan="on",
+        http=http_protocol(settings),  # the header-limited httptools protocol `shipyard serve` runs
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

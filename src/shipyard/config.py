@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     api_key: str | None = None
     max_request_rows: int = Field(10_000, ge=1)
     max_request_bytes: int = Field(16 * 2**20, ge=1024)
+    # The request line and headers together, and how many header fields: past either, 431 (serving.http_limits).
+    max_header_bytes: int = Field(64 * 1024, ge=1024)
+    max_headers: int = Field(100, ge=1)
     poll_interval_s: float = Field(1.0, gt=0, le=60)
     # Monitoring: the prediction log and live window profiles (see shipyard.monitoring.recorder).
     monitoring: bool = True

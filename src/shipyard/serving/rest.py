@@ -10,10 +10,10 @@ from typing import Any
 
 import numpy as np
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from shipyard.errors import InvalidArgumentError, MalformedRequestError, PayloadTooLargeError
+from shipyard.errors import ClientDisconnectedError, InvalidArgumentError, MalformedRequestError, PayloadTooLargeError
 from shipyard.serving.dataplane import DataPlane, PredictOutcome, Routed
 from shipyard.serving.errors import error_body
 
@@ -37,11 +37,16 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
         raise PayloadTooLargeError(f"request body is {int(declared)} bytes, over the limit of {max_bytes}")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_bytes:
-            raise PayloadTooLargeError(f"request body is over the limit of {max_bytes} bytes")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > max_bytes:
+                raise PayloadTooLargeError(f"request body is over the limit of {max_bytes} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        # The caller's doing, not a fault here: one line without a traceback, and a 499 in the metrics.
+        log.info("client went away after %d of its body bytes: %s %s", size, request.method, request.url.path)
+        raise ClientDisconnectedError(f"the client disconnected after sending {size} bytes of its body") from None
     return b"".join(chunks)
 
 
@@ -73,8 +78,16 @@ def parse_predict_body(body: bytes) -> tuple[Any, int]:
         raise InvalidArgumentError(f"'inputs' must be an object of feature columns, not {_json_type(columns)}")
     if not columns:
         raise InvalidArgumentError("'inputs' is empty; send at least one feature column")
-    first = next(iter(columns.values()))
-    count = len(first) if isinstance(first, list) else 1
+    # Every column counts: the row limit applies to the longest one, whichever comes first.
+    lengths = {name: len(values) for name, values in columns.items() if isinstance(values, list)}
+    count = max(lengths.values()) if lengths else 1
+    if lengths and min(lengths.values()) != count:
+        shortest = min(lengths, key=lengths.__getitem__)
+        longest = max(lengths, key=lengths.__getitem__)
+        raise InvalidArgumentError(
+            f"'inputs' columns have different lengths: {longest!r} has {count} values but {shortest!r} has "
+            f"{lengths[shortest]}; send one value per row in every column"
+        )
     if count == 0:
         raise InvalidArgumentError("'inputs' columns are empty; send at least one row")
     return columns, count

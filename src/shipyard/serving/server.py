@@ -1,7 +1,8 @@
-"""Run the server with uvicorn (uvloop, httptools), one process or several workers sharing a port."""
+"""Run the server with uvicorn (uvloop, httptools with header limits), one process or several workers sharing a port."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import shutil
@@ -14,6 +15,7 @@ import uvicorn
 
 from shipyard.config import Settings
 from shipyard.errors import InvalidArgumentError
+from shipyard.serving.http_limits import HeaderLimits, limited_http
 
 
 def check_port(host: str, port: int) -> None:
@@ -35,7 +37,10 @@ def serve(
     workers: int = 1,
     on_ready: Callable[[], None] | None = None,
 ) -> None:
-    """Serve until interrupted. Workers each load every endpoint's model and poll the store."""
+    """Serve until interrupted. Workers each load every endpoint's model and poll the store.
+
+    Every worker speaks HTTP through the header-limited httptools protocol (431 past the settings' limits).
+    """
     if workers < 1:
         raise InvalidArgumentError(f"--workers must be at least 1, got {workers}")
     check_port(host, port)
@@ -44,7 +49,7 @@ def serve(
         "host": host,
         "port": port,
         "loop": "uvloop",
-        "http": "httptools",
+        "http": http_protocol(settings),
         "access_log": False,
         "log_level": "warning",
         "timeout_graceful_shutdown": 10,
@@ -61,6 +66,11 @@ def serve(
         uvicorn.run("shipyard.serving.app:app_from_environment", factory=True, workers=workers, **common)  # type: ignore[arg-type]
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def http_protocol(settings: Settings) -> type[asyncio.Protocol]:
+    """uvicorn's ``http=`` for these settings: httptools, with the request line and headers bounded."""
+    return limited_http(HeaderLimits(max_bytes=settings.max_header_bytes, max_count=settings.max_headers))
 
 
 def exec_server(*, host: str, port: int, workers: int) -> None:
