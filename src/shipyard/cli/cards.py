@@ -2,44 +2,86 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from rich.console import Console
 from rich.table import Table
 
+from shipyard.cli.hyperparameters import render_hyperparameters
 from shipyard.core.profile import CategoricalProfile, NumericProfile
 from shipyard.core.versions import ModelSummary, ModelVersion
+
+# Listings are laid out for a terminal as narrow as 80 columns: short columns (numbers, statuses, dates) never
+# wrap, references (names, aliases) keep their full width while they fit, and anything longer wraps in its
+# cell rather than being cut off with '…'.
+_GAP = 2  # spaces between columns
+
+
+def _listing(title: str) -> Table:
+    return Table(title=title, title_justify="left", box=None, pad_edge=False, padding=(0, 1), header_style="bold")
+
+
+def _longest(cells: Iterable[str], header: str) -> int:
+    return max([len(header), *(len(line) for cell in cells for line in cell.splitlines())])
+
+
+def _ref_widths(wanted: Sequence[int], room: int) -> list[int]:
+    """Full width for each reference column while they fit in ``room``; else fair shares of it, none below 8.
+
+    The narrower columns are served first, so one long cell does not make every other column wrap.
+    """
+    widths = list(wanted)
+    left, pending = room, sorted(range(len(wanted)), key=lambda i: wanted[i])
+    while pending:
+        share = max(8, left // len(pending))
+        i = pending.pop(0)
+        widths[i] = min(wanted[i], share)
+        left -= widths[i]
+    return widths
 
 
 def render_model_list(console: Console, models: Sequence[ModelSummary]) -> None:
     if not models:
         console.print("no models registered yet; `shipyard models register --help` shows how")
         return
-    table = Table(title="models")
-    for column in ("name", "latest", "versions", "aliases", "updated"):
-        table.add_column(column)
-    for m in models:
-        aliases = ", ".join(f"@{a}→{v}" for a, v in m.aliases.items()) or "-"
-        table.add_row(m.name, str(m.latest_version), str(m.versions), aliases, m.updated_at.strftime("%Y-%m-%d %H:%M"))
+    names = [m.name for m in models]
+    aliases = ["\n".join(f"@{a}→{v}" for a, v in m.aliases.items()) or "-" for m in models]
+    fixed = len("latest") + len("versions") + len("YYYY-MM-DD") + 4 * _GAP
+    name_width, alias_width = _ref_widths(
+        [_longest(names, "name"), _longest(aliases, "aliases")], console.width - fixed
+    )
+    table = _listing("models")
+    table.add_column("name", width=name_width, overflow="fold")
+    table.add_column("latest", justify="right", no_wrap=True)
+    table.add_column("versions", justify="right", no_wrap=True)
+    table.add_column("aliases", width=alias_width, overflow="fold")
+    table.add_column("updated", overflow="fold")  # the time of day wraps under the date when space is short
+    for m, name, alias in zip(models, names, aliases, strict=True):
+        table.add_row(name, str(m.latest_version), str(m.versions), alias, m.updated_at.strftime("%Y-%m-%d %H:%M"))
     console.print(table)
 
 
 def render_version_list(console: Console, name: str, versions: Sequence[ModelVersion]) -> None:
-    table = Table(title=f"versions of {name}")
-    for column in ("version", "status", "aliases", "flavor", "sha256", "metrics", "owner", "created"):
-        table.add_column(column)
-    for v in versions:
-        metrics = ", ".join(f"{k}={val:g}" for k, val in v.metrics.items()) or "-"
-        table.add_row(
-            str(v.version),
-            v.status.value,
-            ", ".join(f"@{a}" for a in v.aliases) or "-",
-            v.flavor,
-            v.sha256[:12],
-            metrics,
-            v.owner,
-            v.created_at.strftime("%Y-%m-%d %H:%M"),
-        )
+    """One row per version. The owner and the time of day are on the card (`models show`), and the sha256
+    column gives way when aliases and metrics would otherwise have to wrap, so 80 columns are enough."""
+    aliases = ["\n".join(f"@{a}" for a in v.aliases) or "-" for v in versions]
+    metrics = ["\n".join(f"{k}={val:g}" for k, val in v.metrics.items()) or "-" for v in versions]
+    wanted = [_longest(aliases, "aliases"), _longest(metrics, "metrics")]
+    fixed = len("version") + len("registered") + _longest((v.flavor for v in versions), "flavor") + len("YYYY-MM-DD")
+    with_sha = sum(wanted) <= console.width - fixed - len("sha256xx") - 6 * _GAP
+    alias_width, metrics_width = _ref_widths(wanted, console.width - fixed - (5 + with_sha) * _GAP - 8 * with_sha)
+    table = _listing(f"versions of {name}")
+    table.add_column("version", justify="right", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("aliases", width=alias_width, overflow="fold")
+    table.add_column("flavor", no_wrap=True)
+    if with_sha:
+        table.add_column("sha256", no_wrap=True)
+    table.add_column("metrics", width=metrics_width, overflow="fold")
+    table.add_column("created", no_wrap=True)
+    for v, alias, metric in zip(versions, aliases, metrics, strict=True):
+        sha = [v.sha256[:8]] if with_sha else []
+        table.add_row(str(v.version), v.status.value, alias, v.flavor, *sha, metric, v.created_at.strftime("%Y-%m-%d"))
     console.print(table)
 
 
@@ -96,9 +138,7 @@ def render_card(console: Console, v: ModelVersion) -> None:
     console.print(signature)
 
     if v.hyperparameters:
-        params = ", ".join(f"{k}={val}" for k, val in list(v.hyperparameters.items())[:40])
-        more = f" … ({len(v.hyperparameters) - 40} more)" if len(v.hyperparameters) > 40 else ""
-        console.print(f"[bold]hyperparameters[/]  {params}{more}")
+        render_hyperparameters(console, v.hyperparameters)
     if profile is None:
         console.print("[bold]reference profile[/]  none (register with training_data to monitor drift)")
     else:
