@@ -332,8 +332,12 @@ def test_output_paths_are_checked_before_any_work(churn: LoadedModel, tmp_path: 
 
     with pytest.raises(InvalidArgumentError, match="does not exist; create"):
         score_file(churn, source, tmp_path / "no" / "out.parquet")
-    with pytest.raises(InvalidArgumentError, match=r"must end in \.parquet"):
-        score_file(churn, source, tmp_path / "out.csv")
+    with pytest.raises(InvalidArgumentError, match=r"must end in \.parquet or \.csv"):
+        score_file(churn, source, tmp_path / "out.json")
+    (tmp_path / "taken.csv").mkdir()
+    with pytest.raises(InvalidArgumentError, match="is a directory"):
+        score_file(churn, source, tmp_path / "taken.csv")
+    (tmp_path / "taken.csv").rmdir()
     parquet = write(churn_rows(10), tmp_path / "in.parquet")
     with pytest.raises(InvalidArgumentError, match="is the input file"):
         score_file(churn, parquet, parquet)
@@ -402,3 +406,43 @@ def test_memory_follows_the_chunk_size_not_the_file_size(ws: Workspace, home: Pa
     # Ten times the rows must not mean more memory: a reader that held the file would add ~140 MiB here.
     assert big - small < 0.25 * in_memory_mb, (big, small)
     print(f"peak RSS: {small:.0f} MiB for {small_rows:,} rows, {big:.0f} MiB for {big_rows:,} ({in_memory_mb:.0f} MiB)")
+
+
+# -- CSV output ----------------------------------------------------------------------------------------
+
+
+def test_a_csv_output_holds_the_same_columns_and_values_as_the_parquet_output(
+    churn: LoadedModel, tmp_path: Path
+) -> None:
+    frame = churn_rows(500)
+    bad, faults = with_bad_rows(frame)
+    source = write(bad, tmp_path / "in.parquet")
+
+    parquet = score_file(churn, source, tmp_path / "out.parquet", chunk_rows=120)
+    csv = score_file(churn, source, tmp_path / "out.csv", chunk_rows=120)
+
+    assert csv.output_path == tmp_path / "out.csv" and csv.rejects_path == tmp_path / "out.rejects.csv"
+    as_parquet, as_csv = pd.read_parquet(parquet.output_path), pd.read_csv(csv.output_path)
+    assert list(as_csv.columns) == list(as_parquet.columns)
+    assert list(as_csv.columns) == [*CHURN_COLUMNS, "customer_id", "prediction", "proba_0", "proba_1"]
+    assert len(as_csv) == 500 - len(faults)
+    np.testing.assert_array_equal(as_csv["prediction"].to_numpy(), as_parquet["prediction"].to_numpy())
+    # Probabilities, one column per class, written with full precision.
+    np.testing.assert_allclose(as_csv[["proba_0", "proba_1"]].to_numpy(), as_parquet[["proba_0", "proba_1"]].to_numpy())
+    assert as_csv["plan"].tolist() == as_parquet["plan"].tolist()
+    rejects = pd.read_csv(csv.rejects_path)
+    assert list(rejects.columns) == [*CHURN_COLUMNS, "customer_id", "row", "reason"]
+    assert rejects["row"].tolist() == sorted(faults)
+    assert not any(p.name.endswith(".tmp") for p in tmp_path.iterdir())
+
+
+def test_command_writes_csv_when_the_output_is_named_csv(ws: Workspace, home: Path, tmp_path: Path) -> None:
+    source = write(churn_rows(40), tmp_path / "in.csv")
+
+    result = run(["batch", "churn-api", str(source), "-o", str(tmp_path / "scores.csv"), "--json"], home)
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["output"] == str(tmp_path / "scores.csv")
+    header = (tmp_path / "scores.csv").read_text().splitlines()[0]
+    assert header == '"tenure_months","monthly_charges","plan","region","customer_id","prediction","proba_0","proba_1"'
+    assert len(pd.read_csv(tmp_path / "scores.csv")) == 40

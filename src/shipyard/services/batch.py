@@ -1,4 +1,4 @@
-"""Batch scoring: a CSV or Parquet file through a model, in chunks, to a Parquet file plus a rejects file.
+"""Batch scoring: a CSV or Parquet file through a model, in chunks, to a CSV or Parquet file plus a rejects file.
 
 Memory stays bounded by the chunk size: input is streamed with pyarrow, output written chunk by chunk,
 so a file larger than memory works. Rows that break the signature, or that the model itself fails on,
@@ -35,10 +35,10 @@ from shipyard.errors import (
     SignatureError,
 )
 from shipyard.flavors.loaded import LoadedModel, Prediction
-from shipyard.services.batch_io import AtomicParquet, Source, input_file, open_input, output_file
 
 # Re-exported: `shipyard batch` takes the row count for its progress bar from the use case's module.
 from shipyard.services.batch_io import RowCount as RowCount
+from shipyard.services.batch_io import Source, atomic_output, input_file, open_input, output_file
 from shipyard.services.batch_io import count_rows as count_rows
 from shipyard.services.endpoints import EndpointNotFoundError, EndpointService
 from shipyard.services.registry import RegistryService
@@ -107,7 +107,7 @@ def score_file(
     """Score every row of a CSV/Parquet file into ``output_path``; a failed job leaves no output behind.
 
     ``progress`` is called with the number of rows finished after each chunk. Rejects go to
-    ``rejects_path`` (default ``<output stem>.rejects.parquet``), written only when there are any.
+    ``rejects_path`` (default ``<output stem>.rejects.<output suffix>``), written only when there are any.
     """
     started = clock()
     if chunk_rows < 1:
@@ -115,8 +115,8 @@ def score_file(
     output, rejects = check_paths(input_path, output_path, rejects_path)
     source = open_input(input_path, chunk_rows)
     scorer = _ChunkScorer(model, source)
-    out_writer = AtomicParquet(output)
-    rejects_writer = AtomicParquet(rejects)
+    out_writer = atomic_output(output)
+    rejects_writer = atomic_output(rejects)
     rows_in = rows_scored = rows_rejected = 0
     try:
         for chunk in source.chunks():
@@ -170,8 +170,8 @@ def check_paths(
 
 
 def default_rejects_path(output: Path) -> Path:
-    """``scores.parquet`` -> ``scores.rejects.parquet``, beside the output."""
-    return output.with_name(f"{output.stem}.rejects.parquet")
+    """``scores.parquet`` -> ``scores.rejects.parquet`` (``scores.csv`` -> ``scores.rejects.csv``), beside it."""
+    return output.with_name(f"{output.stem}.rejects{output.suffix.lower()}")
 
 
 # -- scoring ---------------------------------------------------------------------------------------

@@ -3,9 +3,9 @@
 Reading and writing are kept apart from the scoring because they are about files, not models: a CSV or
 Parquet input is checked and opened with pyarrow so that memory follows the chunk size rather than the
 file (CSV columns all read as text, Parquet read through a small buffer), duplicate columns and unreadable
-files are refused with the file's name, and each output is written under a temporary name and renamed
-into place only on commit, so a failed job leaves nothing half-written. ``batch.py`` keeps the use case
-and the chunk scorer.
+files are refused with the file's name, and each output (Parquet or CSV, by its suffix) is written under a
+temporary name and renamed into place only on commit, so a failed job leaves nothing half-written.
+``batch.py`` keeps the use case and the chunk scorer.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import pyarrow as pa
 import pyarrow.csv as pa_csv
@@ -168,12 +169,14 @@ def _unreadable(path: Path, exc: BaseException) -> InvalidArgumentError:
 
 
 def output_file(output_path: str | Path, input_path: Path, *, what: str) -> Path:
-    """An output's path, refused unless it is a .parquet file in an existing directory and not the input."""
+    """An output's path: a .parquet or .csv file in an existing directory, not a directory, not the input."""
     path = Path(output_path)
-    if path.suffix.lower() != ".parquet":
-        raise InvalidArgumentError(f"{what} file {path} must end in .parquet")
+    if path.suffix.lower() not in PARQUET_SUFFIXES + CSV_SUFFIXES:
+        raise InvalidArgumentError(f"{what} file {path} must end in .parquet or .csv")
     if not path.parent.is_dir():
         raise InvalidArgumentError(f"the directory of {what} file {path} does not exist; create {path.parent} first")
+    if path.is_dir():
+        raise InvalidArgumentError(f"{what} file {path} is a directory; name a file inside it")
     if path.resolve() == input_path.resolve():
         raise InvalidArgumentError(f"{what} file {path} is the input file; write to another path")
     return path
@@ -182,12 +185,36 @@ def output_file(output_path: str | Path, input_path: Path, *, what: str) -> Path
 # -- output ----------------------------------------------------------------------------------------
 
 
+class AtomicOutput(Protocol):
+    """A table file written chunk by chunk under a temporary name, published by ``commit``."""
+
+    target: Path
+
+    @property
+    def opened(self) -> bool: ...
+
+    def write(self, table: pa.Table) -> None: ...
+
+    def commit(self) -> None: ...
+
+    def discard(self) -> None: ...
+
+
+def atomic_output(target: Path) -> AtomicOutput:
+    """The writer for ``target``'s format: CSV for a .csv name, Parquet otherwise."""
+    return AtomicCsv(target) if target.suffix.lower() in CSV_SUFFIXES else AtomicParquet(target)
+
+
+def _temporary(target: Path) -> Path:
+    return target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.tmp")
+
+
 class AtomicParquet:
     """A Parquet file written to a temporary name beside its target and renamed there only on commit."""
 
     def __init__(self, target: Path) -> None:
         self.target = target
-        self.temp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.tmp")
+        self.temp = _temporary(target)
         self._writer: pq.ParquetWriter | None = None
 
     @property
@@ -202,6 +229,46 @@ class AtomicParquet:
             self._writer = pq.ParquetWriter(self.temp, table.schema, use_dictionary=text or False)
         elif table.schema != self._writer.schema:
             table = table.cast(self._writer.schema)  # e.g. int32 predictions in one chunk, int64 in the first
+        self._writer.write_table(table)
+
+    def commit(self) -> None:
+        if self._writer is None:
+            return
+        self._writer.close()
+        self._writer = None
+        os.replace(self.temp, self.target)
+
+    def discard(self) -> None:
+        """Drop an uncommitted file; a no-op after commit."""
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        self.temp.unlink(missing_ok=True)
+
+
+class AtomicCsv:
+    """A CSV file (header row, then the rows) written to a temporary name and renamed on commit.
+
+    The columns are those of the Parquet output: the input's, ``prediction``, one ``proba_<class>`` per
+    class. Missing values are empty fields; text is quoted where it needs to be.
+    """
+
+    def __init__(self, target: Path) -> None:
+        self.target = target
+        self.temp = _temporary(target)
+        self._writer: pa_csv.CSVWriter | None = None
+        self._schema: pa.Schema | None = None
+
+    @property
+    def opened(self) -> bool:
+        return self._writer is not None
+
+    def write(self, table: pa.Table) -> None:
+        if self._writer is None:
+            self._schema = table.schema
+            self._writer = pa_csv.CSVWriter(self.temp, table.schema)
+        elif self._schema is not None and table.schema != self._schema:
+            table = table.cast(self._schema)
         self._writer.write_table(table)
 
     def commit(self) -> None:
