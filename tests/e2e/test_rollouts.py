@@ -95,12 +95,12 @@ def stage(settings: Settings, workspace: Workspace, clock: FakeClock) -> Iterato
     """Register svc:1 (healthy) and a candidate svc:2, serve endpoint 'svc', and yield the URL."""
     fast = settings.model_copy(update={"poll_interval_s": 0.2})
     workspace.rollouts.clock = clock
-    workspace.registry.register(Doubler(), name="svc", sample_input=SAMPLE)
+    workspace.registry.register(Doubler(), name="svc", sample_input=SAMPLE, trusted=True)
     workspace.endpoints.create("svc", model="svc:1")
     servers: list[object] = []
 
     def serve(candidate: object) -> str:
-        workspace.registry.register(candidate, name="svc", sample_input=SAMPLE)
+        workspace.registry.register(candidate, name="svc", sample_input=SAMPLE, trusted=True)
         context = running_server(fast, workspace)
         servers.append(context)
         return context.__enter__()
@@ -142,7 +142,8 @@ def test_canary_rolls_back_a_candidate_that_errors_on_20_percent_within_one_inte
 
 
 def test_canary_rolls_back_a_candidate_three_times_slower(stage: Callable[..., str], workspace: Workspace) -> None:
-    workspace.registry.register(Doubler(delay_s=0.004), name="svc", sample_input=SAMPLE)  # svc:2, the new stable
+    # svc:2, the new stable
+    workspace.registry.register(Doubler(delay_s=0.004), name="svc", sample_input=SAMPLE, trusted=True)
     workspace.endpoints.set_model("svc", model="svc:2")
     url = stage(Doubler(delay_s=0.012))  # svc:3, three times slower
     with Load(url, "svc"):
@@ -250,9 +251,9 @@ def test_a_killed_server_resumes_the_rollout_from_the_stored_state(
 ) -> None:
     fast = settings.model_copy(update={"poll_interval_s": 0.2})
     workspace.rollouts.clock = clock
-    workspace.registry.register(Doubler(), name="svc", sample_input=SAMPLE)
+    workspace.registry.register(Doubler(), name="svc", sample_input=SAMPLE, trusted=True)
     workspace.endpoints.create("svc", model="svc:1")
-    workspace.registry.register(Doubler(), name="svc", sample_input=SAMPLE)
+    workspace.registry.register(Doubler(), name="svc", sample_input=SAMPLE, trusted=True)
     workspace.rollouts.start(
         "svc",
         to="svc:2",
@@ -278,9 +279,9 @@ def test_only_the_lease_holder_drives_rollouts(workspace: Workspace, clock: Fake
     from shipyard.serving.controller import Controller
 
     workspace.rollouts.clock = clock
-    workspace.registry.register(Doubler(), name="svc", sample_input=SAMPLE)
+    workspace.registry.register(Doubler(), name="svc", sample_input=SAMPLE, trusted=True)
     workspace.endpoints.create("svc", model="svc:1")
-    workspace.registry.register(Doubler(), name="svc", sample_input=SAMPLE)
+    workspace.registry.register(Doubler(), name="svc", sample_input=SAMPLE, trusted=True)
     workspace.rollouts.start("svc", to="svc:2", strategy="blue-green", bake_s="1m", gates={"min_requests": 1})
     first, second = Controller(workspace.rollouts, "a", lease_s=10), Controller(workspace.rollouts, "b", lease_s=10)
     assert workspace.rollouts.hold_controller_lease("a", ttl_s=120)
@@ -297,7 +298,7 @@ def test_replace_and_a_manual_promotion_under_load_fail_no_request(
     stage: Callable[..., str], workspace: Workspace
 ) -> None:
     url = stage(Doubler())
-    workspace.registry.register(Doubler(), name="svc", sample_input=SAMPLE)  # svc:3
+    workspace.registry.register(Doubler(), name="svc", sample_input=SAMPLE, trusted=True)  # svc:3
     with Load(url, "svc") as load:
         time.sleep(0.3)
         workspace.rollouts.start("svc", to="svc:2", strategy="replace")

@@ -59,7 +59,7 @@ def wait_for(condition: Callable[[], bool], timeout_s: float = 15.0) -> None:
 def test_a_model_that_raises_is_counted_against_its_version_not_as_refused_before_routing(
     settings: Settings, workspace: Workspace
 ) -> None:
-    workspace.registry.register(RaisesOnNegative(), name="fragile", sample_input=SAMPLE)
+    workspace.registry.register(RaisesOnNegative(), name="fragile", sample_input=SAMPLE, trusted=True)
     workspace.endpoints.create("fragile", model="fragile:1")
     with running_server(settings.model_copy(update={"poll_interval_s": 0.2}), workspace) as url:
         for x in (1.0, 2.0, 3.0):
@@ -96,8 +96,9 @@ def test_a_model_that_raises_is_counted_against_its_version_not_as_refused_befor
 def test_a_canary_candidate_that_raises_has_its_errors_under_its_version_and_arm(
     settings: Settings, workspace: Workspace
 ) -> None:
-    workspace.registry.register(Doubler(), name="svc", sample_input=SAMPLE)  # stable: answers any number
-    workspace.registry.register(RaisesOnNegative(), name="svc", sample_input=SAMPLE)  # candidate: raises on x < 0
+    workspace.registry.register(Doubler(), name="svc", sample_input=SAMPLE, trusted=True)  # stable: answers any number
+    # candidate: raises on x < 0
+    workspace.registry.register(RaisesOnNegative(), name="svc", sample_input=SAMPLE, trusted=True)
     workspace.endpoints.create("svc", model="svc:1")
     with running_server(settings.model_copy(update={"poll_interval_s": 0.2}), workspace) as url:
         workspace.rollouts.start(

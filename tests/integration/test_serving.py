@@ -166,7 +166,8 @@ def test_health_readiness_and_openapi(served: tuple[str, Workspace]) -> None:
 
 
 def test_model_that_raises_is_a_500_with_the_request_id_only(fast_settings: Settings, workspace: Workspace) -> None:
-    workspace.registry.register(RaisesOnNegative(), name="fragile", sample_input=pd.DataFrame({"x": [1.0, 2.0]}))
+    sample = pd.DataFrame({"x": [1.0, 2.0]})
+    workspace.registry.register(RaisesOnNegative(), name="fragile", sample_input=sample, trusted=True)
     workspace.endpoints.create("fragile", model="fragile:1")
     with running_server(fast_settings, workspace) as url:
         ok = post(url, "fragile", {"instances": [{"x": 2.0}]})
@@ -181,7 +182,7 @@ def test_model_that_raises_is_a_500_with_the_request_id_only(fast_settings: Sett
 
 
 def test_slow_models_are_called_off_the_event_loop(fast_settings: Settings, workspace: Workspace) -> None:
-    workspace.registry.register(Sleepy(), name="sleepy", sample_input=pd.DataFrame({"x": [1.0]}))
+    workspace.registry.register(Sleepy(), name="sleepy", sample_input=pd.DataFrame({"x": [1.0]}), trusted=True)
     workspace.endpoints.create("sleepy", model="sleepy:1")
     with running_server(fast_settings, workspace) as url:
         served = next(iter(url.app.state.dataplane.routes["sleepy"].models.values()))

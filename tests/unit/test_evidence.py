@@ -158,6 +158,20 @@ def test_shadow_comparison_measures_score_and_regression_differences() -> None:
         ShadowComparison.empty().record("r1", ["a"], ["b"], latency_ms=1.0, classification=False)
 
 
+def test_shadow_drops_are_counted_by_reason_merged_across_workers_and_kept_through_json() -> None:
+    server = ShadowComparison.of_dropped("shadow_queue_full", 7).merge(ShadowComparison.of_dropped("handoff_failed", 1))
+    child = ShadowComparison.empty().record("r1", [1], [1], latency_ms=1.0, classification=True)
+    child = child.merge(ShadowComparison.of_dropped("scoring_failed", 3))
+    merged = server.merge(child).merge(ShadowComparison.of_dropped("shadow_queue_full", 2))
+    assert merged.dropped == {"shadow_queue_full": 9, "handoff_failed": 1, "scoring_failed": 3}
+    assert merged.dropped_total == 13 and merged.requests == 1  # a drop is not a comparison
+    assert merged.record("r2", [0], [0], latency_ms=1.0, classification=True).dropped == merged.dropped
+    assert ShadowComparison.from_dict(json.loads(json.dumps(merged.to_dict()))) == merged
+    assert ShadowComparison.from_dict({"requests": 2}).dropped == {}  # rows written before drops were counted
+    with pytest.raises(InvalidArgumentError, match="unknown shadow drop reason"):
+        ShadowComparison.of_dropped("cosmic_rays", 1)
+
+
 def test_shadow_top_disagreements_are_bounded_and_merge_like_the_whole() -> None:
     rng = np.random.default_rng(5)
     stable, candidate = rng.normal(size=200), rng.normal(size=200)

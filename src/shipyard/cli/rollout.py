@@ -279,12 +279,23 @@ def _shadow_table(report: Mapping[str, Any]) -> Table:
     )
     for name, value in rows:
         table.add_row(name, value)
+    _dropped_rows(table, report.get("dropped") or {})
     worst = report.get("disagreements") or []
     if worst:
         table.caption = "most different: " + "; ".join(
             f"{d['request_id']} row {d['row']}: {d['stable']} vs {d['candidate']}" for d in worst[:3]
         )
     return table
+
+
+def _dropped_rows(table: Table, dropped: Mapping[str, int]) -> None:
+    """Sampled requests never compared, in total and by reason, so "shadowed" is not read without them."""
+    from shipyard.core.evidence import SHADOW_DROP_REASONS
+
+    table.add_row("requests dropped", _fmt(sum(dropped.values())))
+    for reason, n in sorted(dropped.items()):
+        if n:
+            table.add_row(f"  dropped: {SHADOW_DROP_REASONS.get(reason, reason)}", _fmt(n))
 
 
 def _history_table(events: list[Mapping[str, Any]]) -> Table:

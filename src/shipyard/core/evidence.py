@@ -347,12 +347,23 @@ def _plain(value: Any) -> Output:
     return value.item() if isinstance(value, np.generic) else value
 
 
+SHADOW_DROP_REASONS: Mapping[str, str] = {
+    "server_pending_full": "server's pending list full",
+    "shadow_queue_full": "shadow process queue full (it scores slower than requests arrive)",
+    "handoff_failed": "hand-off to the shadow process failed",
+    "scoring_failed": "shadow process failed to score (candidate did not load, or the comparison broke)",
+}
+"""Why a sampled request was never compared, as counted in ``ShadowComparison.dropped``, and how to say it."""
+
+
 @dataclass(frozen=True, slots=True)
 class ShadowComparison:
     """Stable and shadow candidate compared row by row over the same requests; merging is addition.
 
     Classes are compared for agreement; numbers (regression outputs, or classifier scores when given) by
     absolute difference. Only the ``TOP_DISAGREEMENTS`` rows with the largest disagreement are kept.
+    Sampled requests that never reached a comparison are counted in ``dropped`` by reason (a key of
+    ``SHADOW_DROP_REASONS``), so "N shadowed" is never read without the ones lost on the way.
     """
 
     requests: int = 0
@@ -365,10 +376,27 @@ class ShadowComparison:
     abs_diff_sum: float = 0.0
     abs_diff_max: float = 0.0
     top: tuple[Disagreement, ...] = ()
+    dropped: Mapping[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.dropped) - set(SHADOW_DROP_REASONS))
+        if unknown:
+            raise InvalidArgumentError(f"unknown shadow drop reason(s) {unknown}; known: {sorted(SHADOW_DROP_REASONS)}")
 
     @classmethod
     def empty(cls) -> ShadowComparison:
         return cls()
+
+    @classmethod
+    def of_dropped(cls, reason: str, n: int) -> ShadowComparison:
+        """Only ``n`` sampled requests lost for ``reason``: merged into the step's comparison like any other."""
+        if n < 0:
+            raise InvalidArgumentError(f"a count of dropped shadow requests must be >= 0, got {n}")
+        return cls(dropped={reason: n})
+
+    @property
+    def dropped_total(self) -> int:
+        return sum(self.dropped.values())
 
     def record(
         self,
@@ -429,6 +457,7 @@ class ShadowComparison:
             self.abs_diff_sum + diff_sum,
             diff_max,
             _top([*self.top, *found]),
+            self.dropped,
         )
 
     def merge(self, other: ShadowComparison) -> ShadowComparison:
@@ -443,6 +472,7 @@ class ShadowComparison:
             self.abs_diff_sum + other.abs_diff_sum,
             max(self.abs_diff_max, other.abs_diff_max),
             _top([*self.top, *other.top]),
+            _add_counts(self.dropped, other.dropped),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -457,6 +487,7 @@ class ShadowComparison:
             "abs_diff_sum": self.abs_diff_sum,
             "abs_diff_max": self.abs_diff_max,
             "top": [d.to_dict() for d in self.top],
+            "dropped": dict(self.dropped),
         }
 
     @classmethod
@@ -472,4 +503,5 @@ class ShadowComparison:
             float(data.get("abs_diff_sum", 0.0)),
             float(data.get("abs_diff_max", 0.0)),
             _top(Disagreement.from_dict(d) for d in data.get("top", [])),
+            {str(k): int(v) for k, v in data.get("dropped", {}).items() if str(k) in SHADOW_DROP_REASONS},
         )

@@ -60,7 +60,8 @@ class RolloutView:
             "evidence": {arm: summary(ev) for arm, ev in self.evidence.items()},
         }
         if self.shadow is not None:
-            out["shadow_report"] = shadow_report(self.shadow).to_dict()
+            # Sampled requests that never reached a comparison, by reason (core.evidence.SHADOW_DROP_REASONS).
+            out["shadow_report"] = {**shadow_report(self.shadow).to_dict(), "dropped": dict(self.shadow.dropped)}
         return out
 
 

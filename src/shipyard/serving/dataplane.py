@@ -18,15 +18,20 @@ import anyio.to_thread
 import numpy as np
 
 from shipyard.core.endpoints import Arm, Endpoint, RouteDecision, TrafficPolicy, route
+from shipyard.core.evidence import ShadowComparison
 from shipyard.errors import EndpointNotFoundError, NotReadyError, PayloadTooLargeError, PredictionError, SignatureError
 from shipyard.flavors.loaded import Prediction
 from shipyard.monitoring.recorder import Recorder
 from shipyard.serving.evidence import EvidenceBook
 from shipyard.serving.metrics import ServingMetrics
 from shipyard.serving.models import ServedModel
+from shipyard.serving.shadow import WINDOW_S as SHADOW_WINDOW_S
 from shipyard.serving.shadow import ShadowItem, ShadowProcess
 
 log = logging.getLogger("shipyard.serving")
+
+MAX_SHADOW_PENDING = 20_000
+"""Sampled requests waiting (at most ``shadow.WINDOW_S``) to go to the shadow process; more are dropped, counted."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,13 +117,16 @@ class DataPlane:
         max_rows: int,
         shadow: ShadowProcess | None = None,
         recorder: Recorder | None = None,
+        max_shadow_pending: int = MAX_SHADOW_PENDING,
     ) -> None:
         self.metrics = metrics
         self.recorder = recorder
         self.max_rows = max_rows
         self.book = EvidenceBook()
         self.shadow = shadow
+        self.max_shadow_pending = max_shadow_pending
         self._shadow_pending: list[ShadowItem] = []
+        self._shadow_drops: dict[tuple[str, str, int, str], int] = {}  # (endpoint, rollout, step, reason) -> n
         self._table = _Table()
         self._children: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
         self._gauges: dict[str, Any] = {}
@@ -246,10 +254,11 @@ class DataPlane:
             raise
         counter.add(latency_ms, False, outcome.prediction.predictions)
         if decision.shadow is not None:
-            if len(self._shadow_pending) < MAX_SHADOW_PENDING:
+            if len(self._shadow_pending) < self.max_shadow_pending:
                 inputs = outcome.inputs
                 self._shadow_pending.append(
                     ShadowItem(
+                        endpoint,
                         context.rollout_id,
                         context.step,
                         context.classification,
@@ -260,7 +269,7 @@ class DataPlane:
                     )
                 )
             else:
-                self.metrics.shadow_dropped.labels(endpoint).inc()
+                self._drop_shadow(endpoint, context.rollout_id, context.step, "server_pending_full")
         return outcome
 
     async def run_shadows(self) -> None:
@@ -271,14 +280,34 @@ class DataPlane:
         """
         while True:
             await asyncio.sleep(SHADOW_WINDOW_S)
-            if not self._shadow_pending or self.shadow is None:
-                continue
+            await self.hand_over_shadows()
+
+    async def hand_over_shadows(self) -> None:
+        """Hand what was sampled since the last call to the shadow process, and count what could not go.
+
+        Drops are counted by endpoint and reason in ``shipyard_shadow_dropped_total`` and, by rollout step,
+        into this worker's shadow evidence, so ``rollout status`` shows them beside what was compared.
+        """
+        if self._shadow_pending and self.shadow is not None:
             batch, self._shadow_pending = self._shadow_pending, []
             try:
-                if not await asyncio.to_thread(self.shadow.submit, batch):
-                    self.metrics.shadow_dropped.labels(batch[0].rollout_id).inc(len(batch))
+                reason = None if await asyncio.to_thread(self.shadow.submit, batch) else "shadow_queue_full"
             except Exception:  # a broken shadow process must never touch the callers' path
                 log.exception("handing requests to the shadow process failed")
+                reason = "handoff_failed"
+            if reason is not None:
+                for item in batch:
+                    self._drop_shadow(item.endpoint, item.rollout_id, item.step, reason)
+        if self._shadow_drops:
+            drops, self._shadow_drops = self._shadow_drops, {}
+            for (endpoint, rollout_id, step, why), n in drops.items():
+                self.metrics.shadow_dropped.labels(endpoint, why).inc(n)
+                self.book.add_shadow(rollout_id, step, ShadowComparison.of_dropped(why, n))
+
+    def _drop_shadow(self, endpoint: str, rollout_id: str, step: int, reason: str) -> None:
+        """Count one sampled request that will not be compared (cheap: the request path may call it)."""
+        key = (endpoint, rollout_id, step, reason)
+        self._shadow_drops[key] = self._shadow_drops.get(key, 0) + 1
 
     def _count_unseen(self, endpoint: str, served: ServedModel, x: Any) -> None:
         for name, known in served.categorical:
@@ -353,36 +382,3 @@ class DataPlane:
         if gauge is None:
             gauge = self._gauges[endpoint] = self.metrics.in_flight.labels(endpoint)
         return gauge
-
-
-SHADOW_WINDOW_S = 0.05
-MAX_SHADOW_PENDING = 20_000
-
-
-def joined_payloads(payloads: list[Any]) -> tuple[Any, list[int]]:
-    """All payloads as one batch (row objects concatenated, or matrices stacked), with each one's end row."""
-    spans: list[int] = []
-    if payloads and isinstance(payloads[0], np.ndarray):
-        arrays = [np.atleast_2d(p) for p in payloads]
-        for array in arrays:
-            spans.append((spans[-1] if spans else 0) + len(array))
-        try:
-            return np.vstack(arrays), spans
-        except ValueError:
-            return None, spans
-    rows: list[Any] = []
-    for payload in payloads:
-        if isinstance(payload, list):
-            rows.extend(payload)
-        elif isinstance(payload, dict):
-            columns = {
-                k: v.tolist() if isinstance(v, np.ndarray) else v if isinstance(v, list) else [v]
-                for k, v in payload.items()
-            }
-            if len({len(v) for v in columns.values()}) != 1:
-                return None, spans
-            rows.extend(dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True))
-        else:
-            return None, spans
-        spans.append(len(rows))
-    return rows, spans

@@ -76,8 +76,10 @@ class ServingMetrics:
         )
         self.shadow_dropped = Counter(
             "shipyard_shadow_dropped_total",
-            "Shadow requests dropped because the shadow queue was full.",
-            ["endpoint"],
+            "Sampled shadow requests the server could not hand to the shadow process, by endpoint and reason "
+            "(server_pending_full, shadow_queue_full, handoff_failed); `rollout status` also counts those the "
+            "shadow process failed to score (scoring_failed).",
+            ["endpoint", "reason"],
             registry=registry,
         )
         self.monitoring_dropped = Counter(
