@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import random
+import signal
 import threading
 import time
 import uuid
@@ -224,6 +226,38 @@ def test_a_shadow_candidate_that_always_raises_changes_nothing_callers_see(
     view = workspace.rollouts.status("svc")
     assert view.shadow is not None and view.shadow.requests > 50
     assert view.shadow.errors >= 0.95 * view.shadow.requests  # a few live values equal the registration sample
+
+
+def test_shadow_requests_dropped_while_the_shadow_process_stalls_are_shown_by_status_as_the_metric_counts_them(
+    stage: Callable[..., str], workspace: Workspace
+) -> None:
+    url = stage(Doubler())
+    plane = url.app.state.dataplane  # type: ignore[attr-defined]
+    metric = 'shipyard_shadow_dropped_total{endpoint="svc",reason="shadow_queue_full"}'
+
+    def dropped_metric() -> float:
+        lines = httpx.get(f"{url}/metrics", timeout=10).text.splitlines()
+        return next((float(line.rsplit(" ", 1)[1]) for line in lines if line.startswith(metric + " ")), 0.0)
+
+    def shadow_figures() -> tuple[int, dict[str, int]]:
+        shadow = workspace.rollouts.status("svc").shadow
+        return (shadow.requests, dict(shadow.dropped)) if shadow is not None else (0, {})
+
+    with Load(url, "svc") as load:
+        workspace.rollouts.start("svc", to="svc:2", strategy="shadow", sample=1.0)
+        wait_for(lambda: shadow_figures()[0] > 20, timeout_s=90)  # the shadow process starts on first use
+        pid = plane.shadow.pid
+        os.kill(pid, signal.SIGSTOP)  # a stalled shadow process: its queue fills, and the server drops
+        try:
+            wait_for(lambda: dropped_metric() > 0, timeout_s=60)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+    wait_for(lambda: shadow_figures()[1].get("shadow_queue_full", 0) == dropped_metric(), timeout_s=30)
+    compared, dropped = shadow_figures()
+    assert load.failures() == [] and compared > 20
+    assert set(dropped) == {"shadow_queue_full"} and dropped["shadow_queue_full"] == dropped_metric() > 0
+    report = httpx.get(f"{url}/v1/endpoints/svc/rollouts/current", timeout=10).json()["shadow_report"]
+    assert report["dropped"] == dropped
 
 
 def test_ab_with_recorded_rewards_promotes_a_significant_winner(
