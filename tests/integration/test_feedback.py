@@ -9,11 +9,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import httpx
 import numpy as np
 import pyarrow.parquet as pq
@@ -118,7 +119,7 @@ def test_single_and_batch_feedback_with_rows_rewards_and_timestamps(served: tupl
     rid, other = first["request_id"], second["request_id"]
     two_hours_ago = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
     single = send_feedback(client, "iris", {"request_id": rid, "label": int(y[0])})
-    assert single.status_code == 200 and single.json() == {"endpoint": "iris", "accepted": 1}
+    assert single.status_code == 200 and single.json() == {"endpoint": "iris", "accepted": 1, "corrected": 0}
     batch = {
         "items": [
             {"request_id": rid, "row": 1, "label": float(y[60]), "reward": 1, "timestamp": two_hours_ago.isoformat()},
@@ -127,7 +128,7 @@ def test_single_and_batch_feedback_with_rows_rewards_and_timestamps(served: tupl
         ]
     }
     answer = send_feedback(client, "iris", batch)
-    assert answer.status_code == 200 and answer.json() == {"endpoint": "iris", "accepted": 3}
+    assert answer.status_code == 200 and answer.json() == {"endpoint": "iris", "accepted": 3, "corrected": 0}
     items = {(i.request_id, i.row): i for i in workspace.feedback.items("iris")}
     assert set(items) == {(rid, 0), (rid, 1), (rid, 2), (other, 0)}
     assert [items[(rid, k)].label for k in range(3)] == [0, 1, 2]  # 1.0 for an int class is stored as 1
@@ -162,7 +163,11 @@ def test_figures_from_feedback_on_1000_predictions_equal_scikit_learn_and_resend
         positive += [p[1] for p in body["probabilities"]]
         items += [{"request_id": body["request_id"], "row": k, "label": int(truth[start + k])} for k in range(10)]
     assert 0.8 < accuracy_score(truth, predicted) < 0.99
-    assert send_feedback(client, "cancer", {"items": items}).json() == {"endpoint": "cancer", "accepted": 1000}
+    assert send_feedback(client, "cancer", {"items": items}).json() == {
+        "endpoint": "cancer",
+        "accepted": 1000,
+        "corrected": 0,
+    }
     figures = performance(client, "cancer")
     assert figures is not None and figures["labelled"] == 1000
     assert figures["accuracy"] == accuracy_score(truth, predicted)
@@ -242,20 +247,62 @@ def test_export_writes_every_feedback_item_with_empty_prediction_columns_where_n
     env = {"SHIPYARD_DATABASE_URL": settings.database_url, "SHIPYARD_ARTIFACT_URI": settings.artifact_uri}
     done = run(["feedback", "export", "iris", "-o", str(out)], settings.home, extra_env=env)
     assert "3 feedback row" in done.stdout
-    exported = {(r["request_id"], r["row"]): r for r in pq.read_table(out).to_pylist()}
+    exported = {(r["_request_id"], r["_row"]): r for r in pq.read_table(out).to_pylist()}
     assert set(exported) == {(body["request_id"], 2), (body["request_id"], 0), ("never-served-7", 0)}
     labelled = exported[(body["request_id"], 2)]
     assert {f: labelled[f] for f in ("f0", "f1", "f2", "f3")} == rows[2]
-    assert (labelled["label"], labelled["_prediction"], labelled["_version"]) == (
+    assert (labelled["_label"], labelled["_prediction"], labelled["_version"]) == (
         1,
         str(body["predictions"][2]),
         "iris:1",
     )
-    assert exported[(body["request_id"], 0)]["reward"] == 0.25
+    assert exported[(body["request_id"], 0)]["_reward"] == 0.25
     assert exported[(body["request_id"], 0)]["f0"] == rows[0]["f0"]
     unknown = exported[("never-served-7", 0)]
-    assert unknown["label"] == 0
+    assert unknown["_label"] == 0 and unknown["_corrections"] == 0
     assert all(unknown[c] is None for c in ("f0", "f1", "f2", "f3", "_prediction", "_probabilities", "_version"))
+    # The query the README gives: the prediction log joined with an export by the shared _request_id and _row.
+    log_files = f"{settings.artifact_uri}/prediction-log/endpoint=iris/*/*.parquet"
+    logged = duckdb.sql(
+        f"""
+        SELECT p.*, f._label, f._reward, f._observed_at, f._corrections
+        FROM read_parquet('{log_files}', union_by_name = true) AS p
+        JOIN read_parquet('{out}') AS f USING (_request_id, _row)
+        """
+    ).to_arrow_table()
+    by_row = {r["_row"]: r for r in logged.to_pylist()}
+    assert set(by_row) == {0, 2} and {r["_request_id"] for r in by_row.values()} == {body["request_id"]}
+    assert (by_row[2]["_label"], by_row[2]["_prediction"], by_row[2]["f1"]) == (
+        1,
+        str(body["predictions"][2]),
+        rows[2]["f1"],
+    )
+    assert (by_row[0]["_reward"], by_row[0]["_label"], by_row[0]["_version"]) == (0.25, None, "iris:1")
+
+
+def test_a_timestamp_with_an_offset_is_stored_filtered_and_exported_as_the_same_instant(
+    served: tuple[httpx.Client, Workspace], tmp_path: Path
+) -> None:
+    """``10:00+02:00`` is 08:00Z on SQLite as on PostgreSQL, whether it came through the service or HTTP."""
+    client, workspace = served
+    sent = "2026-11-21T10:00:00+02:00"
+    workspace.feedback.record("iris", {"request_id": "by-service", "label": 1, "timestamp": sent})
+    assert send_feedback(client, "iris", {"request_id": "by-http", "label": 2, "timestamp": sent}).status_code == 200
+    instant = datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
+    out = tmp_path / "offset.parquet"
+    assert workspace.feedback.export("iris", out) == 2
+    exported = {r["_request_id"]: r["_observed_at"] for r in pq.read_table(out).to_pylist()}
+    assert exported == {"by-service": instant, "by-http": instant}
+    assert {i.observed_at for i in workspace.feedback.items("iris")} == {instant}
+
+    def ids(**bounds: datetime) -> set[str]:
+        return {i.request_id for i in workspace.feedback.items("iris", **bounds)}
+
+    both, tick = {"by-service", "by-http"}, timedelta(microseconds=1)
+    assert ids(since=instant) == both and ids(since=instant + tick) == set()
+    assert ids(until=instant) == set() and ids(until=instant + tick) == both
+    # A bound given in another offset is the same instant too: 09:30+01:30 is 08:00Z.
+    assert ids(since=datetime(2026, 11, 21, 9, 30, tzinfo=timezone(timedelta(hours=1, minutes=30)))) == both
 
 
 def test_export_at_sample_rate_zero_keeps_every_item_with_empty_prediction_columns(
@@ -271,9 +318,9 @@ def test_export_at_sample_rate_zero_keeps_every_item_with_empty_prediction_colum
     out = tmp_path / "zero.parquet"
     assert workspace.feedback.export("iris", out) == 5
     exported = pq.read_table(out)
-    assert sorted(exported.column("request_id").to_pylist()) == sorted(ids)
-    assert exported.column("label").to_pylist() == [i % 3 for i in range(5)]
-    assert set(exported.column("served_version").to_pylist()) == {"iris:1"}  # known from the serving worker
+    labels = dict(zip(exported.column("_request_id").to_pylist(), exported.column("_label").to_pylist(), strict=True))
+    assert labels == {rid: i % 3 for i, rid in enumerate(ids)}
+    assert set(exported.column("_served_version").to_pylist()) == {"iris:1"}  # known from the serving worker
     for column in ("f0", "_prediction", "_version"):
         assert exported.column(column).to_pylist() == [None] * 5
 

@@ -1,8 +1,12 @@
 """Feedback as callers send it, checked against the model before anything is stored.
 
-One item is ``{"request_id", "row"?, "label"?, "reward"?, "timestamp"?}``; a body is one item or
-``{"items": [...]}``. Every item is checked first and the whole body is refused when any item is bad,
+One item is ``{"request_id", "row"?, "label"?, "reward"?, "timestamp"?, "correction"?}``; a body is one item
+or ``{"items": [...]}``. Every item is checked first and the whole body is refused when any item is bad,
 so a batch is never stored half-way. Errors name the item and the field.
+
+Feedback already stored is never replaced silently: the same value again changes nothing (a retry), a value
+for a field still empty fills it (a reward after a label), and a different value is a conflict unless the
+item says it is a correction (``compare``).
 """
 
 from __future__ import annotations
@@ -12,27 +16,93 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from shipyard.core.signature import OutputKind, OutputSpec
-from shipyard.errors import InvalidArgumentError
+from shipyard.errors import ConflictError, InvalidArgumentError
 
 MAX_ITEMS = 10_000
-_FIELDS = frozenset({"request_id", "row", "label", "reward", "timestamp"})
+_FIELDS = frozenset({"request_id", "row", "label", "reward", "timestamp", "correction"})
 _SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
 @dataclass(frozen=True, slots=True)
 class FeedbackInput:
+    """One checked item; ``correction`` says a different value may replace the stored one."""
+
     request_id: str
     row: int
     label: Any
     reward: float | None
     observed_at: datetime | None
+    correction: bool = False
 
 
-def parse_feedback(body: Any, output: OutputSpec, *, max_row: int) -> list[FeedbackInput]:
-    """The items of a feedback body, each checked against ``output``; raises on the first bad one."""
+class FeedbackConflictError(ConflictError):
+    """Feedback for a prediction that already has a different value, sent without saying it corrects it."""
+
+    code = "feedback_conflict"
+
+
+class Outcome(StrEnum):
+    """What an item does to the feedback already stored for its request id and row."""
+
+    UNCHANGED = "unchanged"
+    """The same values again (a retry), or nothing new: nothing to write."""
+    FILLED = "filled"
+    """A field that was empty gets a value (a label after a reward-only item); nothing is replaced."""
+    CORRECTED = "corrected"
+    """A stored value is replaced by an explicit correction; the old one goes to the history."""
+    CONFLICT = "conflict"
+    """A stored value would be replaced without ``correction``: the body is refused."""
+
+
+def compare(stored_label: Any, stored_reward: float | None, item: FeedbackInput) -> Outcome:
+    """The outcome of ``item`` against the stored label and reward (None where a field is empty)."""
+    differs = filled = False
+    for old, new in ((stored_label, item.label), (stored_reward, item.reward)):
+        if new is None:
+            continue
+        if old is None:
+            filled = True
+        elif not same_value(old, new):
+            differs = True
+    if differs:
+        return Outcome.CORRECTED if item.correction else Outcome.CONFLICT
+    return Outcome.FILLED if filled else Outcome.UNCHANGED
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """Equal as feedback: numbers by value (a regression label 2 is 2.0), anything else by type and value."""
+    numbers = (int, float)
+    if isinstance(a, numbers) and isinstance(b, numbers) and not isinstance(a, bool) and not isinstance(b, bool):
+        return float(a) == float(b)
+    return type(a) is type(b) and bool(a == b)
+
+
+def conflict_message(
+    endpoint: str, item: FeedbackInput, stored_label: Any, stored_reward: float | None, others: int
+) -> str:
+    """One line naming the request, what is stored, what was sent, and the two ways to correct it."""
+    stored, sent = [], []
+    for name, old, new in (("label", stored_label, item.label), ("reward", stored_reward, item.reward)):
+        if old is not None and new is not None and not same_value(old, new):
+            stored.append(f"{name} {old!r}")
+            sent.append(f"{name} {new!r}")
+    more = f" ({others} more item(s) in this body conflict too)" if others else ""
+    return (
+        f"feedback for request {item.request_id!r} row {item.row} already has {' and '.join(stored)}, not "
+        f"{' and '.join(sent)}{more}; nothing was stored. To replace it, send the item again with "
+        f'"correction": true, or PUT /v1/endpoints/{endpoint}/feedback'
+    )
+
+
+def parse_feedback(body: Any, output: OutputSpec, *, max_row: int, correction: bool = False) -> list[FeedbackInput]:
+    """The items of a feedback body, each checked against ``output``; raises on the first bad one.
+
+    ``correction`` marks every item a correction (``PUT``), whatever the items say.
+    """
     if not isinstance(body, Mapping):
         raise InvalidArgumentError(
             'feedback must be a JSON object: {"request_id": ..., "label": ...} or {"items": [...]}'
@@ -45,9 +115,9 @@ def parse_feedback(body: Any, output: OutputSpec, *, max_row: int) -> list[Feedb
             raise InvalidArgumentError("'items' must be a non-empty list of feedback items")
         if len(items) > MAX_ITEMS:
             raise InvalidArgumentError(f"'items' has {len(items)} items, over the limit of {MAX_ITEMS}; split it")
-        parsed = [_item(item, output, max_row, f"item {i}") for i, item in enumerate(items)]
+        parsed = [_item(item, output, max_row, f"item {i}", correction) for i, item in enumerate(items)]
     else:
-        parsed = [_item(body, output, max_row, "feedback")]
+        parsed = [_item(body, output, max_row, "feedback", correction)]
     seen: dict[tuple[str, int], int] = {}
     for i, item in enumerate(parsed):
         key = (item.request_id, item.row)
@@ -59,7 +129,7 @@ def parse_feedback(body: Any, output: OutputSpec, *, max_row: int) -> list[Feedb
     return parsed
 
 
-def _item(item: Any, output: OutputSpec, max_row: int, where: str) -> FeedbackInput:
+def _item(item: Any, output: OutputSpec, max_row: int, where: str, correction: bool) -> FeedbackInput:
     if not isinstance(item, Mapping):
         raise InvalidArgumentError(f"{where}: must be an object with request_id and a label or reward")
     unknown = sorted(set(item) - _FIELDS)
@@ -83,7 +153,10 @@ def _item(item: Any, output: OutputSpec, max_row: int, where: str) -> FeedbackIn
     label = _label(item["label"], output, where) if has_label else None
     reward = _number(item["reward"], where, "reward") if has_reward else None
     observed_at = _timestamp(item["timestamp"], where) if item.get("timestamp") is not None else None
-    return FeedbackInput(request_id, row, label, reward, observed_at)
+    flagged = item.get("correction", False)
+    if not isinstance(flagged, bool):
+        raise InvalidArgumentError(f"{where}: correction must be true or false, got {flagged!r}")
+    return FeedbackInput(request_id, row, label, reward, observed_at, correction or flagged)
 
 
 def _label(value: Any, output: OutputSpec, where: str) -> Any:

@@ -10,7 +10,14 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from shipyard.core.feedback import FeedbackInput, parse_feedback
+from shipyard.core.feedback import (
+    FeedbackConflictError,
+    FeedbackInput,
+    Outcome,
+    compare,
+    conflict_message,
+    parse_feedback,
+)
 from shipyard.core.signature import OutputKind
 from shipyard.errors import InvalidArgumentError, StoreError
 from shipyard.monitoring.prediction_log import META_COLUMNS, PredictionLog
@@ -29,19 +36,46 @@ class FeedbackService:
         self.log = log
         self.max_rows = max_rows
 
-    def record(self, endpoint: str, body: Any, *, served_by: ServedBy | None = None) -> dict[str, Any]:
-        """Check every item against the endpoint's model, then store them all in one transaction.
+    def record(
+        self, endpoint: str, body: Any, *, served_by: ServedBy | None = None, correction: bool = False
+    ) -> dict[str, Any]:
+        """Check every item against the endpoint's model, then store them all in one transaction, or none.
 
+        An item whose value differs from the one stored for its request id and row is refused (409) unless it
+        is a correction (``"correction": true``, or ``correction`` for the whole body, as ``PUT`` does); the
+        check reads the stored rows in the writing transaction, so two concurrent posts cannot both pass it.
         Returns only after the transaction committed, so an acknowledged item survives a crash.
         """
         stored = self.endpoints.get(endpoint)
         version = self.registry.get(stored.model)
-        items = parse_feedback(body, version.signature.output, max_row=self.max_rows)
+        items = parse_feedback(body, version.signature.output, max_row=self.max_rows, correction=correction)
         now = self.registry.clock()
         rows = [self._item(endpoint, item, now, served_by) for item in items]
         with self.db.write() as conn:
-            repo.record(conn, rows, now)
-        return {"endpoint": endpoint, "accepted": len(rows)}
+            current = repo.claim(conn, rows, now)
+            fills: list[repo.FeedbackItem] = []
+            corrections: list[tuple[repo.FeedbackItem, repo.FeedbackItem]] = []
+            conflicts: list[tuple[FeedbackInput, repo.FeedbackItem]] = []
+            served: list[tuple[str, int, str, str]] = []
+            for item, row in zip(items, rows, strict=True):
+                old = current[(row.request_id, row.row)]
+                outcome = compare(old.label, old.reward, item)
+                if outcome is Outcome.CONFLICT:
+                    conflicts.append((item, old))
+                elif outcome is Outcome.CORRECTED:
+                    corrections.append((old, row))
+                elif outcome is Outcome.FILLED:
+                    fills.append(row)
+                if old.version is None and row.version is not None and row.arm is not None:
+                    served.append((row.request_id, row.row, row.version, row.arm))
+            if conflicts:  # raised inside the transaction: the items inserted above are rolled back too
+                item, old = conflicts[0]
+                message = conflict_message(endpoint, item, old.label, old.reward, len(conflicts) - 1)
+                raise FeedbackConflictError(message)
+            repo.fill(conn, fills)
+            repo.correct(conn, corrections, now)
+            repo.fill_served(conn, endpoint, served)
+        return {"endpoint": endpoint, "accepted": len(rows), "corrected": len(corrections)}
 
     @staticmethod
     def _item(endpoint: str, item: FeedbackInput, now: datetime, served_by: ServedBy | None) -> repo.FeedbackItem:
@@ -64,8 +98,25 @@ class FeedbackService:
         with self.db.read() as conn:
             return repo.items(conn, endpoint, since=since, until=until)
 
+    def history(self, endpoint: str, request_id: str | None = None) -> list[repo.Replaced]:
+        """The values corrections replaced, with when each was observed and replaced, oldest first."""
+        self.endpoints.get(endpoint)
+        with self.db.read() as conn:
+            return repo.history(conn, endpoint, request_id)
+
     def joined(self, endpoint: str, *, since: datetime | None = None, until: datetime | None = None) -> pa.Table:
-        """Every feedback item (observed in the range) with its logged prediction's columns, empty when not logged."""
+        """Every feedback item (observed in the range) with its logged prediction's columns, empty when not logged.
+
+        Shipyard's own columns start with an underscore in the log and here alike (``_request_id``, ``_row``,
+        ``_label``, ``_version``, ``_prediction``, ...), so none can clash with a feature; features keep their
+        names. The same join over files, in DuckDB (the log under ``$SHIPYARD_ARTIFACT_URI/prediction-log``,
+        the feedback from ``shipyard feedback export``, whose ``_``-columns from the log are left out here)::
+
+            SELECT p.*, f._label, f._reward, f._observed_at, f._corrections
+            FROM read_parquet('.shipyard/artifacts/prediction-log/endpoint=fraud/*/*.parquet',
+                              union_by_name = true) AS p
+            JOIN read_parquet('fraud-feedback.parquet') AS f USING (_request_id, _row)
+        """
         feedback = feedback_table(self.items(endpoint, since=since, until=until))
         files = self.log.files(endpoint)
         if not files:  # nothing logged (sample rate 0, or no traffic yet): the same columns, all empty
@@ -87,8 +138,8 @@ class FeedbackService:
                 SELECT f.*, p.* EXCLUDE (_request_id, _row)
                 FROM feedback f
                 LEFT JOIN (SELECT * FROM log QUALIFY row_number() OVER (PARTITION BY _request_id, _row) = 1) p
-                  ON p._request_id = f.request_id AND p._row = f.row
-                ORDER BY f.observed_at, f.request_id, f.row
+                  ON p._request_id = f._request_id AND p._row = f._row
+                ORDER BY f._observed_at, f._request_id, f._row
                 """
             ).to_arrow_table()
         except duckdb.Error as exc:
@@ -158,7 +209,21 @@ class FeedbackService:
         return table.num_rows
 
 
+FEEDBACK_COLUMNS = (
+    "_request_id",
+    "_row",
+    "_label",
+    "_reward",
+    "_observed_at",
+    "_served_version",
+    "_served_arm",
+    "_corrections",
+)
+"""The feedback side of an export, named like the prediction log's own columns (leading underscore)."""
+
+
 def feedback_table(items: list[repo.FeedbackItem]) -> pa.Table:
+    """Feedback items as Arrow columns (``FEEDBACK_COLUMNS``); labels keep their type where they share one."""
     labels = [i.label for i in items]
     try:
         label_array = pa.array(labels)
@@ -166,14 +231,14 @@ def feedback_table(items: list[repo.FeedbackItem]) -> pa.Table:
         label_array = pa.array([None if v is None else str(v) for v in labels], pa.string())
     if label_array.type == pa.null():
         label_array = pa.array(labels, pa.string())
-    return pa.table(
-        {
-            "request_id": pa.array([i.request_id for i in items], pa.string()),
-            "row": pa.array([i.row for i in items], pa.int32()),
-            "label": label_array,
-            "reward": pa.array([i.reward for i in items], pa.float64()),
-            "observed_at": pa.array([i.observed_at for i in items], pa.timestamp("us", tz="UTC")),
-            "served_version": pa.array([i.version for i in items], pa.string()),
-            "served_arm": pa.array([i.arm for i in items], pa.string()),
-        }
-    )
+    columns = [
+        pa.array([i.request_id for i in items], pa.string()),
+        pa.array([i.row for i in items], pa.int32()),
+        label_array,
+        pa.array([i.reward for i in items], pa.float64()),
+        pa.array([i.observed_at for i in items], pa.timestamp("us", tz="UTC")),
+        pa.array([i.version for i in items], pa.string()),
+        pa.array([i.arm for i in items], pa.string()),
+        pa.array([i.corrections for i in items], pa.int32()),
+    ]
+    return pa.table(dict(zip(FEEDBACK_COLUMNS, columns, strict=True)))

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from shipyard.core.drift import DriftThresholds, window_drift
+from shipyard.core.performance import ConfidenceCalibrator
 from shipyard.core.profile import OTHER, CategoricalProfile, NumericProfile, ReferenceProfile
 from shipyard.core.rollout_spec import parse_duration
 from shipyard.core.signature import OutputKind, Signature
@@ -31,6 +32,8 @@ from shipyard.store import monitoring as repo
 DEFAULT_RANGE = "1h"
 MAX_RANGE_S = 400 * 86_400
 UNROUTED = ""
+UNCALIBRATED = "uncalibrated: registered without a training target"
+UNCALIBRATED_UNKNOWN = "uncalibrated: the version is no longer in the registry"
 """Windows of requests refused before a version was chosen (malformed body, unknown shape) have no version."""
 
 
@@ -149,7 +152,9 @@ class MonitoringService:
         signature = model.signature if model is not None else None
         covered = max(1.0, min((until - since).total_seconds(), len(per_window) * self.window_s or 1.0))
         performance = _performance(labels, signature) if signature is not None else None
-        estimated = _estimate(merged, performance)
+        calibrator = model.confidence_calibrator if model is not None else None
+        uncalibrated = UNCALIBRATED if model is not None else UNCALIBRATED_UNKNOWN
+        estimated = _estimate(merged, performance, calibrator, uncalibrated)
         timeline = []
         for start, profile in per_window.items():
             drift = _drift(reference, profile, thresholds)
@@ -165,7 +170,9 @@ class MonitoringService:
                     "drift_max_score": _max_score(drift),
                     "drifted_features": list(drift.get("drifted_features", [])) if drift else [],
                     "accuracy": window_perf.get("accuracy") if window_perf else None,
-                    "estimated_accuracy": _estimate(profile, None).get("accuracy") if profile.confidence.n else None,
+                    "estimated_accuracy": (
+                        _estimate(profile, None, calibrator, uncalibrated)["accuracy"] if profile.confidence.n else None
+                    ),
                     "reward_rate": (window_perf.get("reward") or {}).get("mean") if window_perf else None,
                 }
             )
@@ -191,7 +198,7 @@ class MonitoringService:
         table = self.feedback.joined(endpoint, since=since, until=until)
         columns = {name: table.column(name).to_pylist() for name in table.column_names}
         logged = columns.get("_version") or [None] * table.num_rows
-        served = columns.get("served_version") or [None] * table.num_rows
+        served = columns.get("_served_version") or [None] * table.num_rows
         rows: dict[str, list[int]] = defaultdict(list)
         for i, (a, b) in enumerate(zip(logged, served, strict=True)):
             if a or b:
@@ -323,8 +330,8 @@ def _performance(rows: Mapping[str, list[Any]], signature: Signature | None) -> 
         reward_summary,
     )
 
-    labels, predictions = rows.get("label") or [], rows.get("_prediction") or []
-    rewards = [r for r in (rows.get("reward") or []) if r is not None]
+    labels, predictions = rows.get("_label") or [], rows.get("_prediction") or []
+    rewards = [r for r in (rows.get("_reward") or []) if r is not None]
     pairs = [i for i, (y, p) in enumerate(zip(labels, predictions, strict=False)) if y is not None and p is not None]
     out: dict[str, Any] = {"labelled": len(pairs), "kind": signature.output.kind.value}
     if pairs and signature.output.kind is OutputKind.CLASSIFICATION:
@@ -350,15 +357,28 @@ def _performance(rows: Mapping[str, list[Any]], signature: Signature | None) -> 
     return out if pairs or rewards else None
 
 
-def _estimate(window: WindowProfile, performance: Mapping[str, Any] | None) -> dict[str, Any]:
+def _estimate(
+    window: WindowProfile,
+    performance: Mapping[str, Any] | None,
+    calibrator: ConfidenceCalibrator | None,
+    uncalibrated: str,
+) -> dict[str, Any]:
+    """The label-free estimate, calibrated on the version's labelled rows when it has a calibrator; without
+    one it is the model's own mean confidence, and the note says so (an overconfident model reads high)."""
     from shipyard.core.performance import estimate_accuracy
 
-    estimate = estimate_accuracy(window.confidence)
+    estimate = estimate_accuracy(window.confidence, calibrator)
     realised = performance.get("accuracy") if performance else None
     return {
         "method": "cbpe",
         "accuracy": estimate.accuracy,
         "rows": window.confidence.n,
+        "mean_confidence": estimate.mean_confidence,
+        "calibrated": estimate.calibrated,
+        "calibration": (
+            {"data": calibrator.data, "rows": calibrator.rows, "bins": calibrator.bins} if calibrator else None
+        ),
+        "note": None if calibrator is not None else uncalibrated,
         "realised_accuracy": realised,
         "difference": estimate.difference(realised) if realised is not None else None,
     }
@@ -373,7 +393,7 @@ def _fairness(rows: Mapping[str, list[Any]], signature: Signature | None) -> dic
     from shipyard.core.fairness import fairness_metrics
 
     name = sensitive[0]
-    labels, predictions, groups = rows.get("label") or [], rows.get("_prediction") or [], rows[name]
+    labels, predictions, groups = rows.get("_label") or [], rows.get("_prediction") or [], rows[name]
     keep = [
         i
         for i, (y, p, g) in enumerate(zip(labels, predictions, groups, strict=False))

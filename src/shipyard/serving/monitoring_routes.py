@@ -32,14 +32,19 @@ FEEDBACK_OPENAPI: dict[str, Any] = {
                             ]
                         }
                     },
+                    "correction": {"value": {"request_id": "3f2c9a", "label": 0, "correction": True}},
                 },
             }
         },
     },
     "responses": {
-        "200": {"description": "Stored durably: every item, or none"},
+        "200": {"description": "Stored durably: every item, or none (the same value again changes nothing)"},
         "400": {"description": "Body is not JSON"},
         "404": {"description": "Unknown endpoint"},
+        "409": {
+            "description": 'A stored label or reward would change: send the item with "correction": true, '
+            "or PUT; nothing in the body was stored"
+        },
         "422": {"description": "An item is malformed, or its label has the wrong type for the model"},
     },
 }
@@ -48,17 +53,27 @@ FEEDBACK_OPENAPI: dict[str, Any] = {
 def monitoring_router(workspace: Workspace, recorder: Recorder | None, *, max_bytes: int) -> APIRouter:
     router = APIRouter(prefix="/v1/endpoints/{endpoint}", tags=["monitoring"])
 
-    @router.post("/feedback", openapi_extra=FEEDBACK_OPENAPI, response_class=Response)
-    async def post_feedback(endpoint: str, request: Request) -> Response:
-        """Answered only after the feedback is committed to the control-plane store."""
+    async def record(endpoint: str, request: Request, *, correction: bool) -> Response:
         body = await read_body(request, max_bytes)
         try:
             data = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
             raise MalformedRequestError(f"feedback body is not valid JSON: {exc}") from None
         served_by = _served_by(recorder) if recorder is not None else None
-        result = await anyio.to_thread.run_sync(lambda: workspace.feedback.record(endpoint, data, served_by=served_by))
+        result = await anyio.to_thread.run_sync(
+            lambda: workspace.feedback.record(endpoint, data, served_by=served_by, correction=correction)
+        )
         return Response(orjson.dumps(result), media_type="application/json")
+
+    @router.post("/feedback", openapi_extra=FEEDBACK_OPENAPI, response_class=Response)
+    async def post_feedback(endpoint: str, request: Request) -> Response:
+        """Answered only after the feedback is committed to the control-plane store."""
+        return await record(endpoint, request, correction=False)
+
+    @router.put("/feedback", openapi_extra=FEEDBACK_OPENAPI, response_class=Response)
+    async def correct_feedback(endpoint: str, request: Request) -> Response:
+        """The same body as POST, every item a correction: stored values are replaced, the old ones kept."""
+        return await record(endpoint, request, correction=True)
 
     @router.get("/monitoring", responses={404: {"description": "Unknown endpoint"}})
     def get_monitoring(

@@ -1,4 +1,5 @@
-"""Feedback repository: labels and rewards by (endpoint, request id, row); A/B rewards per arm in one query."""
+"""Feedback repository: labels and rewards by (endpoint, request id, row), the values corrections replaced, and
+A/B rewards per arm in one query."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from shipyard.store.tables import feedback
+from shipyard.store.tables import feedback, feedback_history
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,30 +24,35 @@ class FeedbackItem:
     arm: str | None = None
     label: Any = None
     reward: float | None = None
+    corrections: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Replaced:
+    """A value an explicit correction replaced, with when it had been observed and when it was replaced."""
+
+    endpoint: str
+    request_id: str
+    row: int
+    label: Any
+    reward: float | None
+    observed_at: datetime
+    replaced_at: datetime
+
+
+_CHUNK = 500  # request ids per IN (...) list, well under every database's limit on bound parameters
 
 
 def record(conn: Connection, items: list[FeedbackItem], now: datetime) -> None:
-    """Store feedback; the same (endpoint, request id, row) again changes nothing and adds nothing.
+    """Store the items whose (endpoint, request id, row) is new; rows already stored are left as they are.
 
-    A later item for the same key fills in what it carries (a reward after a label, a corrected label),
-    and keeps what it does not; the served version and arm, once known, are never overwritten.
+    Items go in key order, so two overlapping batches on PostgreSQL wait for each other's keys in one order.
     """
     if not items:
         return
     insert = (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(feedback)
-    new = insert.excluded
-    stmt = insert.on_conflict_do_update(
-        index_elements=["endpoint", "request_id", "row"],
-        set_={
-            "label": sa.func.coalesce(new.label, feedback.c.label),
-            "reward": sa.func.coalesce(new.reward, feedback.c.reward),
-            "observed_at": new.observed_at,
-            "version": sa.func.coalesce(feedback.c.version, new.version),
-            "arm": sa.func.coalesce(feedback.c.arm, new.arm),
-        },
-    )
     conn.execute(
-        stmt,
+        insert.on_conflict_do_nothing(index_elements=["endpoint", "request_id", "row"]),
         [
             {
                 "endpoint": i.endpoint,
@@ -59,8 +65,119 @@ def record(conn: Connection, items: list[FeedbackItem], now: datetime) -> None:
                 "observed_at": i.observed_at,
                 "created_at": now,
             }
-            for i in items
+            for i in sorted(items, key=lambda i: (i.endpoint, i.request_id, i.row))
         ],
+    )
+
+
+def claim(conn: Connection, items: list[FeedbackItem], now: datetime) -> dict[tuple[str, int], FeedbackItem]:
+    """Store the items whose (request id, row) is new, then lock and return every item's row as it now stands.
+
+    All items are for one endpoint. The caller decides in the same transaction what the rest may change, and
+    no concurrent writer can change those rows in between: SQLite's write transaction holds the database,
+    and on PostgreSQL the insert waits for a concurrent insert of the same key to commit, after which
+    ``FOR UPDATE`` locks the committed row.
+    """
+    if not items:
+        return {}
+    endpoint = items[0].endpoint
+    record(conn, items, now)
+    wanted = {(i.request_id, i.row) for i in items}
+    request_ids = sorted({i.request_id for i in items})
+    found: dict[tuple[str, int], FeedbackItem] = {}
+    for start in range(0, len(request_ids), _CHUNK):
+        query = (
+            sa.select(feedback)
+            .where(feedback.c.endpoint == endpoint, feedback.c.request_id.in_(request_ids[start : start + _CHUNK]))
+            .order_by(feedback.c.request_id, feedback.c.row)
+            .with_for_update()
+        )
+        for r in conn.execute(query):
+            if (r.request_id, r.row) in wanted:
+                found[(r.request_id, r.row)] = _item(r)
+    return found
+
+
+def fill(conn: Connection, items: list[FeedbackItem]) -> None:
+    """Give empty fields the items' values (a label after a reward, or the reverse); nothing is replaced."""
+    if items:
+        conn.execute(
+            _update_row().values(
+                label=sa.func.coalesce(feedback.c.label, sa.bindparam("new_label", type_=feedback.c.label.type)),
+                reward=sa.func.coalesce(feedback.c.reward, sa.bindparam("new_reward", type_=sa.Float)),
+                observed_at=sa.bindparam("new_observed_at", type_=feedback.c.observed_at.type),
+            ),
+            [_params(i) for i in items],
+        )
+
+
+def correct(conn: Connection, corrections: list[tuple[FeedbackItem, FeedbackItem]], now: datetime) -> None:
+    """Replace stored values with corrected ones: (stored, new) pairs; the old values go to the history.
+
+    A field the correction does not carry keeps its value; each corrected row counts one more correction.
+    """
+    if not corrections:
+        return
+    conn.execute(
+        sa.insert(feedback_history),
+        [
+            {
+                "endpoint": old.endpoint,
+                "request_id": old.request_id,
+                "row": old.row,
+                "label": old.label,
+                "reward": old.reward,
+                "observed_at": old.observed_at,
+                "replaced_at": now,
+            }
+            for old, _ in corrections
+        ],
+    )
+    conn.execute(
+        _update_row().values(
+            label=sa.func.coalesce(sa.bindparam("new_label", type_=feedback.c.label.type), feedback.c.label),
+            reward=sa.func.coalesce(sa.bindparam("new_reward", type_=sa.Float), feedback.c.reward),
+            observed_at=sa.bindparam("new_observed_at", type_=feedback.c.observed_at.type),
+            corrections=feedback.c.corrections + 1,
+        ),
+        [_params(new) for _, new in corrections],
+    )
+
+
+def history(conn: Connection, endpoint: str, request_id: str | None = None) -> list[Replaced]:
+    """Every value corrections replaced for ``endpoint`` (one request's, when given), oldest first."""
+    query = sa.select(feedback_history).where(feedback_history.c.endpoint == endpoint)
+    if request_id is not None:
+        query = query.where(feedback_history.c.request_id == request_id)
+    rows = conn.execute(query.order_by(feedback_history.c.id))
+    return [
+        Replaced(r.endpoint, r.request_id, r.row, r.label, r.reward, _utc(r.observed_at), _utc(r.replaced_at))
+        for r in rows
+    ]
+
+
+def _update_row() -> sa.Update:
+    return sa.update(feedback).where(
+        feedback.c.endpoint == sa.bindparam("key_endpoint"),
+        feedback.c.request_id == sa.bindparam("key_request_id"),
+        feedback.c.row == sa.bindparam("key_row"),
+    )
+
+
+def _params(item: FeedbackItem) -> dict[str, Any]:
+    return {
+        "key_endpoint": item.endpoint,
+        "key_request_id": item.request_id,
+        "key_row": item.row,
+        "new_label": item.label,
+        "new_reward": item.reward,
+        "new_observed_at": item.observed_at,
+    }
+
+
+def _item(r: Any) -> FeedbackItem:
+    return FeedbackItem(
+        r.endpoint, r.request_id, _utc(r.observed_at), r.row, r.version, r.arm, r.label, r.reward, r.corrections
     )
 
 
@@ -87,17 +204,14 @@ def reward_moments(conn: Connection, endpoint: str, since: datetime) -> dict[str
 def items(
     conn: Connection, endpoint: str, *, since: datetime | None = None, until: datetime | None = None
 ) -> list[FeedbackItem]:
-    """Every feedback item for ``endpoint`` observed in [since, until), oldest first."""
+    """Every feedback item for ``endpoint`` observed in [since, until), oldest first, then by request id and row."""
     query = sa.select(feedback).where(feedback.c.endpoint == endpoint)
     if since is not None:
         query = query.where(feedback.c.observed_at >= since)
     if until is not None:
         query = query.where(feedback.c.observed_at < until)
-    rows = conn.execute(query.order_by(feedback.c.observed_at, feedback.c.id))
-    return [
-        FeedbackItem(r.endpoint, r.request_id, _utc(r.observed_at), r.row, r.version, r.arm, r.label, r.reward)
-        for r in rows
-    ]
+    rows = conn.execute(query.order_by(feedback.c.observed_at, feedback.c.request_id, feedback.c.row))
+    return [_item(r) for r in rows]
 
 
 def fill_served(conn: Connection, endpoint: str, served: list[tuple[str, int, str, str]]) -> None:
