@@ -69,6 +69,7 @@ def create_app(
             asyncio.create_task(refresher.run(settings.poll_interval_s, first_sync_done)),
             asyncio.create_task(plane.run_shadows()),
             asyncio.create_task(controller.run(settings.poll_interval_s)),
+            asyncio.create_task(_sample_process(metrics, settings.poll_interval_s)),
         ]
         if recorder is not None:
             recorder.start()
@@ -86,6 +87,7 @@ def create_app(
                 await asyncio.to_thread(recorder.close)
             if owns_workspace:  # connections close
                 await asyncio.to_thread(workspace.close)
+            metrics.close()  # this worker's per-process series go with it
 
     app = FastAPI(
         title="Shipyard",
@@ -128,6 +130,13 @@ def create_app(
     app.include_router(monitoring_router(workspace, recorder, max_bytes=settings.max_request_bytes))
     _install_error_handlers(app)
     return app
+
+
+async def _sample_process(metrics: ServingMetrics, interval_s: float) -> None:
+    """Keep this worker's CPU, memory and file figures current: a scrape reaches one worker, not all."""
+    while True:
+        metrics.sample_process()
+        await asyncio.sleep(interval_s)
 
 
 def _recorder(settings: Settings, workspace: Workspace, metrics: ServingMetrics) -> Recorder:

@@ -2,12 +2,16 @@
 
 With several workers, ``shipyard serve`` points ``PROMETHEUS_MULTIPROC_DIR`` at a fresh directory
 before the workers start, and ``/metrics`` merges every worker's files; with one, the default
-registry is used directly.
+registry is used directly. Each worker also exports its own CPU seconds, resident memory and open
+files, labelled by ``pid``; a worker that exits (or dies) takes its series with it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import os
+import re
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -17,6 +21,8 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+
+from shipyard.serving.process_stats import read_process_stats
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -95,6 +101,28 @@ class ServingMetrics:
             multiprocess_mode="livemax",
             registry=registry,
         )
+        per_worker = () if self.multiprocess else ("pid",)
+        self.process_cpu = Gauge(
+            "shipyard_process_cpu_seconds",
+            "CPU seconds (user + system) this worker process has used, by pid.",
+            per_worker,
+            multiprocess_mode="liveall",
+            registry=registry,
+        )
+        self.process_resident = Gauge(
+            "shipyard_process_resident_memory_bytes",
+            "Resident memory of this worker process, by pid.",
+            per_worker,
+            multiprocess_mode="liveall",
+            registry=registry,
+        )
+        self.process_fds = Gauge(
+            "shipyard_process_open_fds",
+            "Open file descriptors of this worker process, by pid.",
+            per_worker,
+            multiprocess_mode="liveall",
+            registry=registry,
+        )
         self.load_failures = Counter(
             "shipyard_model_load_failures_total",
             "Model versions that failed to load or warm.",
@@ -102,11 +130,55 @@ class ServingMetrics:
             registry=registry,
         )
 
-    def render(self) -> tuple[bytes, str]:
+    def sample_process(self) -> None:
+        """Set this worker's process gauges from the OS (a few microseconds; every poll, and on scrape)."""
+        stats = read_process_stats()
+        for gauge, value in (
+            (self.process_cpu, stats.cpu_seconds),
+            (self.process_resident, stats.resident_bytes),
+            (self.process_fds, stats.open_fds),
+        ):
+            if value is not None:
+                # In multiprocess mode prometheus_client adds the pid label itself (multiprocess_mode="liveall").
+                (gauge if self.multiprocess else gauge.labels(str(os.getpid()))).set(value)
+
+    def close(self) -> None:
+        """At a worker's clean exit: remove its live series (process figures, requests in flight)."""
         if self.multiprocess:
             from prometheus_client import multiprocess
 
+            multiprocess.mark_process_dead(os.getpid())
+
+    def render(self) -> tuple[bytes, str]:
+        self.sample_process()
+        if self.multiprocess:
+            from prometheus_client import multiprocess
+
+            _forget_dead_workers()
             registry = CollectorRegistry()
             multiprocess.MultiProcessCollector(registry)
             return generate_latest(registry), CONTENT_TYPE_LATEST
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+_LIVE_FILE = re.compile(r"^gauge_live\w+_(\d+)\.db$")
+
+
+def _forget_dead_workers() -> None:
+    """Drop the live series of workers that died without a clean exit (killed, crashed), so they do not linger."""
+    from prometheus_client import multiprocess
+
+    directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    pids = {
+        int(m.group(1))
+        for f in glob.glob(os.path.join(directory, "gauge_live*.db"))
+        if (m := _LIVE_FILE.match(os.path.basename(f)))
+    }
+    for pid in pids:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            with contextlib.suppress(OSError):
+                multiprocess.mark_process_dead(pid, directory)
+        except PermissionError:
+            pass  # alive, owned by someone else
