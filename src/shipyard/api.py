@@ -17,6 +17,8 @@ def register(
     sample_input: Any = None,
     training_data: Any = None,
     training_target: Any = None,
+    calibration_data: Any = None,
+    calibration_target: Any = None,
     metrics: Mapping[str, float] | None = None,
     tags: Mapping[str, Any] | None = None,
     notes: str = "",
@@ -26,13 +28,19 @@ def register(
     parent_version: int | None = None,
     trusted: bool = False,
 ) -> ModelVersion:
-    """Register ``model`` as the next version of ``name``; hyperparameters, commit and data hash are captured."""
+    """Register ``model`` as the next version of ``name``; hyperparameters, commit and data hash are captured.
+
+    A classifier's label-free accuracy estimate is calibrated on ``calibration_data``/``calibration_target``
+    (held-out rows: preferred) or else on ``training_data``/``training_target``.
+    """
     return default_workspace().registry.register(
         model,
         name=name,
         sample_input=sample_input,
         training_data=training_data,
         training_target=training_target,
+        calibration_data=calibration_data,
+        calibration_target=calibration_target,
         metrics=metrics,
         tags=tags,
         notes=notes,

@@ -389,6 +389,18 @@ def test_calibrator_round_trips_through_json_and_rejects_other_bins() -> None:
         ConfidenceCalibrator.from_dict({"kind": "platt", "accuracy": [0.5], "counts": [1]})
 
 
+def test_calibrator_says_which_rows_it_was_fitted_on_and_reads_older_records_as_training() -> None:
+    rng = np.random.default_rng(11)
+    proba, labels = _drawn(rng, 500, 2)
+    holdout = fit_confidence_calibrator(labels, proba, [0, 1], data="holdout")
+    assert holdout.data == "holdout" and holdout.rows == 500
+    assert ConfidenceCalibrator.from_dict(json.loads(json.dumps(holdout.to_dict()))) == holdout
+    older = {k: v for k, v in holdout.to_dict().items() if k != "data"}  # stored before the field existed
+    assert ConfidenceCalibrator.from_dict(older).data == "training"
+    with pytest.raises(InvalidArgumentError, match=r"one of \['training', 'holdout'\]; got 'validation'"):
+        fit_confidence_calibrator(labels, proba, [0, 1], data="validation")
+
+
 def test_calibrator_with_no_reference_rows_trusts_the_models_confidence() -> None:
     calibrator = fit_confidence_calibrator([], np.empty((0, 2)), [0, 1], bins=4)
     assert calibrator.accuracy == pytest.approx((0.125, 0.375, 0.625, 0.875))

@@ -148,6 +148,9 @@ def render_card(console: Console, v: ModelVersion) -> None:
         if profile.target is not None:
             line += f"; target: {_profile_summary(profile.target)}"
         console.print(line)
+    calibrator = _calibrator_summary(v)
+    if calibrator:
+        console.print(f"[bold]confidence calibrator[/]  {calibrator}")
 
 
 def _code(v: ModelVersion) -> str:
@@ -155,6 +158,26 @@ def _code(v: ModelVersion) -> str:
         return "not in a git repository" if v.code.repository is None else f"{v.code.repository} (no commit yet)"
     dirty = " (uncommitted changes)" if v.code.dirty else ""
     return f"{v.code.commit[:12]}{dirty} in {v.code.repository}"
+
+
+def _calibrator_summary(v: ModelVersion) -> str | None:
+    """Which labelled rows calibrate the label-free accuracy estimate, and its non-empty bins as
+    "confidence range -> accuracy (rows)"; None for a model without class probabilities."""
+    calibrator = v.confidence_calibrator
+    if calibrator is None:
+        if not v.signature.output.has_probabilities:
+            return None
+        return "none: the label-free accuracy estimate is the model's own confidence (register with a target)"
+    caveat = " (an overfit model looks calibrated on its training rows: pass calibration_data)"
+    line = f"{calibrator.rows:,} {calibrator.data} rows, {calibrator.bins} bins"
+    line += caveat if calibrator.data == "training" else ""
+    width = 1 / calibrator.bins
+    shown = [
+        f"{i * width:.2f}-{(i + 1) * width:.2f} -> {accuracy:.2f} ({count:,})"
+        for i, (accuracy, count) in enumerate(zip(calibrator.accuracy, calibrator.counts, strict=True))
+        if count
+    ]
+    return line + ("; " + ", ".join(shown) if shown else "")
 
 
 def _profile_summary(p: NumericProfile | CategoricalProfile | None) -> str:

@@ -43,6 +43,13 @@ def register(
         str | None,
         typer.Option(help="Column of the sample/training file holding the label (dropped from features)."),
     ] = None,
+    calibration_data: Annotated[
+        str | None,
+        typer.Option(
+            help="CSV/Parquet of held-out labelled rows (with the --target column): they calibrate the label-free "
+            "accuracy estimate, better than the training rows an overfit model knows by heart."
+        ),
+    ] = None,
     trusted: Annotated[
         bool, typer.Option("--trusted", help="Allow a pickle/joblib file (it can run code when loaded).")
     ] = False,
@@ -72,6 +79,15 @@ def register(
             raise InvalidArgumentError(f"training data has no column {target!r}; columns: {list(training.columns)}")
         training_target = training[target].to_numpy()
         training = training.drop(columns=[target])
+    holdout = read_table(calibration_data, what="calibration data") if calibration_data else None
+    holdout_target = None
+    if holdout is not None:
+        if target is None or target not in holdout.columns:
+            raise InvalidArgumentError(
+                f"--calibration-data needs --target naming its label column; columns: {list(holdout.columns)}"
+            )
+        holdout_target = holdout[target].to_numpy()
+        holdout = holdout.drop(columns=[target])
     metrics: dict[str, Any] = {}
     for key, value in parse_pairs(metric or [], what="metric").items():
         try:
@@ -86,6 +102,8 @@ def register(
         sample_input=sample_frame,
         training_data=training,
         training_target=training_target,
+        calibration_data=holdout,
+        calibration_target=holdout_target,
         metrics=metrics,
         tags=parse_pairs(tag or [], what="tag"),
         notes=notes,

@@ -607,17 +607,24 @@ def _isotonic(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
     return np.repeat([b[0] for b in blocks], [int(b[2]) for b in blocks])
 
 
+CALIBRATION_DATA = ("training", "holdout")
+"""Where a calibrator's labelled rows came from: the rows the model was fitted on, or rows it never saw.
+Training rows flatter a model that overfits (a forest is nearly always right on its own training rows), so
+the card and the report say which it was."""
+
+
 @dataclass(frozen=True, slots=True)
 class ConfidenceCalibrator:
     """Maps a top-label confidence bin to the accuracy seen there on labelled reference data.
 
     Plain lists in ``to_dict`` so it is stored as JSON with the model version; ``counts`` is the reference
-    evidence behind each bin.
+    evidence behind each bin and ``data`` says which rows it came from (see ``CALIBRATION_DATA``).
     """
 
     accuracy: tuple[float, ...]
     counts: tuple[int, ...]
     unknown_labels: int = 0
+    data: str = "training"
 
     def __post_init__(self) -> None:
         if not self.accuracy or len(self.accuracy) != len(self.counts):
@@ -627,10 +634,17 @@ class ConfidenceCalibrator:
             )
         if not all(math.isfinite(a) and 0.0 <= a <= 1.0 for a in self.accuracy):
             raise InvalidArgumentError(f"calibrated accuracies must be fractions in [0, 1]; got {list(self.accuracy)}")
+        if self.data not in CALIBRATION_DATA:
+            raise InvalidArgumentError(f"calibration data must be one of {list(CALIBRATION_DATA)}; got {self.data!r}")
 
     @property
     def bins(self) -> int:
         return len(self.accuracy)
+
+    @property
+    def rows(self) -> int:
+        """Labelled rows the calibrator was fitted on."""
+        return sum(self.counts)
 
     def apply(self, confidence: ArrayLike) -> np.ndarray:
         """Calibrated expected correctness of each row with this top-label confidence."""
@@ -644,6 +658,7 @@ class ConfidenceCalibrator:
             "accuracy": list(self.accuracy),
             "counts": list(self.counts),
             "unknown_labels": self.unknown_labels,
+            "data": self.data,
         }
 
     @classmethod
@@ -656,6 +671,7 @@ class ConfidenceCalibrator:
             tuple(float(a) for a in data["accuracy"]),
             tuple(int(c) for c in data["counts"]),
             int(data.get("unknown_labels", 0)),
+            str(data.get("data", "training")),
         )
 
 
@@ -666,12 +682,18 @@ def fit_confidence_calibrator(
     *,
     bins: int = CONFIDENCE_BINS,
     prior_rows: float = CALIBRATOR_PRIOR_ROWS,
+    data: str = "training",
 ) -> ConfidenceCalibrator:
     """Learn, from labelled reference data, how often the top class is right at each confidence level.
 
     An over- or under-confident model then still gives a sound label-free estimate. Each bin's accuracy is
     shrunk towards the model's own confidence by ``prior_rows`` pseudo-rows (thin bins stay near "trust the
-    model"), then made non-decreasing.
+    model"), then made non-decreasing. ``data`` records whether the rows were the model's training rows or a
+    holdout it never saw (preferable: training rows make an overfit model look well calibrated).
+
+    Top-label binning, not NannyML's per-class isotonic regression: it needs only the windows' confidence
+    histogram, and on seeded benchmarks (a few thousand reference rows) it lands within a few thousandths
+    of NannyML's CBPE and no further from the realised accuracy.
     """
     _check_bins(bins)
     if not (math.isfinite(prior_rows) and prior_rows > 0):
@@ -697,7 +719,7 @@ def fit_confidence_calibrator(
     shrunk = (hits + prior_rows * claimed) / (counts + prior_rows)
     accuracy = np.clip(_isotonic(shrunk, counts + prior_rows), 0.0, 1.0)
     return ConfidenceCalibrator(
-        tuple(float(a) for a in accuracy), tuple(int(c) for c in counts), int((codes < 0).sum())
+        tuple(float(a) for a in accuracy), tuple(int(c) for c in counts), int((codes < 0).sum()), data
     )
 
 

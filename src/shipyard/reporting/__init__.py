@@ -54,8 +54,11 @@ missing)::
                                              "fraction_positive": 0.04}, ...]},
                       # regression instead: "mae", "rmse", "r2", "bias"
                       "reward": {"n": 400, "mean": 0.61, "ci_low": 0.56, "ci_high": 0.66} or null},
-          "estimated": null or {"method": "cbpe", "accuracy": 0.91, "rows": 1500, "realised_accuracy": 0.93,
-                            "difference": -0.02},
+          "estimated": null or {"method": "cbpe", "accuracy": 0.91, "rows": 1500, "mean_confidence": 0.95,
+                            "calibrated": true,   # false: the model's own mean confidence, and "note" says why
+                            "calibration": {"data": "training" or "holdout", "rows": 3000, "bins": 20} or null,
+                            "note": null or "uncalibrated: registered without a training target",
+                            "realised_accuracy": 0.93, "difference": -0.02},
           "fairness": null or {"feature": "gender", "positive": 1, "demographic_parity_difference": 0.04,
                                "equalized_odds_difference": 0.07,
                                "groups": [{"group": "F", "count": 500, "selection_rate": 0.3, "tpr": 0.8, "fpr": 0.1},

@@ -220,6 +220,16 @@ def unrouted_text(report: Mapping[str, Any]) -> str | None:
     return line
 
 
+def estimate_basis(estimated: Mapping[str, Any]) -> str:
+    """What the label-free estimate rests on: "calibrated on 3,000 holdout rows", or why it is uncalibrated
+    (then it is the model's own mean confidence, which reads high for an overconfident model)."""
+    calibration = section(estimated, "calibration")
+    if calibration:
+        data = text(calibration, "data", "reference")
+        return f"calibrated on {fmt_count(number(calibration, 'rows'))} {data} rows"
+    return text(estimated, "note") or "uncalibrated"
+
+
 def other_scores(feature: Mapping[str, Any]) -> str:
     """The scores of the tests that did not decide, e.g. "ks 0.22 (p 3e-05) · wasserstein 0.8".
 

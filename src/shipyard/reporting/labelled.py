@@ -14,6 +14,7 @@ from typing import Any
 from shipyard.reporting.fields import (
     MISSING,
     as_number,
+    estimate_basis,
     first_number,
     fmt_count,
     fmt_number,
@@ -128,7 +129,8 @@ def performance_section(version: Mapping[str, Any], timeline: Timeline, endpoint
         )
         parts.append(
             f'<p class="estimate">Estimated accuracy ({escape(method)}, without labels): '
-            f"<strong>{escape(fmt_number(number(estimated, 'accuracy')))}</strong>{against}</p>"
+            f"<strong>{escape(fmt_number(number(estimated, 'accuracy')))}</strong>{against}; "
+            f"{escape(estimate_basis(estimated))}</p>"
         )
     series = [
         Series("accuracy", [p.accuracy for p in timeline.points], ACCURACY_COLOR),

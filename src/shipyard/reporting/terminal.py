@@ -20,6 +20,7 @@ from shipyard.reporting.fields import (
     MISSING,
     drifted_first,
     errors_by_status,
+    estimate_basis,
     fmt_count,
     fmt_ms,
     fmt_number,
@@ -238,7 +239,7 @@ def _estimate(estimated: Mapping[str, Any]) -> str:
     realised = number(estimated, "realised_accuracy")
     if realised is not None:
         line += f" vs realised {fmt_number(realised)} (difference {fmt_number(number(estimated, 'difference'))})"
-    return line
+    return f"{line}; {estimate_basis(estimated)}"
 
 
 def _fairness(fairness: Mapping[str, Any]) -> str:

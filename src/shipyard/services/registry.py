@@ -15,6 +15,7 @@ import pandas as pd
 from shipyard.artifacts.base import ArtifactStore
 from shipyard.core.inference import as_frame, example_rows, infer_features, infer_output
 from shipyard.core.inputs import InputAdapter
+from shipyard.core.performance import ConfidenceCalibrator, fit_confidence_calibrator
 from shipyard.core.profile import ReferenceProfile, build_reference_profile
 from shipyard.core.refs import ModelRef, check_alias, check_model_name
 from shipyard.core.signature import OutputKind, Signature
@@ -63,6 +64,8 @@ class RegistryService:
         sample_input: Any = None,
         training_data: Any = None,
         training_target: Any = None,
+        calibration_data: Any = None,
+        calibration_target: Any = None,
         metrics: Mapping[str, float] | None = None,
         tags: Mapping[str, Any] | None = None,
         notes: str = "",
@@ -77,8 +80,13 @@ class RegistryService:
         extra_options: Mapping[str, Any] | None = None,
         reference_profile: ReferenceProfile | None = None,
         training_data_hash: str | None = None,
+        confidence_calibrator: ConfidenceCalibrator | None = None,
     ) -> ModelVersion:
-        """Save, verify and record a new version; nothing is stored unless every check passes."""
+        """Save, verify and record a new version; nothing is stored unless every check passes.
+
+        A classifier's label-free accuracy estimate is calibrated on ``calibration_data``/``calibration_target``
+        (a holdout), else on the training rows.
+        """
         check_model_name(name)
         clean_metrics = _check_metrics(metrics or {})
         clean_tags = {str(k): str(v) for k, v in (tags or {}).items()}
@@ -95,7 +103,9 @@ class RegistryService:
                 raise InvalidArgumentError(str(exc)) from exc
         if sample_x is not None:
             _check_round_trip(model, predictor, sample_x, name)
-        profile, data_hash = self._profile(sig, saved, predictor, training_data, training_target, name)
+        profile, data_hash, calibrator = self._profile(sig, saved, predictor, training_data, training_target, name)
+        if calibration_data is not None or calibration_target is not None:
+            calibrator = self._holdout_calibrator(sig, saved, predictor, calibration_data, calibration_target, name)
         if reference_profile is not None:
             if training_data is not None:
                 raise InvalidArgumentError("give training_data or a precomputed reference_profile, not both")
@@ -126,6 +136,7 @@ class RegistryService:
                 status=VersionStatus.REGISTERED,
                 source=source,
                 input_example=example_rows(sample_frame) if sample_frame is not None else None,
+                confidence_calibrator=confidence_calibrator or calibrator,
             )
             repo.insert_version(conn, mid, version)
         return version
@@ -218,11 +229,11 @@ class RegistryService:
         training_data: Any,
         training_target: Any,
         name: str,
-    ) -> tuple[ReferenceProfile | None, str | None]:
+    ) -> tuple[ReferenceProfile | None, str | None, ConfidenceCalibrator | None]:
         if training_data is None:
             if training_target is not None:
                 raise InvalidArgumentError("training_target was given without training_data")
-            return None, None
+            return None, None, None
         frame = as_frame(training_data, feature_names=sig.names, what="training_data")
         frame = _align_columns(frame, sig.names, name, what="training_data")
         target = None
@@ -232,9 +243,12 @@ class RegistryService:
                 raise InvalidArgumentError(
                     f"training_target has {len(target)} values but training_data has {len(frame)} rows"
                 )
-        sample = frame
+        sample, sample_target = frame, target
         if len(frame) > PROFILE_PREDICTION_ROWS:
-            sample = frame.sample(PROFILE_PREDICTION_ROWS, random_state=0)
+            # the same seeded rows as frame.sample(n, random_state=0), by position so the target follows
+            rows = pd.Series(np.arange(len(frame))).sample(PROFILE_PREDICTION_ROWS, random_state=0).to_numpy()
+            sample = frame.iloc[rows]
+            sample_target = target[rows] if target is not None else None
         adapter = InputAdapter(sig, layout=layout_option(saved.options), label=name)
         try:
             x = adapter(sample)
@@ -255,7 +269,29 @@ class RegistryService:
             scores=scores,
             target=target,
         )
-        return profile, lineage.frame_hash(frame)
+        calibrator = _calibrator(sig, predictor, proba, sample_target, data="training")
+        return profile, lineage.frame_hash(frame), calibrator
+
+    def _holdout_calibrator(
+        self, sig: Signature, saved: SavedModel, predictor: Predictor, data: Any, target: Any, name: str
+    ) -> ConfidenceCalibrator | None:
+        """The calibrator from labelled rows the model was not fitted on (preferred to the training rows)."""
+        if data is None or target is None:
+            raise InvalidArgumentError("pass calibration_data and calibration_target together (holdout rows, labels)")
+        if predictor.classes is None or sig.output.kind is not OutputKind.CLASSIFICATION:
+            raise InvalidArgumentError(f"calibration_data calibrates a classifier's probabilities; {name!r} is not one")
+        frame = as_frame(data, feature_names=sig.names, what="calibration_data")
+        frame = _align_columns(frame, sig.names, name, what="calibration_data")
+        labels = np.asarray(target)
+        if len(labels) != len(frame):
+            raise InvalidArgumentError(
+                f"calibration_target has {len(labels)} values but calibration_data has {len(frame)} rows"
+            )
+        try:
+            proba = predictor.predict_proba(InputAdapter(sig, layout=layout_option(saved.options), label=name)(frame))
+        except ShipyardError as exc:
+            raise InvalidArgumentError(f"calibration_data does not fit the signature of {name!r}: {exc}") from exc
+        return _calibrator(sig, predictor, proba, labels, data="holdout")
 
     def _parent(self, conn: Any, name: str, number: int, parent_version: int | None) -> int | None:
         if parent_version is None:
@@ -364,6 +400,17 @@ class RegistryService:
             assert mid is not None
             repo.set_status(conn, mid, version.version, status)
         return self.get(version.ref)
+
+
+def _calibrator(
+    sig: Signature, predictor: Predictor, proba: Any, target: np.ndarray | None, *, data: str
+) -> ConfidenceCalibrator | None:
+    """How often the top class is right at each confidence, for a classifier with probabilities and labels."""
+    if target is None or proba is None or predictor.classes is None:
+        return None
+    if sig.output.kind is not OutputKind.CLASSIFICATION:
+        return None
+    return fit_confidence_calibrator(target, np.asarray(proba), list(predictor.classes), data=data)
 
 
 def _load_saved(flavor: Flavor, saved: SavedModel) -> Predictor:
