@@ -142,5 +142,13 @@ class Settings(BaseSettings):
                 f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}" for err in exc.errors()
             )
             raise ConfigError(f"invalid Shipyard settings: {problems}") from exc
-        except ValueError as exc:  # a malformed shipyard.toml surfaces as a parse error
-            raise ConfigError(f"cannot read Shipyard settings: {exc}") from exc
+        except (ValueError, RecursionError, OSError) as exc:
+            # A malformed shipyard.toml is a parse error (ValueError), one nested thousands deep exhausts the
+            # parser's recursion, an unreadable one is an OSError: each is named with the file to fix.
+            file = Path(explicit or DEFAULT_CONFIG_FILE)
+            if not file.is_file():
+                raise ConfigError(f"cannot read Shipyard settings: {exc}") from exc
+            reason = "it is nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+            raise ConfigError(
+                f"cannot read settings file {file}: {reason}; fix it or point {CONFIG_FILE_ENV} elsewhere"
+            ) from exc

@@ -66,3 +66,19 @@ def test_drift_thresholds_are_checked_when_settings_are_read(monkeypatch: pytest
     monkeypatch.setenv("SHIPYARD_DRIFT_THRESHOLDS", '{"*": {"default": {"psy": 0.3}}}')
     with pytest.raises(ConfigError, match="unknown drift threshold 'psy'"):
         Settings.load()
+
+
+def test_a_deeply_nested_or_undecodable_settings_file_is_a_config_error_naming_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    toml = tmp_path / "shipyard.toml"
+    toml.write_text("a = " + "[" * 5000 + "]" * 5000 + "\n")
+    with pytest.raises(ConfigError, match=r"cannot read settings file shipyard\.toml: it is nested too deeply"):
+        Settings.load()
+    toml.write_bytes(b'home = "caf\xe9"\n')  # Latin-1, not UTF-8
+    with pytest.raises(ConfigError, match=r"shipyard\.toml: 'utf-8' codec can't decode"):
+        Settings.load()
+    monkeypatch.setenv("SHIPYARD_CONFIG", str(toml))
+    toml.write_text("home = [unclosed\n")
+    with pytest.raises(ConfigError, match=f"cannot read settings file {toml}"):
+        Settings.load()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -57,6 +58,8 @@ def read_table(path: str, *, what: str) -> pd.DataFrame:
     import pandas as pd
 
     file = Path(path)
+    if file.is_dir():
+        raise InvalidArgumentError(f"{what} file {path} is a directory; name a .csv, .parquet or .json file")
     if not file.is_file():
         raise InvalidArgumentError(f"{what} file {path} does not exist")
     suffix = file.suffix.lower()
@@ -70,6 +73,30 @@ def read_table(path: str, *, what: str) -> pd.DataFrame:
     except Exception as exc:
         raise InvalidArgumentError(f"cannot read {what} file {path}: {type(exc).__name__}: {exc}") from exc
     raise InvalidArgumentError(f"{what} file {path} must be .csv, .parquet or .json")
+
+
+def check_output(path: Path) -> None:
+    """Refuse an output the command could not write before doing the work that would fill it.
+
+    Missing directories are fine (commands create them); a directory in the file's place, a file in a
+    directory's place, or a place that takes no files (``/proc``, read-only) is one line naming the path.
+    """
+    if path.is_dir():
+        raise InvalidArgumentError(f"cannot write {path}: it is a directory; name a file inside it")
+    nearest = next(p for p in (path.parent, *path.parents) if p.exists())
+    probe = nearest / f".shipyard-write-check-{uuid.uuid4().hex[:12]}"
+    try:
+        probe.touch(exist_ok=False)
+    except OSError as exc:
+        raise output_error(path, exc) from exc
+    probe.unlink(missing_ok=True)
+
+
+def output_error(path: Path, exc: OSError) -> InvalidArgumentError:
+    """The one-line error for an output that could not be written, naming a file where a directory should be."""
+    blocker = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    reason = f"{blocker} is a file, not a directory" if blocker is not None else exc.strerror or str(exc)
+    return InvalidArgumentError(f"cannot write {path}: {reason}")
 
 
 def parse_pairs(items: Sequence[str], *, what: str) -> dict[str, str]:

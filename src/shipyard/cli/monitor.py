@@ -6,12 +6,13 @@ report), so the same command works on a laptop and against a shared deployment.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from shipyard.cli.context import console, print_json, state
+from shipyard.cli.context import check_output, console, output_error, print_json, state
 from shipyard.errors import InvalidArgumentError
 
 EndpointArg = Annotated[str, typer.Argument(help="Endpoint name, e.g. fraud.")]
@@ -77,14 +78,25 @@ def report(
     """
     if output.suffix.lower() not in (".html", ".htm"):
         raise InvalidArgumentError(f"the report is HTML; name the output *.html, not {output.name!r}")
+    check_output(output)
     data = _report(endpoint, since, version, url)
     from shipyard.reporting.html import render_html
 
-    output.parent.mkdir(parents=True, exist_ok=True)
-    temporary = output.with_name(f".{output.name}.tmp")
-    temporary.write_text(render_html(data), encoding="utf-8")
-    temporary.replace(output)
+    _write_text(output, render_html(data))
     console.print(f"wrote {output} ({len(data.get('versions', []))} version(s), {since} back)")
+
+
+def _write_text(output: Path, text: str) -> None:
+    """Write through a temporary file beside the output, so a failed write leaves no half a report."""
+    temporary = output.with_name(f".{output.name}.tmp")
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        temporary.write_text(text, encoding="utf-8")
+        temporary.replace(output)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            temporary.unlink(missing_ok=True)
+        raise output_error(output, exc) from exc
 
 
 @feedback_app.command("export")
@@ -97,5 +109,6 @@ def export(
     Prediction columns are empty where the prediction was not logged (sampled out or lost).
     Example: shipyard feedback export fraud -o fraud-feedback.parquet
     """
+    check_output(output)
     rows = state.workspace.feedback.export(endpoint, output)
     console.print(f"wrote {rows} feedback row(s) to {output}")

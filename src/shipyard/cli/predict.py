@@ -20,7 +20,10 @@ def _payload(data: str) -> Any:
             raise InvalidArgumentError(f"--data is neither JSON nor an existing file: {data!r}")
         if path.suffix.lower() in (".csv", ".parquet"):
             return read_table(data, what="data").to_dict(orient="records")
-        text = path.read_text()
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InvalidArgumentError(f"cannot read --data file {data}: {exc}") from None
     try:
         parsed = json.loads(text)
     except json.JSONDecodeError as exc:

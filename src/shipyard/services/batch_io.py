@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -87,6 +88,8 @@ class Source:
 def input_file(input_path: str | Path) -> Path:
     """The input's path, refused unless it is an existing .csv or .parquet file."""
     path = Path(input_path)
+    if path.is_dir():
+        raise InvalidArgumentError(f"input file {path} is a directory; name a .csv or .parquet file")
     if not path.is_file():
         raise InvalidArgumentError(f"input file {path} does not exist")
     suffix = path.suffix.lower()
@@ -179,7 +182,17 @@ def output_file(output_path: str | Path, input_path: Path, *, what: str) -> Path
         raise InvalidArgumentError(f"{what} file {path} is a directory; name a file inside it")
     if path.resolve() == input_path.resolve():
         raise InvalidArgumentError(f"{what} file {path} is the input file; write to another path")
+    probe = _temporary(path)  # a directory that refuses files fails here, before the model is loaded
+    try:
+        probe.touch(exist_ok=False)
+    except OSError as exc:
+        raise _unwritable(path, exc, what=what) from exc
+    probe.unlink(missing_ok=True)
     return path
+
+
+def _unwritable(path: Path, exc: OSError, *, what: str = "output") -> InvalidArgumentError:
+    return InvalidArgumentError(f"cannot write {what} file {path}: {exc.strerror or exc}")
 
 
 # -- output ----------------------------------------------------------------------------------------
@@ -209,6 +222,15 @@ def _temporary(target: Path) -> Path:
     return target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.tmp")
 
 
+@contextmanager
+def _writing(target: Path) -> Iterator[None]:
+    """A full disk or a directory that went away mid-job is the user's to fix: one line naming the file."""
+    try:
+        yield
+    except OSError as exc:
+        raise _unwritable(target, exc) from exc
+
+
 class AtomicParquet:
     """A Parquet file written to a temporary name beside its target and renamed there only on commit."""
 
@@ -226,24 +248,29 @@ class AtomicParquet:
             # Dictionary encoding pays off for text (categories) but costs several times the write time
             # on high-cardinality numbers, where pyarrow tries it first and then falls back.
             text = [f.name for f in table.schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
-            self._writer = pq.ParquetWriter(self.temp, table.schema, use_dictionary=text or False)
+            with _writing(self.target):
+                self._writer = pq.ParquetWriter(self.temp, table.schema, use_dictionary=text or False)
         elif table.schema != self._writer.schema:
             table = table.cast(self._writer.schema)  # e.g. int32 predictions in one chunk, int64 in the first
-        self._writer.write_table(table)
+        with _writing(self.target):
+            self._writer.write_table(table)
 
     def commit(self) -> None:
         if self._writer is None:
             return
-        self._writer.close()
-        self._writer = None
-        os.replace(self.temp, self.target)
-
-    def discard(self) -> None:
-        """Drop an uncommitted file; a no-op after commit."""
-        if self._writer is not None:
+        with _writing(self.target):
             self._writer.close()
             self._writer = None
-        self.temp.unlink(missing_ok=True)
+            os.replace(self.temp, self.target)
+
+    def discard(self) -> None:
+        """Drop an uncommitted file; a no-op after commit. Quiet: it runs while another error is reported."""
+        with suppress(OSError):
+            if self._writer is not None:
+                writer, self._writer = self._writer, None
+                writer.close()
+        with suppress(OSError):
+            self.temp.unlink(missing_ok=True)
 
 
 class AtomicCsv:
@@ -266,21 +293,26 @@ class AtomicCsv:
     def write(self, table: pa.Table) -> None:
         if self._writer is None:
             self._schema = table.schema
-            self._writer = pa_csv.CSVWriter(self.temp, table.schema)
+            with _writing(self.target):
+                self._writer = pa_csv.CSVWriter(self.temp, table.schema)
         elif self._schema is not None and table.schema != self._schema:
             table = table.cast(self._schema)
-        self._writer.write_table(table)
+        with _writing(self.target):
+            self._writer.write_table(table)
 
     def commit(self) -> None:
         if self._writer is None:
             return
-        self._writer.close()
-        self._writer = None
-        os.replace(self.temp, self.target)
-
-    def discard(self) -> None:
-        """Drop an uncommitted file; a no-op after commit."""
-        if self._writer is not None:
+        with _writing(self.target):
             self._writer.close()
             self._writer = None
-        self.temp.unlink(missing_ok=True)
+            os.replace(self.temp, self.target)
+
+    def discard(self) -> None:
+        """Drop an uncommitted file; a no-op after commit. Quiet: it runs while another error is reported."""
+        with suppress(OSError):
+            if self._writer is not None:
+                writer, self._writer = self._writer, None
+                writer.close()
+        with suppress(OSError):
+            self.temp.unlink(missing_ok=True)
