@@ -25,8 +25,11 @@ $(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
 
 # `shipyard serve` runs Python with -OO; its compiled files are written here once, so a server (and its
 # shadow process) starts in seconds even where PYTHONDONTWRITEBYTECODE keeps Python from caching them.
+# The other commands run plain Python: Shipyard's own modules get their plain bytecode too (pip compiles the
+# libraries'), so `shipyard --help` does not recompile the CLI on every run.
 compile:
 	$(PY) -OO -m compileall -q -j 0 src $(VENV)/lib >/dev/null 2>&1 || true
+	$(PY) -m compileall -q -j 0 src >/dev/null 2>&1 || true
 
 install: $(VENV)/.installed
 
