@@ -9,6 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 
 from shipyard.store.tables import feedback, feedback_history
@@ -48,11 +49,17 @@ def record(conn: Connection, items: list[FeedbackItem], now: datetime) -> None:
 
     Items go in key order, so two overlapping batches on PostgreSQL wait for each other's keys in one order.
     """
-    if not items:
-        return
+    if items:
+        _insert_new(conn, items, now, returning=False)
+
+
+def _insert_new(conn: Connection, items: list[FeedbackItem], now: datetime, *, returning: bool) -> set[tuple[str, int]]:
     insert = (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(feedback)
-    conn.execute(
-        insert.on_conflict_do_nothing(index_elements=["endpoint", "request_id", "row"]),
+    statement = insert.on_conflict_do_nothing(index_elements=["endpoint", "request_id", "row"])
+    if returning:
+        statement = statement.returning(feedback.c.request_id, feedback.c.row)
+    stored = conn.execute(
+        statement,
         [
             {
                 "endpoint": i.endpoint,
@@ -68,6 +75,7 @@ def record(conn: Connection, items: list[FeedbackItem], now: datetime) -> None:
             for i in sorted(items, key=lambda i: (i.endpoint, i.request_id, i.row))
         ],
     )
+    return {(r.request_id, r.row) for r in stored} if returning else set()
 
 
 def claim(conn: Connection, items: list[FeedbackItem], now: datetime) -> dict[tuple[str, int], FeedbackItem]:
@@ -81,14 +89,21 @@ def claim(conn: Connection, items: list[FeedbackItem], now: datetime) -> dict[tu
     if not items:
         return {}
     endpoint = items[0].endpoint
-    record(conn, items, now)
-    wanted = {(i.request_id, i.row) for i in items}
-    request_ids = sorted({i.request_id for i in items})
-    found: dict[tuple[str, int], FeedbackItem] = {}
-    for start in range(0, len(request_ids), _CHUNK):
+    postgres = conn.dialect.name == "postgresql"
+    # RETURNING names the rows just stored, but on PostgreSQL it makes a large batch several times slower
+    # (SQLAlchemy then renders multi-row VALUES that psycopg parses in Python); there every row is read back.
+    inserted = _insert_new(conn, items, now, returning=not postgres)
+    found = {(i.request_id, i.row): i for i in items if (i.request_id, i.row) in inserted}
+    wanted = {(i.request_id, i.row) for i in items} - set(found)
+    request_ids = sorted({request_id for request_id, _ in wanted})
+    if postgres:  # one array parameter: an IN list of thousands is slow to send through psycopg
+        chunks = [feedback.c.request_id == sa.any_(sa.bindparam("ids", request_ids, type_=ARRAY(sa.String)))]
+    else:
+        chunks = [feedback.c.request_id.in_(request_ids[i : i + _CHUNK]) for i in range(0, len(request_ids), _CHUNK)]
+    for condition in chunks if request_ids else []:
         query = (
             sa.select(feedback)
-            .where(feedback.c.endpoint == endpoint, feedback.c.request_id.in_(request_ids[start : start + _CHUNK]))
+            .where(feedback.c.endpoint == endpoint, condition)
             .order_by(feedback.c.request_id, feedback.c.row)
             .with_for_update()
         )
