@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sklearn.linear_model import LogisticRegression
 
 from shipyard.config import Settings
 from shipyard.serving.refresher import RETRY_MAX_S, retry_delay_s
@@ -19,6 +20,12 @@ from tests.serving_support import running_server
 
 IRIS_ROW = {"f0": 5.1, "f1": 3.5, "f2": 1.4, "f3": 0.2}
 ABSOLUTE_PATH = re.compile(r"(?<![\w:/])/(?:[\w.@%+~=-]+/)+[\w.@%+~=-]+")
+
+
+def other_iris() -> LogisticRegression:
+    """A second iris model with its own artifact (identical models share one content-addressed file)."""
+    x, y, _ = iris()
+    return LogisticRegression(max_iter=500, C=0.5).fit(x, y)
 
 
 def wait_for(condition: Callable[[], bool], timeout_s: float = 20.0) -> None:
@@ -57,7 +64,7 @@ def test_a_tampered_version_leaves_the_old_one_serving_and_readyz_says_degraded_
 ) -> None:
     x, _, model = iris()
     workspace.registry.register(model, name="iris", sample_input=x[:20])
-    tampered = workspace.registry.register(model, name="iris", sample_input=x[:20])
+    tampered = workspace.registry.register(other_iris(), name="iris", sample_input=x[:20])
     workspace.endpoints.create("iris", model="iris:1")
     path = tamper(workspace, tampered.sha256)
     failures = 'shipyard_model_load_failures_total{version="iris:2"}'
@@ -97,7 +104,7 @@ def test_an_endpoint_with_no_loadable_version_is_503_without_server_paths_and_re
 ) -> None:
     x, _, model = iris()
     workspace.registry.register(model, name="iris", sample_input=x[:20])
-    tampered = workspace.registry.register(model, name="iris", sample_input=x[:20])
+    tampered = workspace.registry.register(other_iris(), name="iris", sample_input=x[:20])
     workspace.endpoints.create("iris", model="iris:2")
     path = tamper(workspace, tampered.sha256)
     with running_server(settings.model_copy(update={"poll_interval_s": 0.1}), workspace, ready=False) as url:

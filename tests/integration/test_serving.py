@@ -11,6 +11,7 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.linear_model import LogisticRegression
 
 from shipyard.client import Client
 from shipyard.config import Settings
@@ -237,10 +238,11 @@ def test_endpoint_changes_are_picked_up_without_restart_and_no_request_fails(
 
 
 def test_a_version_that_cannot_load_leaves_the_old_one_serving(fast_settings: Settings, workspace: Workspace) -> None:
-    x, _, model = iris()
+    x, y, model = iris()
     first = workspace.registry.register(model, name="iris", sample_input=x[:20])
-    broken = workspace.registry.register(model, name="iris", sample_input=x[:20])
-    assert broken.sha256 != first.sha256  # skops archives carry timestamps, so each save differs
+    other = LogisticRegression(max_iter=500, C=0.5).fit(x, y)
+    broken = workspace.registry.register(other, name="iris", sample_input=x[:20])
+    assert broken.sha256 != first.sha256  # its own artifact file, so tampering with it leaves iris:1 whole
     workspace.endpoints.create("iris", model="iris:1")
     path = Path(workspace.artifacts.location(broken.sha256))
     path.chmod(0o644)

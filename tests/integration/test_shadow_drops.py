@@ -38,7 +38,8 @@ def wait_for(condition: Callable[[], bool], timeout_s: float = 30.0) -> None:
 def shadow_rollout(workspace: Workspace) -> None:
     """Endpoint ``svc`` on svc:1 with svc:2 shadowing every request."""
     workspace.registry.register(Doubler(), name="svc", sample_input=SAMPLE, trusted=True)
-    workspace.registry.register(Doubler(), name="svc", sample_input=SAMPLE, trusted=True)
+    # a candidate with its own artifact file (equal models share one), never failing on these inputs
+    workspace.registry.register(Doubler(fail_one_in=1_000_003), name="svc", sample_input=SAMPLE, trusted=True)
     workspace.endpoints.create("svc", model="svc:1")
     workspace.rollouts.start("svc", to="svc:2", strategy="shadow", sample=1.0)
 
