@@ -7,6 +7,7 @@ as the features (layout "frame", what skl2onnx makes of a ColumnTransformer over
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -168,9 +169,12 @@ def graph_classes(model: Any) -> tuple[Any, ...] | None:
 def to_onnx(model: Any, sample: Any, *, feature_names: Sequence[str], all_numeric: bool) -> Any:
     """Convert a scikit-learn model with skl2onnx, shaped to how Shipyard feeds it rows.
 
-    A model fitted on a DataFrame gets one ``[N, 1]`` input per column (so mixed types survive); one
-    fitted on a numeric matrix gets a single float ``[N, F]`` input named "input". Classifiers output
-    a probability matrix, not a ZipMap. The result is checked against the original on ``sample``.
+    A model whose inputs are all numeric gets one float ``[N, F]`` input named "input", the columns in
+    signature order: that is what skl2onnx's estimators take (a linear model or a forest accepts one
+    tensor, not one per column). A model with a ``ColumnTransformer`` fitted on a DataFrame picks its
+    columns by name, so it keeps one ``[N, 1]`` input per column, typed as the column (mixed types
+    survive). Classifiers output a probability matrix, not a ZipMap. The result is kept only when it
+    answers like the original on ``sample`` (see ``_check_agreement``).
     """
     try:
         from skl2onnx import convert_sklearn
@@ -181,7 +185,8 @@ def to_onnx(model: Any, sample: Any, *, feature_names: Sequence[str], all_numeri
 
     frame = as_frame(sample, feature_names=None if isinstance(sample, pd.DataFrame) else feature_names)
     names = [str(n) for n in feature_names]
-    if hasattr(model, "feature_names_in_"):
+    named_inputs = hasattr(model, "feature_names_in_") and (_selects_columns(model) or not all_numeric)
+    if named_inputs:
         initial_types: list[tuple[str, Any]] = []
         for name in names:
             dtype = frame[name].dtype
@@ -202,12 +207,11 @@ def to_onnx(model: Any, sample: Any, *, feature_names: Sequence[str], all_numeri
     has_probabilities = _is_classifier(final) and hasattr(final, "predict_proba")
     options = {id(final): {"zipmap": False}} if has_probabilities else None
     try:
-        onnx_model = convert_sklearn(model, initial_types=initial_types, options=options)
+        onnx_model = convert_sklearn(
+            model, initial_types=initial_types, options=options, custom_conversion_functions=_converters()
+        )
     except Exception as exc:  # skl2onnx raises RuntimeError/NotImplementedError/MissingShapeCalculator
-        raise ConversionError(
-            f"skl2onnx cannot convert {_describe_estimator(model)} to ONNX: {exc}; register the model "
-            "with the sklearn flavor instead"
-        ) from exc
+        raise ConversionError(_unsupported(model, exc)) from exc
     # skl2onnx names a classifier's second output "probabilities" even when it holds decision scores
     # (LinearSVC, SVC without probability=True); the mark tells the flavor which it is.
     if _is_classifier(final):
@@ -217,33 +221,141 @@ def to_onnx(model: Any, sample: Any, *, feature_names: Sequence[str], all_numeri
     return onnx_model
 
 
-def _check_agreement(model: Any, onnx_model: Any, sample: Any) -> None:
-    """Refuse a conversion whose outputs differ from the original's beyond float32 rounding."""
-    predictor = OnnxFlavor().load(onnx_model.SerializeToString(), {})
-    x = sample.astype(np.float64) if isinstance(sample, np.ndarray) else sample
-    proba = predictor.predict_proba(x) if hasattr(model, "predict_proba") else None
-    got, want = (proba, model.predict_proba(x)) if proba is not None else (predictor.predict(x), model.predict(x))
-    got, want = np.asarray(got), np.asarray(want)
-    described = _describe_estimator(model)
-    if got.shape != want.shape:
-        raise ConversionError(
-            f"the ONNX model made from {described} returns shape {got.shape}, but the original returns "
-            f"{want.shape}; register the model with the sklearn flavor instead"
+def _selects_columns(model: Any) -> bool:
+    """Whether the model (or a step of it) is a ColumnTransformer, which picks DataFrame columns by name."""
+    from sklearn.compose import ColumnTransformer
+
+    if isinstance(model, ColumnTransformer):
+        return True
+    parts = [step for _, step in getattr(model, "steps", [])]
+    parts += [step for _, step, *_ in getattr(model, "transformer_list", [])]
+    return any(_selects_columns(part) for part in parts)
+
+
+def _converters() -> dict[type, Any]:
+    """Shipyard's converters for estimators whose skl2onnx converter needs help.
+
+    HistGradientBoosting: skl2onnx writes each leaf's "missing values go left" flag as a Python bool into an
+    integer attribute, which current protobuf refuses ("Expected an int, got a boolean"), so no such model
+    converts; the same converter, with the flags written as 0/1, does.
+    """
+    try:
+        from skl2onnx.operator_converters.random_forest import (
+            convert_sklearn_random_forest_classifier,
+            convert_sklearn_random_forest_regressor_converter,
         )
-    if want.dtype.kind in "fc":
-        difference = np.abs(got.astype(np.float64) - want.astype(np.float64))
-        if not np.all(difference <= 1e-4 + 1e-4 * np.abs(want.astype(np.float64))):
+        from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+    except ImportError:  # another skl2onnx layout: use its own converters
+        return {}
+
+    def classifier(scope: Any, operator: Any, container: Any) -> None:
+        convert_sklearn_random_forest_classifier(scope, operator, _IntegerFlags(container))
+
+    def regressor(scope: Any, operator: Any, container: Any) -> None:
+        convert_sklearn_random_forest_regressor_converter(scope, operator, _IntegerFlags(container))
+
+    return {HistGradientBoostingClassifier: classifier, HistGradientBoostingRegressor: regressor}
+
+
+class _IntegerFlags:
+    """A skl2onnx container whose ``add_node`` writes booleans in list attributes as the integers ONNX wants."""
+
+    def __init__(self, container: Any) -> None:
+        self._container = container
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._container, name)
+
+    def add_node(self, *args: Any, **attributes: Any) -> Any:
+        for key, value in attributes.items():
+            if isinstance(value, list) and any(isinstance(v, bool | np.bool_) for v in value):
+                attributes[key] = [int(v) if isinstance(v, bool | np.bool_) else v for v in value]
+        return self._container.add_node(*args, **attributes)
+
+
+_UNSUPPORTED_TYPE = re.compile(r"<class '(?:[\w.]+\.)?(\w+)'>")
+
+
+def _unsupported(model: Any, exc: Exception) -> str:
+    """One line naming the estimator skl2onnx could not convert (its own message can run to pages)."""
+    described = _describe_estimator(model)
+    found = _UNSUPPORTED_TYPE.search(str(exc))
+    if found is not None:
+        where = f" (in {described})" if found.group(1) != described else ""
+        return (
+            f"skl2onnx cannot convert {found.group(1)}{where} to ONNX: it has no converter for it; "
+            "register the model with the sklearn flavor instead"
+        )
+    reason = " ".join(str(exc).split())
+    reason = reason if len(reason) <= 200 else reason[:200] + "…"
+    return f"skl2onnx cannot convert {described} to ONNX: {reason}; register the model with the sklearn flavor instead"
+
+
+# A converted model answers in float32: probabilities may differ from scikit-learn's float64 by rounding.
+PROBABILITY_ATOL = 1e-4
+PROBABILITY_RTOL = 1e-4
+
+
+def _check_agreement(model: Any, onnx_model: Any, sample: Any) -> None:
+    """Refuse a conversion whose labels or probabilities differ from the original's beyond float32 rounding.
+
+    Probabilities must agree within ``PROBABILITY_ATOL + PROBABILITY_RTOL * |p|``; labels must agree on every
+    row except where the original's two most probable classes are that close (a tie float32 may break the
+    other way).
+    """
+    described = _describe_estimator(model)
+    try:
+        predictor = OnnxFlavor().load(onnx_model.SerializeToString(), {})
+    except ModelLoadError as exc:  # converted with operators onnxruntime does not run (GaussianProcess: Solve)
+        raise ConversionError(
+            f"the ONNX model made from {described} does not run in onnxruntime ({' '.join(str(exc).split())}); "
+            "register the model with the sklearn flavor instead"
+        ) from exc
+    x = sample.astype(np.float64) if isinstance(sample, np.ndarray) else sample
+    labels, want_labels = np.asarray(predictor.predict(x)), np.asarray(model.predict(x))
+    if labels.shape != want_labels.shape:
+        raise ConversionError(
+            f"the ONNX model made from {described} returns shape {labels.shape}, but the original returns "
+            f"{want_labels.shape}; register the model with the sklearn flavor instead"
+        )
+    proba = predictor.predict_proba(x) if hasattr(model, "predict_proba") else None
+    if proba is not None:
+        got, want = np.asarray(proba, dtype=np.float64), np.asarray(model.predict_proba(x), dtype=np.float64)
+        _check_close(got, want, described, "probabilities")
+        ordered = np.sort(want, axis=1)
+        margin = ordered[:, -1] - (ordered[:, -2] if want.shape[1] > 1 else 0.0)
+        clear = margin > 2 * (PROBABILITY_ATOL + PROBABILITY_RTOL)
+        mismatched = int(np.sum((labels.astype(str) != want_labels.astype(str)) & clear))
+        if mismatched:
             raise ConversionError(
-                f"the ONNX model made from {described} disagrees with the original on the sample (largest "
-                f"difference {float(difference.max()):.3g}); register it with the sklearn flavor instead"
+                f"the ONNX model made from {described} gives other labels than the original on {mismatched} of "
+                f"{want_labels.size} sample rows; register the model with the sklearn flavor instead"
             )
         return
+    if want_labels.dtype.kind in "fc":
+        _check_close(labels.astype(np.float64), want_labels.astype(np.float64), described, "predictions")
+        return
     # Labels from a classifier without probabilities: float32 may flip a row on the decision boundary.
-    mismatched = int(np.sum(got.astype(str) != want.astype(str)))
-    if mismatched > 0.01 * want.size:
+    mismatched = int(np.sum(labels.astype(str) != want_labels.astype(str)))
+    if mismatched > 0.01 * want_labels.size:
         raise ConversionError(
             f"the ONNX model made from {described} gives other labels than the original on {mismatched} of "
-            f"{want.size} sample rows; register the model with the sklearn flavor instead"
+            f"{want_labels.size} sample rows; register the model with the sklearn flavor instead"
+        )
+
+
+def _check_close(got: np.ndarray, want: np.ndarray, described: str, what: str) -> None:
+    if got.shape != want.shape:
+        raise ConversionError(
+            f"the ONNX model made from {described} returns {what} of shape {got.shape}, but the original "
+            f"{want.shape}; register the model with the sklearn flavor instead"
+        )
+    difference = np.abs(got - want)
+    if not np.all(difference <= PROBABILITY_ATOL + PROBABILITY_RTOL * np.abs(want)):
+        raise ConversionError(
+            f"the ONNX model made from {described} disagrees with the original's {what} on the sample (largest "
+            f"difference {float(difference.max()):.3g}, allowed {PROBABILITY_ATOL:g} + {PROBABILITY_RTOL:g}·|value|); "
+            "register it with the sklearn flavor instead"
         )
 
 

@@ -63,4 +63,5 @@ def convert_version(registry: RegistryService, ref: str, *, to: str = "onnx", tr
         reference_profile=source.reference_profile,
         training_data_hash=source.training_data_hash,
         code=source.code,
+        confidence_calibrator=source.confidence_calibrator,  # the same probabilities, so the same calibration
     )
