@@ -45,7 +45,7 @@ log = logging.getLogger("shipyard.webhooks")
 # the request itself is wrong, and repeating it would not help.
 RETRY_STATUSES = frozenset({408, 425, 429})
 OUTBOX_RETENTION_S = 7 * 86_400.0
-"""Events older than this, that every configured receiver is past, are pruned by the lease holder."""
+"""Events older than this, that every live receiver is past, are pruned by the lease holder."""
 
 
 def mask_url(url: str) -> str:
@@ -324,6 +324,7 @@ class WebhookDelivery:
 def prune_outbox(
     db: Database, *, now: datetime, receivers: Sequence[str] = (), retention_s: float = OUTBOX_RETENTION_S
 ) -> int:
-    """Delete events older than ``retention_s`` that every receiver in ``receivers`` (keys) is past."""
+    """Delete events older than ``retention_s`` that every live receiver is past (``receivers``: this server's
+    keys, beside any receiver another server touched within the retention); the newest event is kept."""
     with db.write() as conn:
         return outbox.prune(conn, before=now - timedelta(seconds=retention_s), receivers=receivers)

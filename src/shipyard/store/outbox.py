@@ -133,19 +133,21 @@ def failed_attempt(
     )
 
 
-def prune(conn: Connection, *, before: datetime, receivers: Sequence[str]) -> int:
-    """Delete events created before ``before`` that every given receiver is past; returns how many.
+def prune(conn: Connection, *, before: datetime, receivers: Sequence[str] = ()) -> int:
+    """Delete events created before ``before`` that every live receiver is past; returns how many.
 
-    The newest event is always kept: SQLite hands out max(id) + 1 for a new row, so an emptied table would
-    reuse ids below the receivers' cursors and those events would never be sent.
+    A receiver is live when it is in ``receivers`` (the pruning server's own) or its row changed since
+    ``before`` (another server delivered to it, or tried to); one left idle that long, say configured only
+    on a server that never held the lease, does not keep events forever. The newest event is always kept:
+    SQLite hands out max(id) + 1 for a new row, so an emptied table would reuse ids below the receivers'
+    cursors and those events would never be sent.
     """
-    bound = sa.select(sa.func.max(webhook_outbox.c.id)).scalar_subquery()
-    query = sa.delete(webhook_outbox).where(webhook_outbox.c.created_at < before, webhook_outbox.c.id < bound)
+    newest = sa.select(sa.func.max(webhook_outbox.c.id)).scalar_subquery()
+    query = sa.delete(webhook_outbox).where(webhook_outbox.c.created_at < before, webhook_outbox.c.id < newest)
+    live = webhook_receivers.c.updated_at >= before
     if receivers:
-        cursors = sa.select(sa.func.min(webhook_receivers.c.last_id)).where(
-            webhook_receivers.c.receiver.in_(list(receivers))
-        )
-        lowest = conn.execute(cursors).scalar_one_or_none()
-        if lowest is not None:
-            query = query.where(webhook_outbox.c.id <= lowest)
+        live = sa.or_(live, webhook_receivers.c.receiver.in_(list(receivers)))
+    lowest = conn.execute(sa.select(sa.func.min(webhook_receivers.c.last_id)).where(live)).scalar_one_or_none()
+    if lowest is not None:
+        query = query.where(webhook_outbox.c.id <= lowest)
     return int(conn.execute(query).rowcount or 0)
