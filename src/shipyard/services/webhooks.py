@@ -160,6 +160,7 @@ class WebhookDelivery:
 
     @property
     def keys(self) -> tuple[str, ...]:
+        """The receivers as the store names them (hashes of their URLs)."""
         return tuple(r.key for r in self.receivers)
 
     def register(self) -> None:
@@ -192,6 +193,7 @@ class WebhookDelivery:
         self._held_until = 0.0
 
     def holding(self) -> bool:
+        """Whether this process may deliver now: the lease is held and the delivery is not closed."""
         return not self._stop.is_set() and time.monotonic() < self._held_until
 
     def close(self, timeout_s: float = 5.0) -> None:
