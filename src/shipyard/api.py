@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from shipyard.core.versions import ModelVersion
@@ -27,9 +28,12 @@ def register(
     sensitive_features: Sequence[str] = (),
     parent_version: int | None = None,
     trusted: bool = False,
+    code_dir: str | Path | None = None,
 ) -> ModelVersion:
     """Register ``model`` as the next version of ``name``; hyperparameters, commit and data hash are captured.
 
+    The commit is that of ``code_dir`` (default: the directory of the calling script). ``trusted=True``
+    vouches for code that runs when the model loads (a pickle, a pyfunc's source): servers load it then.
     A classifier's label-free accuracy estimate is calibrated on ``calibration_data``/``calibration_target``
     (held-out rows: preferred) or else on ``training_data``/``training_target``.
     """
@@ -49,11 +53,15 @@ def register(
         sensitive_features=sensitive_features,
         parent_version=parent_version,
         trusted=trusted,
+        code_dir=code_dir,
     )
 
 
-def load(ref: str, *, trusted: bool = False) -> LoadedModel:
-    """Load ``fraud:3``, ``fraud@champion`` or ``fraud`` (latest), its sha256 checked, ready to predict."""
+def load(ref: str, *, trusted: bool | None = None) -> LoadedModel:
+    """Load ``fraud:3``, ``fraud@champion`` or ``fraud`` (latest), its sha256 checked, ready to predict.
+
+    Code loads when the version was registered trusted, or when this caller passes trusted=True.
+    """
     return default_workspace().registry.load(ref, trusted=trusted)
 
 

@@ -37,6 +37,7 @@ from shipyard.errors import (
 from shipyard.flavors.checks import CHECKS, Check, flavor_checks
 from shipyard.flavors.onnx import to_onnx
 from shipyard.flavors.registry import flavor_for_file, get_flavor
+from shipyard.flavors.skops_trust import untrusted_types
 from tests import models
 from tests.contracts.pyfunc_models import LinearScorer, ThresholdClassifier, WithBuffer, WithHelper
 
@@ -220,13 +221,15 @@ def _torch_script() -> Case:
 @case("pyfunc-linear-frame")
 def _pyfunc_linear() -> Case:
     rng = np.random.default_rng(3)
-    return Case("pyfunc", LinearScorer(), pd.DataFrame(rng.normal(size=(40, 3)), columns=["a", "b", "c"]))
+    frame = pd.DataFrame(rng.normal(size=(40, 3)), columns=["a", "b", "c"])
+    return Case("pyfunc", LinearScorer(), frame, {"trusted": True})
 
 
 @case("pyfunc-classifier-frame")
 def _pyfunc_classifier() -> Case:
     rng = np.random.default_rng(4)
-    return Case("pyfunc", ThresholdClassifier(), pd.DataFrame(rng.normal(size=(40, 3)), columns=["a", "b", "c"]))
+    frame = pd.DataFrame(rng.normal(size=(40, 3)), columns=["a", "b", "c"])
+    return Case("pyfunc", ThresholdClassifier(), frame, {"trusted": True})
 
 
 def _softmax_net(torch: Any) -> Any:
@@ -261,14 +264,109 @@ def test_flavor_contract(case_name: str, check_name: str) -> None:
     checks_for(case_name)[check_name]()
 
 
-@pytest.mark.parametrize(
-    "case_name",
-    [n for n in BUILDERS if n.split("-")[0] in ("xgboost", "lightgbm", "onnx", "torch")],
-)
-def test_native_formats_save_byte_identical_artifacts(case_name: str) -> None:
+@pytest.mark.parametrize("case_name", list(BUILDERS))
+def test_every_flavor_saves_byte_identical_artifacts(case_name: str) -> None:
     c = build(case_name)
     flavor = get_flavor(c.flavor)
-    assert flavor.save(c.model).data == flavor.save(c.model).data
+    trusted = bool(c.options.get("trusted"))
+    assert flavor.save(c.model, trusted=trusted).data == flavor.save(c.model, trusted=trusted).data
+
+
+# -- trust: what loads without --trusted ---------------------------------------------------------
+
+
+def _iris_fit(estimator: Any) -> tuple[Any, Any]:
+    x, y = iris()
+    return estimator.fit(x, y), x[::5]
+
+
+def _text_pipeline() -> tuple[Any, Any]:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    docs = ["cheap pills now", "meeting at noon", "win cheap prizes", "lunch at noon", "prizes now", "notes"]
+    model = Pipeline([("tfidf", TfidfVectorizer(stop_words="english")), ("clf", LogisticRegression())])
+    return model.fit(docs, [1, 0, 1, 0, 1, 0]), docs
+
+
+def _selector_pipeline() -> tuple[Any, Any]:
+    from sklearn.compose import make_column_selector
+
+    frame, labels = mixed_frame()
+    columns = ColumnTransformer(
+        [("onehot", OneHotEncoder(), make_column_selector(dtype_include=object))], remainder="passthrough"
+    )
+    return Pipeline([("columns", columns), ("model", LogisticRegression())]).fit(frame, labels), frame.iloc[:30]
+
+
+def _hist_gradient_boosting_categorical() -> tuple[Any, Any]:
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    frame, labels = mixed_frame()
+    frame = frame.astype({"color": "category"})
+    model = HistGradientBoostingClassifier(max_iter=5, categorical_features="from_dtype").fit(frame, labels)
+    return model, frame.iloc[:30]
+
+
+def _sparse_svc() -> tuple[Any, Any]:
+    import scipy.sparse
+    from sklearn.svm import SVC
+
+    x, y = iris()
+    return SVC().fit(scipy.sparse.csr_matrix(x), y), scipy.sparse.csr_matrix(x[::5])
+
+
+def _sklearn_zoo() -> dict[str, Callable[[], tuple[Any, Any]]]:
+    """Estimators users register every day, beyond the contract cases: each must load without trust."""
+    from sklearn import ensemble, neighbors, neural_network, preprocessing, tree
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.naive_bayes import GaussianNB
+    from sklearn.svm import SVC
+
+    return {
+        "decision-tree": lambda: _iris_fit(tree.DecisionTreeClassifier(random_state=0)),
+        "random-forest": lambda: _iris_fit(ensemble.RandomForestClassifier(n_estimators=5, random_state=0)),
+        "extra-trees": lambda: _iris_fit(ensemble.ExtraTreesRegressor(n_estimators=5, random_state=0)),
+        "gradient-boosting": lambda: _iris_fit(ensemble.GradientBoostingClassifier(n_estimators=5)),
+        "hist-gradient-boosting": lambda: _iris_fit(ensemble.HistGradientBoostingClassifier(max_iter=5)),
+        "hist-gradient-boosting-categorical": _hist_gradient_boosting_categorical,
+        "bagging": lambda: _iris_fit(ensemble.BaggingClassifier(n_estimators=3, max_features=0.5, random_state=0)),
+        "isolation-forest": lambda: _iris_fit(ensemble.IsolationForest(n_estimators=5, random_state=0)),
+        "adaboost": lambda: _iris_fit(ensemble.AdaBoostClassifier(n_estimators=5)),
+        "stacking": lambda: _iris_fit(ensemble.StackingClassifier([("nb", GaussianNB())])),
+        "knn-kd-tree": lambda: _iris_fit(neighbors.KNeighborsClassifier(algorithm="kd_tree")),
+        "knn-ball-tree": lambda: _iris_fit(neighbors.KNeighborsClassifier(algorithm="ball_tree")),
+        "svc-probability": lambda: _iris_fit(SVC(probability=True, random_state=0)),
+        "svc-sparse": _sparse_svc,
+        "mlp": lambda: _iris_fit(neural_network.MLPClassifier(max_iter=50, random_state=0)),
+        "grid-search": lambda: _iris_fit(GridSearchCV(LogisticRegression(), {"C": [0.5, 1.0]}, cv=2)),
+        "calibrated": lambda: _iris_fit(CalibratedClassifierCV(LogisticRegression(), cv=2)),
+        "log1p-pipeline": lambda: _iris_fit(
+            Pipeline([("log", preprocessing.FunctionTransformer(np.log1p)), ("clf", LogisticRegression())])
+        ),
+        "spline-pipeline": lambda: _iris_fit(
+            Pipeline([("spline", preprocessing.SplineTransformer()), ("clf", LogisticRegression(max_iter=500))])
+        ),
+        "column-selector-pipeline": _selector_pipeline,
+        "text-pipeline": _text_pipeline,
+    }
+
+
+@pytest.mark.parametrize(
+    "case_name",
+    [n for n in BUILDERS if n.startswith("sklearn-")] + [f"zoo-{n}" for n in _sklearn_zoo()],
+)
+def test_sklearn_estimators_load_without_trust(case_name: str) -> None:
+    if case_name.startswith("zoo-"):
+        model, sample = _sklearn_zoo()[case_name.removeprefix("zoo-")]()
+    else:
+        model, sample = build(case_name).model, build(case_name).sample
+    flavor = get_flavor("sklearn")
+    saved = flavor.save(model)
+    assert saved.options["format"] == "skops"
+    assert untrusted_types(saved.data) == []
+    predictor = flavor.load(saved.data, saved.options, trusted=False)
+    np.testing.assert_array_equal(predictor.predict(sample), model.predict(sample))
 
 
 # -- refusals with a way out -------------------------------------------------------------------
@@ -364,10 +462,11 @@ def test_handles_imports_no_optional_library() -> None:
 # -- pyfunc state and trust ---------------------------------------------------------------------
 
 
-def test_pyfunc_state_with_user_objects_loads_only_when_trusted() -> None:
+def test_pyfunc_loads_only_when_trusted_because_its_source_runs() -> None:
     flavor = get_flavor("pyfunc")
     saved = flavor.save(WithHelper())
-    with pytest.raises(UntrustedArtifactError, match=r"pyfunc_models\.Offset"):
+    source_runs = r"runs its stored source \(module 'tests\.contracts\.pyfunc_models'\)"
+    with pytest.raises(UntrustedArtifactError, match=source_runs):
         flavor.load(saved.data, saved.options)
     rows = pd.DataFrame({"a": [1.0, 2.0], "b": [3.0, 4.0]})
     predictor = flavor.load(saved.data, saved.options, trusted=True)
@@ -393,7 +492,7 @@ def test_pyfunc_runs_stored_source_not_the_installed_module(tmp_path: Path) -> N
     saved = flavor.save(flavor.read_file(f"{file}:Model"))
     file.write_text("class Model:\n    def predict(self, x):\n        return [2.0] * len(x)\n")
     rows = pd.DataFrame({"a": [0.0, 0.0]})
-    np.testing.assert_array_equal(flavor.load(saved.data, saved.options).predict(rows), [1.0, 1.0])
+    np.testing.assert_array_equal(flavor.load(saved.data, saved.options, trusted=True).predict(rows), [1.0, 1.0])
 
 
 # -- native files -------------------------------------------------------------------------------
@@ -534,7 +633,7 @@ def test_pyfunc_read_file_builds_the_class_from_its_file(tmp_path: Path) -> None
     assert type(model).__name__ == "Doubler"
     rows = pd.DataFrame({"a": [1.0, 2.0], "b": [0.5, 0.5]})
     saved = flavor.save(model)
-    np.testing.assert_array_equal(flavor.load(saved.data, saved.options).predict(rows), [3.0, 5.0])
+    np.testing.assert_array_equal(flavor.load(saved.data, saved.options, trusted=True).predict(rows), [3.0, 5.0])
     assert flavor.hyperparameters(model) == {"factor": 2.0}
 
 

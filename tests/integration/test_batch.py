@@ -185,7 +185,9 @@ def write_picky_model(ws: Workspace, tmp_path: Path) -> None:
             """
         )
     )
-    ws.registry.register_file(f"{module}:Picky", name="picky", sample_input=pd.DataFrame({"a": [1.0, 2.0]}))
+    ws.registry.register_file(
+        f"{module}:Picky", name="picky", sample_input=pd.DataFrame({"a": [1.0, 2.0]}), trusted=True
+    )
 
 
 def test_rows_the_model_fails_on_are_rejected_with_its_error_and_the_rest_scored(ws: Workspace, tmp_path: Path) -> None:

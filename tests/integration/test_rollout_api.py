@@ -32,9 +32,10 @@ def _register(workspace: Workspace) -> None:
     workspace.registry.register(model, name="iris", sample_input=x[:20])
     workspace.registry.register(model, name="iris", sample_input=x[:20])
     workspace.endpoints.create("iris", model="iris:1")
-    stable = workspace.registry.register(RaisesOnNegative(), name="doubler", sample_input=pd.DataFrame({"x": [1.0]}))
+    sample = pd.DataFrame({"x": [1.0]})
+    stable = workspace.registry.register(RaisesOnNegative(), name="doubler", sample_input=sample, trusted=True)
     # Registered with a signature and no sample, so nothing calls the broken model before the rollout does.
-    workspace.registry.register(AlwaysRaises(), name="doubler", signature=stable.signature)
+    workspace.registry.register(AlwaysRaises(), name="doubler", signature=stable.signature, trusted=True)
     workspace.endpoints.create("doubler", model="doubler:1")
 
 

@@ -353,7 +353,8 @@ def test_v2_traffic_is_counted_in_metrics_and_documented(served: str) -> None:
 def test_a_model_that_raises_is_a_generic_500_naming_only_the_request_id(
     fast_settings: Settings, workspace: Workspace
 ) -> None:
-    workspace.registry.register(RaisesOnNegative(), name="fragile", sample_input=pd.DataFrame({"x": [1.0, 2.0]}))
+    sample = pd.DataFrame({"x": [1.0, 2.0]})
+    workspace.registry.register(RaisesOnNegative(), name="fragile", sample_input=sample, trusted=True)
     workspace.endpoints.create("fragile", model="fragile:1")
     with running_server(fast_settings, workspace) as url:
         ok = infer_raw(url, "fragile", {"inputs": [fp64("x", [2.0])]})

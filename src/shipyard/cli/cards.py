@@ -67,7 +67,7 @@ def render_version_list(console: Console, name: str, versions: Sequence[ModelVer
     aliases = ["\n".join(f"@{a}" for a in v.aliases) or "-" for v in versions]
     metrics = ["\n".join(f"{k}={val:g}" for k, val in v.metrics.items()) or "-" for v in versions]
     wanted = [_longest(aliases, "aliases"), _longest(metrics, "metrics")]
-    fixed = len("version") + len("registered") + _longest((v.flavor for v in versions), "flavor") + len("YYYY-MM-DD")
+    fixed = len("version") + len("registered") + _longest(map(_flavor_cell, versions), "flavor") + len("YYYY-MM-DD")
     with_sha = sum(wanted) <= console.width - fixed - len("sha256xx") - 6 * _GAP
     alias_width, metrics_width = _ref_widths(wanted, console.width - fixed - (5 + with_sha) * _GAP - 8 * with_sha)
     table = _listing(f"versions of {name}")
@@ -81,12 +81,23 @@ def render_version_list(console: Console, name: str, versions: Sequence[ModelVer
     table.add_column("created", no_wrap=True)
     for v, alias, metric in zip(versions, aliases, metrics, strict=True):
         sha = [v.sha256[:8]] if with_sha else []
-        table.add_row(str(v.version), v.status.value, alias, v.flavor, *sha, metric, v.created_at.strftime("%Y-%m-%d"))
+        table.add_row(
+            str(v.version), v.status.value, alias, _flavor_cell(v), *sha, metric, v.created_at.strftime("%Y-%m-%d")
+        )
     console.print(table)
+    if any(v.runs_code for v in versions):
+        console.print("(code): loading it runs code (a pickle, a pyfunc's source); `models show` says who vouched")
 
 
-def render_card(console: Console, v: ModelVersion) -> None:
-    """Every recorded field of a version, grouped the way a reviewer reads them."""
+def _flavor_cell(v: ModelVersion) -> str:
+    return f"{v.flavor} (code)" if v.runs_code else v.flavor
+
+
+def render_card(console: Console, v: ModelVersion, *, identical_to: Sequence[str] = ()) -> None:
+    """Every recorded field of a version, grouped the way a reviewer reads them.
+
+    ``identical_to`` names other versions with the same artifact bytes (a re-registration).
+    """
     facts = Table.grid(padding=(0, 2))
     facts.add_column(style="bold")
     facts.add_column()
@@ -95,7 +106,8 @@ def render_card(console: Console, v: ModelVersion) -> None:
         ("status", v.status.value),
         ("aliases", ", ".join(f"{v.name}@{a}" for a in v.aliases) or "-"),
         ("flavor", f"{v.flavor} {dict(v.flavor_options)}"),
-        ("artifact", f"sha256 {v.sha256}, {v.size_bytes:,} bytes"),
+        ("artifact", f"sha256 {v.sha256}, {v.size_bytes:,} bytes" + _identical(identical_to)),
+        ("loading", _loading(v)),
         ("created", f"{v.created_at.isoformat()} by {v.owner}"),
         ("parent", f"{v.name}:{v.parent_version}" if v.parent_version else "-"),
         ("source", v.source),
@@ -151,6 +163,19 @@ def render_card(console: Console, v: ModelVersion) -> None:
     calibrator = _calibrator_summary(v)
     if calibrator:
         console.print(f"[bold]confidence calibrator[/]  {calibrator}")
+
+
+def _identical(refs: Sequence[str]) -> str:
+    return f"; identical to {', '.join(refs)}" if refs else ""
+
+
+def _loading(v: ModelVersion) -> str:
+    """Whether loading the version runs someone's code, and who vouched for it."""
+    if not v.runs_code:
+        return "runs no code (only reviewed types are rebuilt)"
+    if v.trusted:
+        return "runs code when loaded (registered with --trusted)"
+    return "runs code when loaded, and nobody vouched for it: it loads only for a caller passing trusted=True"
 
 
 def _code(v: ModelVersion) -> str:

@@ -6,6 +6,7 @@ and `shipyard models list` must not pay for what registering a model needs.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -51,7 +52,8 @@ def register(
         ),
     ] = None,
     trusted: Annotated[
-        bool, typer.Option("--trusted", help="Allow a pickle/joblib file (it can run code when loaded).")
+        bool,
+        typer.Option("--trusted", help="Vouch for code that runs when loaded: a pickle/joblib file, a pyfunc."),
     ] = False,
     metric: Annotated[list[str] | None, typer.Option("--metric", "-m", help="key=value, repeatable.")] = None,
     tag: Annotated[list[str] | None, typer.Option("--tag", "-t", help="key=value, repeatable.")] = None,
@@ -64,6 +66,10 @@ def register(
             metavar="NAME",
             help="A feature to monitor fairness across (e.g. gender), repeatable; it must be in the signature.",
         ),
+    ] = None,
+    code_dir: Annotated[
+        Path | None,
+        typer.Option(help="Directory of the code that trained the model; its git commit is recorded. Default: here."),
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -109,6 +115,7 @@ def register(
         notes=notes,
         owner=owner,
         sensitive_features=tuple(sensitive_feature or ()),
+        code_dir=code_dir if code_dir is not None else Path.cwd(),
     )
     if as_json:
         print_json(version.to_dict())
@@ -169,11 +176,13 @@ def show(
     """
     from shipyard.cli.cards import render_card
 
-    version = state.workspace.registry.get(ref)
+    registry = state.workspace.registry
+    version = registry.get(ref)
+    identical = registry.identical_versions(version)
     if as_json:
-        print_json(version.to_dict())
+        print_json({**version.to_dict(), "identical_to": identical})
         return
-    render_card(console, version)
+    render_card(console, version, identical_to=identical)
 
 
 @app.command("alias")

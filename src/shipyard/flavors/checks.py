@@ -56,6 +56,7 @@ def flavor_checks(
     rtol: float = 1e-5,
     proba_atol: float = 1e-6,
     exact_dtype: bool = True,
+    trusted: bool = False,
 ) -> list[tuple[str, Check]]:
     """The named contract checks for ``model`` under ``flavor``, given rows ``sample`` it accepts.
 
@@ -63,6 +64,7 @@ def flavor_checks(
     the model's own ``predict`` / ``predict_proba``. Pass them for models that have no such methods (an
     ONNX graph: the estimator it was converted from; a TorchScript module: its outputs). Labels must
     be equal (and of the same dtype unless ``exact_dtype`` is False); floats within ``rtol``.
+    ``trusted`` is passed to save and load, for flavors whose artifacts run code (pyfunc).
     """
     contract = _Contract(
         get_flavor(flavor) if isinstance(flavor, str) else flavor,
@@ -73,6 +75,7 @@ def flavor_checks(
         rtol=rtol,
         proba_atol=proba_atol,
         exact_dtype=exact_dtype,
+        trusted=trusted,
     )
     return [(name, getattr(contract, name)) for name in CHECKS]
 
@@ -112,8 +115,10 @@ class _Contract:
         rtol: float,
         proba_atol: float,
         exact_dtype: bool,
+        trusted: bool = False,
     ) -> None:
         self.flavor = flavor
+        self.trusted = trusted
         self.model = model
         self.sample = sample
         self._expected = expected
@@ -126,7 +131,7 @@ class _Contract:
 
     @cached_property
     def saved(self) -> SavedModel:
-        return self.flavor.save(self.model)
+        return self.flavor.save(self.model, trusted=self.trusted)
 
     @cached_property
     def options(self) -> dict[str, Any]:
@@ -135,7 +140,7 @@ class _Contract:
 
     @cached_property
     def predictor(self) -> Predictor:
-        return self.flavor.load(self.saved.data, self.options)
+        return self.flavor.load(self.saved.data, self.options, trusted=self.trusted)
 
     @cached_property
     def expected(self) -> np.ndarray:
@@ -203,10 +208,10 @@ class _Contract:
         )
 
     def check_save_is_repeatable(self) -> None:
-        # Bytes may differ (skops writes timestamps), but every save must load to the same behaviour.
-        again = self.flavor.save(self.model)
+        # Every save must load to the same behaviour (built-in flavors also give the same bytes).
+        again = self.flavor.save(self.model, trusted=self.trusted)
         assert json.loads(json.dumps(dict(again.options))) == self.options, "options differ between saves"
-        twin = self.flavor.load(again.data, self.options)
+        twin = self.flavor.load(again.data, self.options, trusted=self.trusted)
         assert_same_predictions(
             twin.predict(self.prepared), self.predictor.predict(self.prepared), rtol=0.0, what="second save"
         )
@@ -279,7 +284,7 @@ class _Contract:
             ("truncated", data[: len(data) // 2], False),
         ):
             try:
-                self.flavor.load(damaged, self.options)
+                self.flavor.load(damaged, self.options, trusted=self.trusted)
             except ShipyardError:
                 continue
             except Exception as exc:

@@ -2,9 +2,9 @@
 
 The artifact is a zip with the module's source (``source.py``), which class to build (``meta.json``)
 and the instance's attributes (``state.skops``). Loading one EXECUTES THAT SOURCE: running the user's
-code is what a pyfunc is, so only register and load pyfuncs whose source you would run yourself. The
-attributes go through skops, which refuses types outside scikit-learn, NumPy and SciPy unless the
-caller passes trusted=True; a pickle of them is written and read only with trusted=True.
+code is what a pyfunc is, so a pyfunc loads only for a caller who passes trusted=True (the registry
+passes the trust its registering caller gave). A pickle of the attributes is written only with
+trusted=True too.
 """
 
 from __future__ import annotations
@@ -26,8 +26,9 @@ import numpy as np
 
 from shipyard.core.inputs import InputLayout
 from shipyard.errors import ModelLoadError, UnsupportedModelError, UntrustedArtifactError
+from shipyard.flavors import skops_canonical, skops_trust
 from shipyard.flavors.base import Predictor, SavedModel, jsonable_params, plain_classes
-from shipyard.flavors.sklearn import _skops_loads, skops_io
+from shipyard.flavors.skops_trust import skops_io
 
 FORMAT = "pyfunc-zip"
 SOURCE, META, STATE_SKOPS, STATE_PICKLE = "source.py", "meta.json", "state.skops", "state.pickle"
@@ -92,10 +93,10 @@ class PyfuncFlavor:
                 state_bytes = archive.read(state_name)
         except (zipfile.BadZipFile, KeyError, ValueError, OSError, EOFError) as exc:
             raise ModelLoadError(f"the artifact is not a pyfunc archive: {exc}") from exc
-        if state_name == STATE_PICKLE and not trusted:
+        if not trusted:
             raise UntrustedArtifactError(
-                "its state is stored as a pickle, and unpickling can run arbitrary code; load it with "
-                "trusted=True (CLI: --trusted) only if you trust where it came from"
+                f"it is a pyfunc, and loading it runs its stored source (module {meta.get('module', '?')!r}); "
+                "load it with trusted=True (register with --trusted) only if you vouch for that code"
             )
         name = _LOADED_PREFIX + hashlib.sha256(data).hexdigest()[:16]
         module = _source_module(name, source, origin=str(meta.get("module", "?")))
@@ -104,7 +105,7 @@ class PyfuncFlavor:
             if state_name == STATE_PICKLE:
                 state = _unpickle(state_bytes, original=str(meta["module"]), module=module)
             else:
-                state = _skops_loads(state_bytes, trusted=trusted)
+                state = skops_trust.loads(state_bytes, trusted=trusted)
         if not isinstance(state, dict):
             raise ModelLoadError(f"the pyfunc state is a {type(state).__name__}, not a dict of attributes")
         instance = cls.__new__(cls)
@@ -177,7 +178,7 @@ def _class_source(cls: type) -> bytes:
 
 def _dump_state(qualname: str, state: dict[str, Any], *, trusted: bool) -> tuple[str, bytes]:
     try:
-        return STATE_SKOPS, skops_io().dumps(state)
+        return STATE_SKOPS, skops_canonical.dumps(state)
     except Exception as exc:  # skops raises TypeError and others for objects it cannot represent
         culprit = _unserialisable_attribute(state)
         where = f"attribute {culprit!r} ({type(state[culprit]).__name__})" if culprit else "its attributes"

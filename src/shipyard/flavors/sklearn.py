@@ -5,45 +5,23 @@ A pickle is accepted only from a caller who says it is trusted: unpickling can r
 
 from __future__ import annotations
 
-import importlib
 import io
 import pickle
-import sys
 from collections.abc import Mapping
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
 
 from shipyard.core.inputs import InputLayout
 from shipyard.errors import ModelLoadError, UnsupportedModelError, UntrustedArtifactError
+from shipyard.flavors import skops_canonical, skops_trust
 from shipyard.flavors.base import Predictor, SavedModel, jsonable_params, plain_classes
+from shipyard.flavors.skops_trust import skops_io
 
-# Types from these libraries carry no user code; skops may build them without asking the caller.
-SAFE_TYPE_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.", "collections.", "datetime.", "_operator.")
+__all__ = ["SklearnFlavor", "SklearnPredictor", "skops_io"]
+
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib")
-
-
-def skops_io() -> ModuleType:
-    """``skops.io``, imported without its scan of every scikit-learn estimator.
-
-    At import, skops imports all of scikit-learn (and torch, when installed) only to list the estimator
-    types it trusts by default. Shipyard never relies on that list: it decides trust itself from
-    ``SAFE_TYPE_PREFIXES`` and passes the types explicitly. Skipping the scan keeps a serving worker
-    over 100 MB smaller.
-    """
-    loaded = sys.modules.get("skops.io")
-    if loaded is not None:
-        return loaded
-    import sklearn.utils
-
-    original = sklearn.utils.all_estimators
-    sklearn.utils.all_estimators = lambda *args, **kwargs: []
-    try:
-        return importlib.import_module("skops.io")
-    finally:
-        sklearn.utils.all_estimators = original
 
 
 class SklearnPredictor:
@@ -80,7 +58,7 @@ class SklearnFlavor:
     def save(self, model: Any, *, trusted: bool = False) -> SavedModel:
         layout = InputLayout.FRAME if hasattr(model, "feature_names_in_") else InputLayout.ARRAY
         try:
-            data = skops_io().dumps(model)
+            data = skops_canonical.dumps(model)
             fmt = "skops"
         except Exception as exc:  # skops raises a variety of errors for objects it cannot represent
             if not trusted:
@@ -131,21 +109,8 @@ class SklearnFlavor:
 
 
 def _skops_loads(data: bytes, *, trusted: bool) -> Any:
-    skops = skops_io()
-    try:
-        untrusted = skops.get_untrusted_types(data=data)
-    except Exception as exc:
-        raise ModelLoadError(f"the artifact is not a readable skops file: {exc}") from exc
-    unsafe = [t for t in untrusted if not t.startswith(SAFE_TYPE_PREFIXES)]
-    if unsafe and not trusted:
-        raise UntrustedArtifactError(
-            f"it contains types that are not part of scikit-learn, NumPy or SciPy: {unsafe}; load it "
-            "with trusted=True (CLI: --trusted) only if you trust that code"
-        )
-    try:
-        return skops.loads(data, trusted=untrusted)
-    except Exception as exc:
-        raise ModelLoadError(f"skops could not rebuild the model: {exc}") from exc
+    """Rebuild a skops file; names outside the reviewed allow-list need the caller's trust."""
+    return skops_trust.loads(data, trusted=trusted)
 
 
 def _unpickle(data: bytes) -> Any:

@@ -29,6 +29,7 @@ from shipyard.errors import (
     ShipyardError,
     SignatureInferenceError,
     UnsupportedModelError,
+    UntrustedArtifactError,
     VersionNotFoundError,
 )
 from shipyard.flavors.base import Flavor, Predictor, SavedModel, layout_option
@@ -80,17 +81,20 @@ class RegistryService:
         extra_options: Mapping[str, Any] | None = None,
         reference_profile: ReferenceProfile | None = None,
         training_data_hash: str | None = None,
+        code_dir: str | Path | None = None,
         confidence_calibrator: ConfidenceCalibrator | None = None,
     ) -> ModelVersion:
         """Save, verify and record a new version; nothing is stored unless every check passes.
 
-        A classifier's label-free accuracy estimate is calibrated on ``calibration_data``/``calibration_target``
-        (a holdout), else on the training rows.
+        ``code_dir`` is where the code that trained the model lives (its git commit is recorded);
+        by default the directory of the calling script. A classifier's label-free accuracy estimate is
+        calibrated on ``calibration_data``/``calibration_target`` (a holdout), else on the training rows.
         """
         check_model_name(name)
         clean_metrics = _check_metrics(metrics or {})
         clean_tags = {str(k): str(v) for k, v in (tags or {}).items()}
         chosen = self._flavor_for(model, flavor)
+        _require_trust_for_code(chosen.name, trusted=trusted)
         saved = chosen.save(model, trusted=trusted)
         if extra_options:
             saved = SavedModel(saved.data, {**saved.options, **extra_options})
@@ -126,7 +130,7 @@ class RegistryService:
                 reference_profile=profile,
                 training_data_hash=data_hash,
                 hyperparameters=chosen.hyperparameters(model),
-                code=code if code is not None else lineage.code_info(),
+                code=code if code is not None else lineage.code_info(code_dir),
                 metrics=clean_metrics,
                 tags=clean_tags,
                 notes=notes or "",
@@ -136,6 +140,7 @@ class RegistryService:
                 status=VersionStatus.REGISTERED,
                 source=source,
                 input_example=example_rows(sample_frame) if sample_frame is not None else None,
+                trusted=trusted,
                 confidence_calibrator=confidence_calibrator or calibrator,
             )
             repo.insert_version(conn, mid, version)
@@ -148,6 +153,7 @@ class RegistryService:
         name: str,
         flavor: str | None = None,
         trusted: bool = False,
+        code_dir: str | Path | None = None,
         **options: Any,
     ) -> ModelVersion:
         """Register a model saved to disk by its own framework (or a pickle, when trusted)."""
@@ -155,6 +161,7 @@ class RegistryService:
         if not Path(file_part).exists():
             raise InvalidArgumentError(f"no model file at {file_part}")
         chosen = get_flavor(flavor) if flavor else flavor_for_file(path)
+        _require_trust_for_code(chosen.name, trusted=trusted)  # before read_file imports the module
         try:
             model = chosen.read_file(path, trusted=trusted)
         except ShipyardError:
@@ -165,7 +172,7 @@ class RegistryService:
             ) from exc
         options.setdefault("source", f"file:{Path(file_part).resolve()}")
         # The object read decides the flavor (a pickle may hold an XGBoost model), unless one was named.
-        return self.register(model, name=name, flavor=flavor, trusted=trusted, **options)
+        return self.register(model, name=name, flavor=flavor, trusted=trusted, code_dir=code_dir, **options)
 
     def _flavor_for(self, model: Any, flavor: str | None) -> Flavor:
         if flavor is None:
@@ -342,18 +349,31 @@ class RegistryService:
             raise ModelNotFoundError(f"no model named {name!r}; `shipyard models list` shows the registered models")
         return versions
 
-    def load(self, ref: str | ModelRef | ModelVersion, *, trusted: bool = False, strict: bool = False) -> LoadedModel:
-        """Fetch, verify (sha256) and load a version, ready to predict."""
+    def load(
+        self, ref: str | ModelRef | ModelVersion, *, trusted: bool | None = None, strict: bool = False
+    ) -> LoadedModel:
+        """Fetch, verify (sha256) and load a version, ready to predict.
+
+        Code (a pickle, a pyfunc's source) loads only when someone vouched for it: the caller who
+        registered the version with trusted=True, or this caller with trusted=True. Trust adds up:
+        None and False both load as the version was registered.
+        """
         version = ref if isinstance(ref, ModelVersion) else self.get(ref)
         data = self.artifacts.get(version.sha256, label=version.ref)
         flavor = get_flavor(version.flavor)
         try:
-            predictor = flavor.load(data, version.flavor_options, trusted=trusted)
+            predictor = flavor.load(data, version.flavor_options, trusted=bool(trusted) or version.trusted)
         except ShipyardError as exc:
             raise type(exc)(f"cannot load {version.ref}: {exc}") from exc
         except Exception as exc:
             raise ModelLoadError(f"cannot load {version.ref}: {type(exc).__name__}: {exc}") from exc
         return LoadedModel(version, predictor, strict=strict)
+
+    def identical_versions(self, version: ModelVersion) -> list[str]:
+        """Other versions with the very same artifact (sha256), e.g. ``["fraud:2"]``: a re-registration."""
+        with self.db.read() as conn:
+            refs = repo.refs_with_sha256(conn, version.sha256)
+        return [ref for ref in refs if ref != version.ref]
 
     def read_artifact(self, version: ModelVersion) -> bytes:
         return self.artifacts.get(version.sha256, label=version.ref)
@@ -400,6 +420,15 @@ class RegistryService:
             assert mid is not None
             repo.set_status(conn, mid, version.version, status)
         return self.get(version.ref)
+
+
+def _require_trust_for_code(flavor: str, *, trusted: bool) -> None:
+    """A pyfunc is its source, run on every load: it is stored only when its caller vouches for it."""
+    if flavor == "pyfunc" and not trusted:
+        raise UntrustedArtifactError(
+            "a pyfunc model's source runs whenever it is loaded (here, in the server, in batch jobs); "
+            "register it with trusted=True (CLI: --trusted) only if you vouch for that code"
+        )
 
 
 def _calibrator(

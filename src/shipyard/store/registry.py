@@ -154,6 +154,22 @@ def list_versions(conn: Connection, name: str) -> list[ModelVersion]:
     return [_to_version(row, by_version.get(int(row.version), [])) for row in rows]
 
 
+def refs_with_sha256(conn: Connection, sha256: str) -> list[str]:
+    """``name:version`` of every version whose artifact is ``sha256``, oldest first."""
+    rows = conn.execute(
+        sa.select(models.c.name, model_versions.c.version)
+        .join(models, models.c.id == model_versions.c.model_id)
+        .where(model_versions.c.sha256 == sha256)
+        .order_by(models.c.name, model_versions.c.version)
+    )
+    return [f"{row.name}:{row.version}" for row in rows]
+
+
+def referenced_sha256s(conn: Connection) -> set[str]:
+    """Every artifact some version names, archived ones included (they still load)."""
+    return set(conn.execute(sa.select(model_versions.c.sha256).distinct()).scalars())
+
+
 def list_models(conn: Connection) -> list[ModelSummary]:
     counts = (
         sa.select(model_versions.c.model_id, sa.func.count().label("n")).group_by(model_versions.c.model_id).subquery()
