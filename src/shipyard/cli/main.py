@@ -39,7 +39,7 @@ COMMANDS: dict[str, LazyCommand] = {
     "report": LazyCommand("shipyard.cli.monitor:report", "Write a self-contained HTML monitoring report."),
     "feedback": LazyCommand("shipyard.cli.monitor:feedback_app", "Feedback joined with predictions: export it."),
     "db": LazyCommand("shipyard.cli.db:app", "The control-plane store: apply schema migrations."),
-    "gc": LazyCommand("shipyard.cli.gc:gc", "Delete stored files that nothing refers to any more."),
+    "gc": LazyCommand("shipyard.cli.gc:gc", "List stored files no version needs; --apply deletes them."),
 }
 
 app = typer.Typer(
