@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import Protocol
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol, runtime_checkable
 
 from shipyard.errors import ArtifactIntegrityError, ConfigError, InvalidArgumentError
 
@@ -31,6 +34,38 @@ class ArtifactStore(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class StoredObject:
+    """One thing under a store's ``sha256/`` tree: a blob, or a temporary file a crashed write left."""
+
+    key: str
+    """Where it is, relative to the store's root (``sha256/ab/abcdef…``)."""
+    sha256: str | None
+    """The blob's digest; None for a temporary file."""
+    size_bytes: int
+    modified_at: datetime
+    """When it was last written (or, for a blob, last stored again), in UTC."""
+
+
+@runtime_checkable
+class SweepableStore(Protocol):
+    """A store that can list what it holds and remove it: what ``shipyard gc`` needs."""
+
+    uri: str
+
+    def stored(self) -> Iterator[StoredObject]:
+        """Every blob and leftover temporary file, in no particular order."""
+        ...
+
+    def remove(self, item: StoredObject, *, unchanged_since: datetime) -> bool:
+        """Delete ``item`` unless it was written after ``unchanged_since`` (then keep it, return False)."""
+        ...
+
+
+BLOB_DIR = "sha256"
+TEMPORARY_PREFIX = ".tmp-"
+
+
 def sha256_of(data: bytes | memoryview) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -39,7 +74,11 @@ def blob_key(sha256: str) -> str:
     """``sha256/ab/abcdef…``: two-level fan-out keeps directories small on local disks."""
     if not _DIGEST.match(sha256):
         raise InvalidArgumentError(f"not a sha256 digest: {sha256!r}")
-    return f"sha256/{sha256[:2]}/{sha256}"
+    return f"{BLOB_DIR}/{sha256[:2]}/{sha256}"
+
+
+def is_digest(name: str) -> bool:
+    return bool(_DIGEST.match(name))
 
 
 def verify(data: bytes, expected: str, *, label: str, location: str) -> bytes:

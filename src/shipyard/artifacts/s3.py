@@ -1,14 +1,17 @@
 """Artifacts in S3 (or an S3-compatible server) through fsspec/s3fs.
 
 An S3 PUT, single or multipart, is atomic: the object appears whole at completion or not at all,
-so the commit step that a local rename gives comes from the protocol itself.
+so the commit step that a local rename gives comes from the protocol itself, and no temporary
+objects are ever left behind (an abandoned multipart upload is the bucket's lifecycle rules' to expire).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
-from shipyard.artifacts.base import blob_key, sha256_of, verify
+from shipyard.artifacts.base import BLOB_DIR, StoredObject, blob_key, is_digest, sha256_of, verify
 from shipyard.errors import ArtifactNotFoundError, ConfigError, StoreError, missing_dependency
 
 
@@ -63,3 +66,41 @@ class S3ArtifactStore:
         except Exception as exc:
             raise StoreError(f"cannot read the artifact of {label} from {self.location(sha256)}: {exc}") from exc
         return verify(data, sha256, label=label, location=self.location(sha256))
+
+    def stored(self) -> Iterator[StoredObject]:
+        """Every blob under ``prefix/sha256/`` (S3 keeps no temporary objects)."""
+        top = f"{self._base}/{BLOB_DIR}"
+        try:
+            listing = self._fs.find(top, detail=True)
+        except FileNotFoundError:
+            return
+        except Exception as exc:
+            raise StoreError(f"cannot list artifact store {self.uri}: {exc}") from exc
+        for path, info in sorted(listing.items()):
+            name = path.rsplit("/", 1)[-1]
+            if not is_digest(name):
+                continue
+            yield StoredObject(
+                key=path.removeprefix(f"{self._base}/"),
+                sha256=name,
+                size_bytes=int(info.get("size", 0)),
+                modified_at=_utc(info.get("LastModified")),
+            )
+
+    def remove(self, item: StoredObject, *, unchanged_since: datetime) -> bool:
+        path = f"{self._base}/{item.key}"
+        try:
+            if _utc(self._fs.info(path).get("LastModified")) > unchanged_since:
+                return False
+            self._fs.rm_file(path)
+        except FileNotFoundError:
+            return False
+        except Exception as exc:
+            raise StoreError(f"cannot remove s3://{path}: {exc}") from exc
+        return True
+
+
+def _utc(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return datetime.now(UTC)  # unknown age: treated as new, so it is never removed
