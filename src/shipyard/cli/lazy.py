@@ -31,6 +31,7 @@ def load_command(name: str, spec: LazyCommand) -> Any:
     """Import the command's module and build its Click command (a group for a Typer app)."""
     module_name, _, attribute = spec.target.partition(":")
     obj = getattr(importlib.import_module(module_name), attribute)
+    command: Any
     if isinstance(obj, typer.Typer):
         command = typer.main.get_group(obj)  # a group even when the app has a single command
     else:

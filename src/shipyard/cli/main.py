@@ -21,7 +21,7 @@ from shipyard.errors import ShipyardError
 try:  # Typer ships its own copy of Click from 0.2x on; before that it used Click's
     from typer._click.exceptions import UsageError
 except ImportError:  # pragma: no cover - older Typer
-    from click.exceptions import UsageError  # type: ignore[no-redef]
+    from click.exceptions import UsageError  # type: ignore[no-redef,assignment,unused-ignore]
 
 # Exit status of a usage error (unknown option, missing argument, bad value), as Click and POSIX tools use.
 USAGE_EXIT = 2
