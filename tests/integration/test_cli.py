@@ -359,15 +359,22 @@ def test_unreadable_inputs_are_one_line_errors_naming_the_file(tmp_path: Path, f
     home = tmp_path / "home"
     latin = tmp_path / "row.json"
     latin.write_bytes(b'{"plan": "caf\xe9"}')  # Latin-1, not UTF-8
+    latin_csv = tmp_path / "rows.csv"
+    latin_csv.write_bytes(b"tenure_months,monthly_charges,plan,region\n3,70.5,caf\xe9,north\n")
     register = ["models", "register", str(files["model"]), "--name", "churn"]
 
     for args, fragments in (
         (["predict", "demo", "--data", str(latin)], [f"cannot read --data file {latin}", "utf-8"]),
         ([*register, "--sample", str(tmp_path)], [f"sample file {tmp_path} is a directory"]),
+        ([*register, "--sample", str(latin_csv)], [f"cannot read sample file {latin_csv}", "utf-8"]),
     ):
         result = run(args, home, ok=False)
         assert result.returncode == 1
         assert_one_line_error(result, *fragments)
+    run([*register, "--sample", str(files["csv"]), "--target", "churned"], home)
+    scored = run(["batch", "churn", str(latin_csv), "-o", str(tmp_path / "scores.csv")], home, ok=False)
+    assert_one_line_error(scored, f"cannot read input file {latin_csv}", "invalid UTF8")
+    assert not (tmp_path / "scores.csv").exists()
 
 
 def test_a_settings_file_nested_thousands_deep_is_a_config_error(tmp_path: Path) -> None:
