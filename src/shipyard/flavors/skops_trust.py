@@ -26,15 +26,19 @@ from __future__ import annotations
 
 import importlib
 import sys
-from functools import cache
+from functools import lru_cache
 from types import ModuleType
 from typing import Any
 
 from shipyard.errors import ModelLoadError, UntrustedArtifactError
 
 LIBRARIES = ("sklearn", "numpy", "scipy")
-# Test helpers and build tools inside those libraries are never part of a fitted model.
-_NEVER_IMPORTED = frozenset({"tests", "testing", "_testing", "conftest", "f2py", "distutils", "__main__"})
+# Parts of scikit-learn that hold no estimator and import other packages (tests, vendored code, datasets).
+_NEVER_IMPORTED = frozenset(
+    {"tests", "_testing", "conftest", "externals", "_build_utils", "datasets", "callback", "experimental", "__main__"}
+)
+# NumPy and SciPy names are looked up only in these modules' own (already imported) submodules.
+_ARRAY_MODULES = ("numpy", "numpy.dtypes", "numpy.random", "numpy.ma", "scipy.sparse")
 
 REVIEWED_TYPES = frozenset(
     {
@@ -139,22 +143,36 @@ def loads(data: bytes, *, trusted: bool) -> Any:
     return model
 
 
-@cache
+@lru_cache(maxsize=4096)
 def is_reviewed(name: str) -> bool:
     """True when ``name`` (``module.Name``, as skops reports it) passes the review."""
     if name in REVIEWED_TYPES or name in CHECKED_TYPES or name in REVIEWED_FUNCTIONS:
         return True
     module_name, _, attribute = name.rpartition(".")
-    parts = module_name.split(".")
-    if parts[0] not in LIBRARIES or _NEVER_IMPORTED.intersection(parts) or not attribute.isidentifier():
-        return False
-    try:
-        found = getattr(importlib.import_module(module_name), attribute, None)
-    except Exception:  # a module that does not exist (or fails to import) in this installation
-        return False
+    found = getattr(_module(module_name), attribute, None) if attribute.isidentifier() else None
     if not isinstance(found, type) or found.__module__.split(".")[0] not in LIBRARIES:
         return False
     return _is_estimator(found) or _is_array_type(found) or _is_cv_splitter(found)
+
+
+def _module(name: str) -> ModuleType | None:
+    """The module a name points into, imported only if it is scikit-learn's own code.
+
+    A scikit-learn module is imported to look at the class (as skops would to build it); a NumPy or
+    SciPy name must be in a module already imported with the array libraries, so a file can never
+    make this review import anything else (SciPy's vendored array-API wrappers would import torch).
+    """
+    parts = name.split(".")
+    if parts[0] == "sklearn" and not _NEVER_IMPORTED.intersection(parts):
+        try:
+            return importlib.import_module(name)
+        except Exception:  # not a module of this scikit-learn (or it fails to import)
+            return None
+    if parts[0] in ("numpy", "scipy"):
+        for array_module in _ARRAY_MODULES:
+            importlib.import_module(array_module)
+        return sys.modules.get(name)
+    return None
 
 
 def _is_estimator(cls: type) -> bool:
