@@ -172,6 +172,8 @@ def _identical(refs: Sequence[str]) -> str:
 def _loading(v: ModelVersion) -> str:
     """Whether loading the version runs someone's code, and who vouched for it."""
     if not v.runs_code:
+        if v.trusted:
+            return "registered with --trusted: it may rebuild types outside the reviewed scikit-learn/NumPy/SciPy set"
         return "runs no code (only reviewed types are rebuilt)"
     if v.trusted:
         return "runs code when loaded (registered with --trusted)"
