@@ -276,3 +276,21 @@ def test_feedback_learns_its_version_and_arm_from_the_log(model_served: tuple[st
     assert workspace.feedback.fill_from_log("clean", since=since) == 3
     assert {(i.version, i.arm) for i in workspace.feedback.items("clean")} == {("m:1", "stable")}
     assert workspace.feedback.fill_from_log("clean", since=since) == 0
+
+
+def test_without_a_reference_profile_unseen_categories_are_judged_by_the_signature(
+    fast: Settings, workspace: Workspace
+) -> None:
+    """A version registered with a sample only: its signature's categories say what is unseen, not 'all'."""
+    from tests.models import churn_frame, churn_pipeline
+
+    frame, _ = churn_frame()
+    workspace.registry.register(churn_pipeline(), name="churn", sample_input=frame)
+    workspace.endpoints.create("churn", model="churn:1")
+    rows = frame[:20].to_dict(orient="records")
+    rows[0] = {**rows[0], "region": "atlantis"}
+    with running_server(fast, workspace) as url:
+        assert httpx.post(f"{url}/v1/endpoints/churn/predict", json={"instances": rows}, timeout=30).status_code == 200
+        version = _report(url, "churn")["versions"][0]
+    unseen = {f["feature"]: f["unseen"] for f in version["quality"]["features"]}
+    assert unseen == {"tenure_months": 0, "monthly_charges": 0, "plan": 0, "region": 1}

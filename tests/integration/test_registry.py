@@ -163,6 +163,18 @@ def test_archive_is_refused_while_an_alias_points_at_the_version(workspace: Work
     assert workspace.registry.load("iris:1").predict(x[:2]).shape == (2,)
 
 
+def test_archive_is_refused_while_an_endpoint_serves_the_version(workspace: Workspace) -> None:
+    x, _, model = iris()
+    workspace.registry.register(model, name="iris", sample_input=x[:10])
+    workspace.registry.register(model, name="iris", sample_input=x[:10])
+    workspace.endpoints.create("flowers", model="iris:1")
+    with pytest.raises(ConflictError, match="served by endpoint\\(s\\) flowers"):
+        workspace.registry.archive("iris:1")
+    assert workspace.registry.get("iris:1").status is VersionStatus.REGISTERED
+    workspace.endpoints.set_model("flowers", model="iris:2")
+    assert workspace.registry.archive("iris:1").status is VersionStatus.ARCHIVED
+
+
 def test_unknown_model_version_alias_and_malformed_refs(workspace: Workspace) -> None:
     x, _, model = iris()
     workspace.registry.register(model, name="iris", sample_input=x[:10])

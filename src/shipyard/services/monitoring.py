@@ -282,7 +282,8 @@ def _quality(window: WindowProfile, reference: ReferenceProfile | None, signatur
         present = live.count if live is not None else 0
         missing = live.missing if live is not None else 0
         total = present + missing
-        unseen = _unseen(live, ref)
+        spec = signature.feature(name) if signature is not None and name in signature.names else None
+        unseen = _unseen(live, ref, spec.categories if spec is not None else None)
         out_of_range = window.out_of_range.get(name, 0)
         features.append(
             {
@@ -304,12 +305,20 @@ def _quality(window: WindowProfile, reference: ReferenceProfile | None, signatur
     }
 
 
-def _unseen(live: Any, ref: Any) -> int:
+def _unseen(live: Any, ref: Any, categories: Any = None) -> int:
     """Live values the reference never saw: levels it does not name, and ``__other__`` unless the reference
-    itself folded rare training levels there (then they may have been seen)."""
+    itself folded rare training levels there (then they may have been seen).
+
+    A version registered without training data has no reference profile; the categories its signature saw
+    in the sample stand in for it, and with neither nothing is called unseen (nothing is known to compare)."""
     if not isinstance(live, CategoricalProfile):
         return 0
-    known = set(ref.counts) if isinstance(ref, CategoricalProfile) else set()
+    if isinstance(ref, CategoricalProfile):
+        known = set(ref.counts)
+    elif categories:
+        known = {str(c) for c in categories}
+    else:
+        return 0
     folded = OTHER in known
     return sum(n for level, n in live.counts.items() if level not in known and not (folded and level == OTHER))
 

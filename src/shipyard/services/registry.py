@@ -36,6 +36,7 @@ from shipyard.flavors.base import Flavor, Predictor, SavedModel, layout_option
 from shipyard.flavors.loaded import LoadedModel
 from shipyard.flavors.registry import detect_flavor, flavor_for_file, get_flavor
 from shipyard.services import lineage
+from shipyard.store import endpoints as endpoint_repo
 from shipyard.store import registry as repo
 from shipyard.store.db import Database
 
@@ -407,11 +408,18 @@ class RegistryService:
         return self._set_status(version, VersionStatus.APPROVED)
 
     def archive(self, ref: str) -> ModelVersion:
-        """Retire a version; refused while an alias still points at it, so nothing live breaks."""
+        """Retire a version; refused while an alias or an endpoint still points at it, so nothing live breaks."""
         version = self.get(ref)
         if version.aliases:
             names = ", ".join(f"{version.name}@{a}" for a in version.aliases)
             raise ConflictError(f"{version.ref} is still the target of {names}; move the alias first")
+        with self.db.read() as conn:
+            serving = [e.name for e in endpoint_repo.list_all(conn) if e.model == version.ref]
+        if serving:
+            raise ConflictError(
+                f"{version.ref} is still served by endpoint(s) {', '.join(serving)}; point them elsewhere first "
+                "(`shipyard endpoints set NAME --model REF`)"
+            )
         return self._set_status(version, VersionStatus.ARCHIVED)
 
     def _set_status(self, version: ModelVersion, status: VersionStatus) -> ModelVersion:
