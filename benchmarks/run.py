@@ -2,7 +2,7 @@
 
 Switches for quick checks: ``SHIPYARD_BENCH_QUICK=1`` (short load runs), ``SHIPYARD_BENCH_PEERS=0``
 (skip MLflow and BentoML, and so their installation), ``SHIPYARD_BENCH_ONLY=serving`` (or ``registry``,
-``cli``, ``rollouts``, ``monitoring``, ``drift``; comma-separated).
+``cli``, ``coldstart``, ``rollouts``, ``monitoring``, ``drift``; comma-separated).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_cli
+import bench_coldstart
 import bench_drift
 import bench_monitoring
 import bench_registry
@@ -38,6 +39,9 @@ def main() -> None:
     if not only or "cli" in only:
         results["cli"] = bench_cli.run(quick=quick)
         print("\n" + bench_cli.report(results["cli"]), flush=True)
+    if not only or "coldstart" in only:
+        results["coldstart"] = bench_coldstart.run(quick=quick)
+        print("\n" + bench_coldstart.report(results["coldstart"]), flush=True)
     if not only or "serving" in only:
         results["serving"] = bench_serving.run(quick=quick, peers=peers)
         print("\n" + bench_serving.report(results["serving"]))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -63,7 +64,8 @@ def server_process(args: list[str], home: Path, env: dict[str, str] | None = Non
     try:
         yield process
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):  # it may have ended by itself
+            os.killpg(process.pid, signal.SIGTERM)
         try:
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
@@ -146,6 +148,16 @@ def test_serve_refuses_a_port_in_use(home: Path) -> None:
         sock.listen(1)
         port = sock.getsockname()[1]
         assert_one_line_error(run(["serve", "--port", str(port)], home, ok=False), f"cannot listen on 127.0.0.1:{port}")
+
+
+def test_serve_reports_a_bad_setting_in_one_line(home: Path) -> None:
+    """The server process checks the settings (the command line hands over at once) and says what is wrong."""
+    with server_process(["serve", "--port", str(free_port())], home, {"SHIPYARD_MAX_REQUEST_ROWS": "0"}) as process:
+        _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 1
+    assert stderr.strip().splitlines() == [
+        "error: invalid Shipyard settings: max_request_rows: Input should be greater than or equal to 1"
+    ]
 
 
 def test_demo_serves_and_its_printed_curl_works_as_printed(tmp_path: Path) -> None:

@@ -161,3 +161,22 @@ def test_untouched_structures_load_and_predict_as_before() -> None:
         KNeighborsClassifier(algorithm="ball_tree").fit(x, y),
     ):
         np.testing.assert_array_equal(_reload(model).predict(x), model.predict(x))  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("function", ["numpy.log1p", "scipy.special.expit"])
+def test_pipelines_of_numpy_and_scipy_ufuncs_load_without_trust(function: str) -> None:
+    """Shipyard reviews ufuncs itself (skops' own scan of SciPy's ufuncs is skipped at import, for speed)."""
+    import importlib
+
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    module, _, name = function.rpartition(".")
+    ufunc = getattr(importlib.import_module(module), name)
+    x, y = load_iris(return_X_y=True)
+    model = Pipeline([("f", FunctionTransformer(ufunc)), ("clf", LogisticRegression(max_iter=500))]).fit(x, y)
+    data = skops_canonical.dumps(model)
+    loaded = skops_trust.loads(data, trusted=False)
+    assert (loaded.predict(x[:20]) == model.predict(x[:20])).all()
+    assert all(is_reviewed(n) for n in skops_trust.reported_types(data))

@@ -29,8 +29,8 @@ def serve(
 
     Example: shipyard serve --port 8000 --workers 2
     """
-    from shipyard.config import Settings
+    # Nothing else is imported here: the server process reads (and checks) the settings itself, and
+    # reports a bad one in one line, so the command line hands over as soon as the port is known free.
     from shipyard.serving.server import exec_server
 
-    Settings.load()  # a bad setting is reported here, as one line, before the process is replaced
     exec_server(host=host, port=port, workers=workers)

@@ -11,8 +11,8 @@ prefix. A name passes the review when it is:
   arrays, dtypes, scalars and random generators, SciPy sparse matrices, CV splitters, distance metrics
   without user functions);
 * one of the few reviewed functions (``REVIEWED_FUNCTIONS``): pure array maths, no I/O, no
-  evaluation, no attribute access. NumPy and SciPy ufuncs (``numpy.log1p``) are already trusted by
-  skops itself: a ufunc computes element-wise on numbers and can do nothing else.
+  evaluation, no attribute access; or a NumPy or SciPy ufunc (``numpy.log1p``,
+  ``scipy.special.expit``): a ufunc computes element-wise on numbers and can do nothing else.
 
 Types whose internal index arrays scikit-learn reads without bounds checks (decision trees, the
 histogram-boosting predictor, KD/ball trees, sparse matrices, B-splines) pass the review only
@@ -24,7 +24,10 @@ no module outside scikit-learn, NumPy and SciPy is ever imported to decide.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import importlib.abc
+import importlib.util
 import sys
 from functools import lru_cache
 from types import ModuleType
@@ -90,11 +93,13 @@ REVIEWED_FUNCTIONS = frozenset(
 
 
 def skops_io() -> ModuleType:
-    """``skops.io``, imported without its scan of every scikit-learn estimator.
+    """``skops.io``, imported without its two scans at import time.
 
     At import, skops imports all of scikit-learn (and torch, when installed) only to list the estimator
-    types it trusts by default. Shipyard never relies on that list: ``untrusted_types`` decides which
-    names pass. Skipping the scan keeps a serving worker over 100 MB smaller.
+    types it trusts by default, and looks every SciPy ufunc up in every loaded module (hundreds of thousands
+    of attribute reads, a quarter to half a second of a server's cold start) only to name the ufuncs it
+    trusts. Shipyard relies on neither list: ``is_reviewed`` decides which names pass, ufuncs included.
+    Skipping the estimator scan also keeps a serving worker over 100 MB smaller.
     """
     loaded = sys.modules.get("skops.io")
     if loaded is not None:
@@ -103,10 +108,43 @@ def skops_io() -> ModuleType:
 
     original = sklearn.utils.all_estimators
     sklearn.utils.all_estimators = lambda *args, **kwargs: []
+    finder = _WithoutScipyUfuncScan()
+    sys.meta_path.insert(0, finder)
     try:
         return importlib.import_module("skops.io")
     finally:
         sklearn.utils.all_estimators = original
+        with contextlib.suppress(ValueError):
+            sys.meta_path.remove(finder)
+
+
+class _WithoutScipyUfuncScan(importlib.abc.MetaPathFinder):
+    """Loads ``skops.io._utils`` as usual, then makes its ``get_public_type_names`` skip ``scipy.special``.
+
+    skops' ``_trusted_types`` imports that helper by name right after, so the module's own list of SciPy
+    ufuncs comes out empty; NumPy's list is cheap (NumPy ufuncs name their module) and is kept.
+    """
+
+    def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
+        if fullname != "skops.io._utils":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(fullname)
+        if spec is None or spec.loader is None:
+            return spec
+        exec_module = spec.loader.exec_module
+
+        def exec_then_skip_scan(module: ModuleType) -> None:
+            exec_module(module)
+            scan = module.get_public_type_names
+
+            def public_type_names(module: ModuleType, oftype: type) -> list[str]:
+                return [] if module.__name__ == "scipy.special" else list(scan(module=module, oftype=oftype))
+
+            module.get_public_type_names = public_type_names
+
+        spec.loader.exec_module = exec_then_skip_scan  # type: ignore[method-assign]
+        return spec
 
 
 def reported_types(data: bytes) -> list[str]:
@@ -150,6 +188,8 @@ def is_reviewed(name: str) -> bool:
         return True
     module_name, _, attribute = name.rpartition(".")
     found = getattr(_module(module_name), attribute, None) if attribute.isidentifier() else None
+    if module_name.split(".")[0] in ("numpy", "scipy") and _is_ufunc(found):
+        return True
     if not isinstance(found, type) or found.__module__.split(".")[0] not in LIBRARIES:
         return False
     return _is_estimator(found) or _is_array_type(found) or _is_cv_splitter(found)
@@ -173,6 +213,18 @@ def _module(name: str) -> ModuleType | None:
             importlib.import_module(array_module)
         return sys.modules.get(name)
     return None
+
+
+def _is_ufunc(found: Any) -> bool:
+    """A NumPy or SciPy ufunc (``numpy.log1p``, ``scipy.special.expit``): element-wise maths on numbers only."""
+    import numpy as np
+
+    if isinstance(found, np.ufunc):
+        return True
+    from skops.utils._fixes import get_scipy_ufunc_wrapper_type
+
+    wrapper = get_scipy_ufunc_wrapper_type()
+    return wrapper is not None and isinstance(found, wrapper)
 
 
 def _is_estimator(cls: type) -> bool:

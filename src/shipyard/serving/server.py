@@ -10,12 +10,15 @@ import socket
 import sys
 import tempfile
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-import uvicorn
-
-from shipyard.config import Settings
 from shipyard.errors import InvalidArgumentError
-from shipyard.serving.http_limits import HeaderLimits, limited_http
+
+if TYPE_CHECKING:
+    from shipyard.config import Settings
+
+# Imported by ``shipyard serve`` only to replace itself with a server process (``exec_server``): uvicorn,
+# the settings and the app are imported by that process, not by the command line that starts it.
 
 
 def check_port(host: str, port: int) -> None:
@@ -41,6 +44,8 @@ def serve(
 
     Every worker speaks HTTP through the header-limited httptools protocol (431 past the settings' limits).
     """
+    import uvicorn
+
     if workers < 1:
         raise InvalidArgumentError(f"--workers must be at least 1, got {workers}")
     check_port(host, port)
@@ -55,6 +60,9 @@ def serve(
         "timeout_graceful_shutdown": 10,
     }
     if workers == 1:
+        import gc
+
+        gc.disable()  # until the first sync is done: see app.start_up_without_collections
         from shipyard.serving.app import create_app
 
         uvicorn.run(create_app(settings, on_ready=on_ready), **common)  # type: ignore[arg-type]
@@ -70,6 +78,8 @@ def serve(
 
 def http_protocol(settings: Settings) -> type[asyncio.Protocol]:
     """uvicorn's ``http=`` for these settings: httptools, with the request line and headers bounded."""
+    from shipyard.serving.http_limits import HeaderLimits, limited_http
+
     return limited_http(HeaderLimits(max_bytes=settings.max_header_bytes, max_count=settings.max_headers))
 
 
@@ -106,7 +116,10 @@ def exec_server(*, host: str, port: int, workers: int) -> None:
 def main(argv: list[str] | None = None) -> None:
     """``python -m shipyard.serving.server``: what ``shipyard serve`` runs; errors are one line."""
     import argparse
+    import gc
 
+    gc.disable()  # until the first sync is done: see app.start_up_without_collections
+    from shipyard.config import Settings
     from shipyard.errors import ShipyardError
 
     parser = argparse.ArgumentParser(prog="shipyard serve")
