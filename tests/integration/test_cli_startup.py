@@ -95,3 +95,21 @@ def test_batch_help_states_the_services_default_chunk_size() -> None:
     from shipyard.services.batch import DEFAULT_CHUNK_ROWS
 
     assert batch_command.DEFAULT_CHUNK_ROWS == DEFAULT_CHUNK_ROWS
+
+
+def test_serve_hands_over_to_the_server_process_without_importing_the_server_stack(tmp_path: Path) -> None:
+    """`shipyard serve` replaces itself with the server process as soon as the port is known free.
+
+    Checked on a port in use, where the command stops right before it would exec: by then it has imported
+    neither uvicorn nor the settings machinery nor the store, so none of that is paid twice at cold start.
+    """
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        result, modules = imported(["serve", "--port", str(busy.getsockname()[1])], tmp_path / "home")
+
+    assert result.returncode == 1 and "cannot listen on 127.0.0.1" in result.stderr
+    for heavy in (*MODEL_STACK, "uvicorn", "fastapi", "pydantic_settings", "sqlalchemy", "numpy"):
+        assert heavy not in modules, heavy
