@@ -328,6 +328,7 @@ def test_export_at_sample_rate_zero_keeps_every_item_with_empty_prediction_colum
 OK_ITEM = {"request_id": "req-1", "label": 0}
 
 
+DEEP = b"[" * 1000 + b"]" * 1000
 BAD_FEEDBACK: list[tuple[str, Any, int, tuple[str, ...]]] = [
     ("nope", OK_ITEM, 404, ("nope",)),
     ("iris", b"{oops", 400, ("not valid JSON",)),
@@ -369,6 +370,18 @@ BAD_FEEDBACK: list[tuple[str, Any, int, tuple[str, ...]]] = [
     ("reg", {"request_id": "req-1", "label": True}, 422, ("label must be a finite number, got True",)),
     ("reg", {"request_id": "req-1", "label": [1.5]}, 422, ("label",)),
     ("iris", {"items": [{"request_id": f"r{i}", "label": 0} for i in range(10_000)]}, 413, ("over the limit",)),
+    # A value nested a thousand lists deep in any field is named briefly, never a RecursionError (a 500).
+    *(
+        ("iris", b'{"request_id": "req-1", ' + extra + b'"' + field.encode() + b'": ' + DEEP + b"}", 422, (field,))
+        for field, extra in [
+            ("request_id", b""),
+            ("row", b'"label": 1, '),
+            ("label", b""),
+            ("reward", b""),
+            ("timestamp", b'"label": 1, '),
+            ("correction", b'"label": 1, '),
+        ]
+    ),
 ]
 
 

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from shipyard.core.inputs import describe_value
 from shipyard.core.signature import OutputKind, OutputSpec
 from shipyard.errors import ConflictError, InvalidArgumentError
 
@@ -139,11 +140,13 @@ def _item(item: Any, output: OutputSpec, max_row: int, where: str, correction: b
     if not isinstance(request_id, str) or not _SANE_ID.match(request_id):
         raise InvalidArgumentError(
             f"{where}: request_id must be the request id of a prediction (1-128 letters, digits, '._:-'), "
-            f"got {request_id!r}"
+            f"got {describe_value(request_id)}"
         )
     row = item.get("row", 0)
     if isinstance(row, bool) or not isinstance(row, int) or not 0 <= row < max_row:
-        raise InvalidArgumentError(f"{where}: row must be a row index from 0 to {max_row - 1}, got {row!r}")
+        raise InvalidArgumentError(
+            f"{where}: row must be a row index from 0 to {max_row - 1}, got {describe_value(row)}"
+        )
     has_label, has_reward = (
         "label" in item and item["label"] is not None,
         "reward" in item and item["reward"] is not None,
@@ -155,7 +158,7 @@ def _item(item: Any, output: OutputSpec, max_row: int, where: str, correction: b
     observed_at = _timestamp(item["timestamp"], where) if item.get("timestamp") is not None else None
     flagged = item.get("correction", False)
     if not isinstance(flagged, bool):
-        raise InvalidArgumentError(f"{where}: correction must be true or false, got {flagged!r}")
+        raise InvalidArgumentError(f"{where}: correction must be true or false, got {describe_value(flagged)}")
     return FeedbackInput(request_id, row, label, reward, observed_at, correction or flagged)
 
 
@@ -168,7 +171,9 @@ def _label(value: Any, output: OutputSpec, where: str) -> Any:
             if isinstance(known, int) and isinstance(value, float) and value.is_integer() and int(value) == known:
                 return known
         shown = ", ".join(repr(c) for c in classes[:20])
-        raise InvalidArgumentError(f"{where}: label {value!r} is not one of the model's classes [{shown}]")
+        raise InvalidArgumentError(
+            f"{where}: label {describe_value(value)} is not one of the model's classes [{shown}]"
+        )
     if output.kind is OutputKind.REGRESSION:
         return _number(value, where, "label")
     raise InvalidArgumentError(f"{where}: labels for {output.kind.value} outputs are not supported; send a reward")
@@ -176,7 +181,7 @@ def _label(value: Any, output: OutputSpec, where: str) -> Any:
 
 def _number(value: Any, where: str, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise InvalidArgumentError(f"{where}: {name} must be a finite number, got {value!r}")
+        raise InvalidArgumentError(f"{where}: {name} must be a finite number, got {describe_value(value)}")
     return float(value)
 
 
@@ -194,5 +199,6 @@ def _timestamp(value: Any, where: str) -> datetime:
         else:
             return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     raise InvalidArgumentError(
-        f"{where}: timestamp must be ISO 8601 (e.g. 2026-11-21T10:00:00Z) or epoch seconds, got {value!r}"
+        f"{where}: timestamp must be ISO 8601 (e.g. 2026-11-21T10:00:00Z) or epoch seconds, "
+        f"got {describe_value(value)}"
     )
