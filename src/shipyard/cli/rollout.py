@@ -15,8 +15,9 @@ from shipyard.core.rollout_spec import parse_percent, percent
 from shipyard.errors import InvalidArgumentError
 
 
-def _deliver_webhooks() -> None:
-    """Close the workspace when a command ends, so its queued webhooks go out before the process exits."""
+def _close_workspace() -> None:
+    """Close the store's connections when a command ends (its events are already in the webhook outbox,
+    committed with the change; the server holding the controller lease delivers them)."""
     workspace = state.opened
     if workspace is not None:
         workspace.close()
@@ -32,8 +33,8 @@ app = typer.Typer(
 
 @app.callback()
 def _group(ctx: typer.Context) -> None:
-    """Runs before every rollout command; registers the clean-up that delivers webhooks."""
-    ctx.call_on_close(_deliver_webhooks)
+    """Runs before every rollout command; registers the clean-up that closes the store."""
+    ctx.call_on_close(_close_workspace)
 
 
 EndpointArg = Annotated[str, typer.Argument(help="Endpoint name, e.g. fraud.")]
@@ -348,7 +349,7 @@ def resume(endpoint: EndpointArg, as_json: JsonOption = False) -> None:
 @app.command("abort")
 def abort(
     endpoint: EndpointArg,
-    reason: Annotated[str, typer.Option("--reason", help="Why, kept in the history and sent to webhooks.")] = "",
+    reason: Annotated[str, typer.Option("--reason", help="Why, kept in the history and in the webhook event.")] = "",
     as_json: JsonOption = False,
 ) -> None:
     """Send all traffic back to the stable version at once.

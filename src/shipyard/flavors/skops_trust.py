@@ -136,7 +136,7 @@ class _WithoutScipyUfuncScan(importlib.abc.MetaPathFinder):
 
         def exec_then_skip_scan(module: ModuleType) -> None:
             exec_module(module)
-            scan = module.get_public_type_names
+            scan = module.get_public_type_names  # type: ignore[attr-defined]
 
             def public_type_names(module: ModuleType, oftype: type) -> list[str]:
                 return [] if module.__name__ == "scipy.special" else list(scan(module=module, oftype=oftype))

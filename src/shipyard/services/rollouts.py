@@ -7,7 +7,6 @@ server holding the controller lease delivers them (``services.webhooks``), which
 
 from __future__ import annotations
 
-import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -31,8 +30,6 @@ from shipyard.store import feedback as feedback_repo
 from shipyard.store import outbox
 from shipyard.store import registry as registry_repo
 from shipyard.store import rollouts as repo
-
-log = logging.getLogger("shipyard.rollouts")
 
 SHADOW_ARM = "shadow_compare"
 CONTROLLER_LEASE = "rollout-controller"
