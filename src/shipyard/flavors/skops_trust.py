@@ -136,12 +136,12 @@ class _WithoutScipyUfuncScan(importlib.abc.MetaPathFinder):
 
         def exec_then_skip_scan(module: ModuleType) -> None:
             exec_module(module)
-            scan = module.get_public_type_names  # type: ignore[attr-defined]
+            scan = module.get_public_type_names
 
             def public_type_names(module: ModuleType, oftype: type) -> list[str]:
                 return [] if module.__name__ == "scipy.special" else list(scan(module=module, oftype=oftype))
 
-            module.get_public_type_names = public_type_names
+            setattr(module, "get_public_type_names", public_type_names)  # noqa: B010 (a module's global)
 
         spec.loader.exec_module = exec_then_skip_scan  # type: ignore[method-assign]
         return spec
