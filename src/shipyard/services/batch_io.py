@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import pyarrow as pa
 import pyarrow.csv as pa_csv
@@ -231,71 +231,32 @@ def _writing(target: Path) -> Iterator[None]:
         raise _unwritable(target, exc) from exc
 
 
-class AtomicParquet:
-    """A Parquet file written to a temporary name beside its target and renamed there only on commit."""
+class _AtomicTable:
+    """A table file written chunk by chunk to a temporary name beside its target, renamed there on commit.
 
-    def __init__(self, target: Path) -> None:
-        self.target = target
-        self.temp = _temporary(target)
-        self._writer: pq.ParquetWriter | None = None
-
-    @property
-    def opened(self) -> bool:
-        return self._writer is not None
-
-    def write(self, table: pa.Table) -> None:
-        if self._writer is None:
-            # Dictionary encoding pays off for text (categories) but costs several times the write time
-            # on high-cardinality numbers, where pyarrow tries it first and then falls back.
-            text = [f.name for f in table.schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
-            with _writing(self.target):
-                self._writer = pq.ParquetWriter(self.temp, table.schema, use_dictionary=text or False)
-        elif table.schema != self._writer.schema:
-            table = table.cast(self._writer.schema)  # e.g. int32 predictions in one chunk, int64 in the first
-        with _writing(self.target):
-            self._writer.write_table(table)
-
-    def commit(self) -> None:
-        if self._writer is None:
-            return
-        with _writing(self.target):
-            self._writer.close()
-            self._writer = None
-            os.replace(self.temp, self.target)
-
-    def discard(self) -> None:
-        """Drop an uncommitted file; a no-op after commit. Quiet: it runs while another error is reported."""
-        with suppress(OSError):
-            if self._writer is not None:
-                writer, self._writer = self._writer, None
-                writer.close()
-        with suppress(OSError):
-            self.temp.unlink(missing_ok=True)
-
-
-class AtomicCsv:
-    """A CSV file (header row, then the rows) written to a temporary name and renamed on commit.
-
-    The columns are those of the Parquet output: the input's, ``prediction``, one ``proba_<class>`` per
-    class. Missing values are empty fields; text is quoted where it needs to be.
+    Later chunks are cast to the first chunk's schema (e.g. int32 predictions in one chunk, int64 in the
+    first); subclasses say how the file is opened.
     """
 
     def __init__(self, target: Path) -> None:
         self.target = target
         self.temp = _temporary(target)
-        self._writer: pa_csv.CSVWriter | None = None
+        self._writer: Any = None
         self._schema: pa.Schema | None = None
 
     @property
     def opened(self) -> bool:
         return self._writer is not None
 
+    def _open(self, schema: pa.Schema) -> Any:
+        raise NotImplementedError
+
     def write(self, table: pa.Table) -> None:
         if self._writer is None:
-            self._schema = table.schema
             with _writing(self.target):
-                self._writer = pa_csv.CSVWriter(self.temp, table.schema)
-        elif self._schema is not None and table.schema != self._schema:
+                self._writer = self._open(table.schema)
+            self._schema = table.schema
+        elif table.schema != self._schema:
             table = table.cast(self._schema)
         with _writing(self.target):
             self._writer.write_table(table)
@@ -316,3 +277,24 @@ class AtomicCsv:
                 writer.close()
         with suppress(OSError):
             self.temp.unlink(missing_ok=True)
+
+
+class AtomicParquet(_AtomicTable):
+    """A Parquet file, published whole or not at all."""
+
+    def _open(self, schema: pa.Schema) -> pq.ParquetWriter:
+        # Dictionary encoding pays off for text (categories) but costs several times the write time
+        # on high-cardinality numbers, where pyarrow tries it first and then falls back.
+        text = [f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
+        return pq.ParquetWriter(self.temp, schema, use_dictionary=text or False)
+
+
+class AtomicCsv(_AtomicTable):
+    """A CSV file (header row, then the rows), published whole or not at all.
+
+    The columns are those of the Parquet output: the input's, ``prediction``, one ``proba_<class>`` per
+    class. Missing values are empty fields; text is quoted where it needs to be.
+    """
+
+    def _open(self, schema: pa.Schema) -> pa_csv.CSVWriter:
+        return pa_csv.CSVWriter(self.temp, schema)
