@@ -15,14 +15,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-import pandas as pd
 import psutil
 import pytest
-import skops.io
 
 from tests.integration.test_cli import run
-from tests.integration.test_serving_cli import server_process
-from tests.models import iris
+from tests.integration.test_serving_cli import cli_store, server_process
 from tests.serving_support import free_port, wait_ready
 
 SERIES = ("shipyard_process_cpu_seconds", "shipyard_process_resident_memory_bytes", "shipyard_process_open_fds")
@@ -34,23 +31,8 @@ FDS_TOLERANCE = 4  # a scrape's own connection, the database pool, the shadow qu
 
 @pytest.fixture
 def home(tmp_path: Path) -> Path:
-    """A store with endpoint iris serving iris:1, made with the CLI as a user would."""
-    home = tmp_path / "home"
-    x, _, model = iris()
-    (tmp_path / "iris.skops").write_bytes(skops.io.dumps(model))
-    pd.DataFrame(x[:20], columns=["f0", "f1", "f2", "f3"]).to_csv(tmp_path / "sample.csv", index=False)
-    run(
-        [
-            "models",
-            "register",
-            str(tmp_path / "iris.skops"),
-            "--name",
-            "iris",
-            "--sample",
-            str(tmp_path / "sample.csv"),
-        ],
-        home,
-    )
+    """The serving CLI tests' store (iris:1 and iris:2 registered from files), with endpoint iris on iris:1."""
+    home = cli_store(tmp_path)
     run(["endpoints", "create", "iris", "--model", "iris:1"], home)
     return home
 

@@ -28,6 +28,10 @@ ROW = {"f0": 5.1, "f1": 3.5, "f2": 1.4, "f3": 0.2}
 
 @pytest.fixture
 def home(tmp_path: Path) -> Path:
+    return cli_store(tmp_path)
+
+
+def cli_store(tmp_path: Path) -> Path:
     """A store with model iris:1 and iris:2 registered from files, as a user would."""
     home = tmp_path / "home"
     x, _, model = iris()
