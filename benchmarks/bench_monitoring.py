@@ -40,7 +40,7 @@ def recorder_cost(bench: BenchModel, workdir: Path, *, requests: int = 20_000, b
 
     from shipyard.config import Settings
     from shipyard.flavors.loaded import Prediction
-    from shipyard.monitoring.recorder import Recorder, RecorderConfig
+    from shipyard.serving.recorder import Recorder, RecorderConfig
     from shipyard.workspace import Workspace
 
     workspace = Workspace(Settings(home=workdir / "recorder-home"))
@@ -61,8 +61,15 @@ def recorder_cost(bench: BenchModel, workdir: Path, *, requests: int = 20_000, b
             t0 = time.perf_counter()
             for i in range(start, start + batch):
                 recorder.add(
-                    "bench", version, arm="stable", inputs=x[i % len(x) : i % len(x) + 1], prediction=prediction,
-                    request_id=f"r{i}", rows=1, latency_s=4e-4, status=200,
+                    "bench",
+                    version,
+                    arm="stable",
+                    inputs=x[i % len(x) : i % len(x) + 1],
+                    prediction=prediction,
+                    request_id=f"r{i}",
+                    rows=1,
+                    latency_s=4e-4,
+                    status=200,
                 )
             t1 = time.perf_counter()
             recorder.drain()

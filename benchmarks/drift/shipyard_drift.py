@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from data import CATEGORICAL, NUMERIC
 from memory import peak_rss_mb
 
-from shipyard.core.drift import window_drift
 from shipyard.core.profile import ProfileBuilder
+from shipyard.monitoring.drift import window_drift
 
 
 def _chunks(path: str, columns: list[str], rows: int | None, chunk: int) -> Iterator[dict[str, Any]]:

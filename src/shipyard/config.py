@@ -44,7 +44,7 @@ class Settings(BaseSettings):
     max_header_bytes: int = Field(64 * 1024, ge=1024)
     max_headers: int = Field(100, ge=1)
     poll_interval_s: float = Field(1.0, gt=0, le=60)
-    # Monitoring: the prediction log and live window profiles (see shipyard.monitoring.recorder).
+    # Monitoring: the prediction log and live window profiles (see shipyard.serving.recorder).
     monitoring: bool = True
     log_sample_rate: float = Field(1.0, ge=0, le=1)
     log_buffer_rows: int = Field(10_000, ge=1)
@@ -52,7 +52,7 @@ class Settings(BaseSettings):
     monitor_window_s: int = Field(300, ge=1, le=86_400)
     monitor_flush_s: float = Field(5.0, gt=0, le=3600)
     # Drift thresholds per endpoint ("*" for every endpoint): {"fraud": {"default": {"psi": 0.25},
-    # "features": {"amount": {"psi": 0.3}}}}; the keys are those of shipyard.core.drift.DriftThresholds.
+    # "features": {"amount": {"psi": 0.3}}}}; the keys are those of shipyard.monitoring.drift.DriftThresholds.
     # Kept as canonical JSON text so the settings stay hashable; a table in shipyard.toml works too.
     drift_thresholds: Annotated[str, NoDecode] = "{}"
     # A tuple, not a list: settings are frozen and hashable (one workspace per settings).
@@ -92,8 +92,8 @@ class Settings(BaseSettings):
             raise ValueError('expected an object of endpoint name (or "*") to thresholds')
         if not value:
             return "{}"  # nothing to check, and no drift code to import (every CLI command reads settings)
-        from shipyard.core.drift import DriftThresholds
         from shipyard.errors import ShipyardError
+        from shipyard.monitoring.thresholds import DriftThresholds
 
         for endpoint, spec in value.items():
             try:

@@ -6,13 +6,13 @@ import threading
 
 from shipyard.artifacts import ArtifactStore, open_artifact_store
 from shipyard.config import Settings
-from shipyard.monitoring.prediction_log import PredictionLog
 from shipyard.services.endpoints import EndpointService
 from shipyard.services.feedback import FeedbackService
 from shipyard.services.monitoring import MonitoringService
 from shipyard.services.registry import RegistryService
 from shipyard.services.rollouts import RolloutService
 from shipyard.store.db import Database
+from shipyard.store.prediction_log import PredictionLog
 
 
 class Workspace:

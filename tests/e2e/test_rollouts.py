@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from shipyard.config import Settings
-from shipyard.core.rollout import RolloutStatus
+from shipyard.rollouts.machine import RolloutStatus
 from shipyard.store import feedback as feedback_repo
 from shipyard.workspace import Workspace
 from tests.serving_models import Doubler, FailsOnLiveTraffic
@@ -276,7 +276,7 @@ def test_ab_with_recorded_rewards_promotes_a_significant_winner(
     wait_for(lambda: state_of(workspace) is RolloutStatus.COMPLETED)
     promoted = [e for e in workspace.rollouts.current("svc").events if e.kind.value == "promoted"]
     assert promoted and "svc:2 won the A/B test" in promoted[0].message
-    assert promoted[0].evidence["winner"] == "treatment" and promoted[0].evidence["significant"] is True
+    assert promoted[0].evidence["winner"] == "candidate" and promoted[0].evidence["significant"] is True
     assert workspace.endpoints.resolve(workspace.endpoints.get("svc")).version.ref == "svc:2"
 
 

@@ -25,8 +25,8 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.naive_bayes import GaussianNB
 
 from shipyard.config import Settings
-from shipyard.core.performance import estimate_accuracy
 from shipyard.errors import InvalidArgumentError
+from shipyard.monitoring.calibration import estimate_accuracy
 from shipyard.workspace import Workspace
 from tests.peers import CbpeCase, nannyml_cbpe_accuracy
 from tests.serving_support import running_server

@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from shipyard.config import Settings
-from shipyard.monitoring.prediction_log import PredictionLog
+from shipyard.store.prediction_log import PredictionLog
 from shipyard.workspace import Workspace
 from tests.models import churn_frame, churn_pipeline, iris, regression
 from tests.serving_support import free_port, running_server, wait_ready

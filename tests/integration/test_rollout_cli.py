@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from shipyard.cli.context import state as cli_state
 from shipyard.cli.main import app, main
 from shipyard.config import Settings
-from shipyard.core.evidence import ArmEvidence, ShadowComparison
+from shipyard.rollouts.evidence import ArmEvidence, ShadowComparison
 from shipyard.services.rollouts import SHADOW_ARM, RolloutService
 from shipyard.store import rollouts as repo
 from shipyard.workspace import Workspace

@@ -16,15 +16,17 @@ SRC = Path(shipyard.__file__).parent
 # Which top-level parts each part may import from (besides itself and errors/config).
 ALLOWED = {
     "core": set(),
-    "store": {"core"},
+    "rollouts": {"core"},
+    "monitoring": {"core"},
+    "store": {"core", "rollouts", "monitoring"},
     "artifacts": {"core"},
     "flavors": {"core"},
-    "monitoring": {"core"},
-    "reporting": {"core"},
-    "services": {"core", "store", "artifacts", "flavors", "monitoring"},
-    "serving": {"core", "store", "artifacts", "flavors", "monitoring", "services", "workspace"},
+    "reporting": {"core", "monitoring", "rollouts"},
+    "services": {"core", "rollouts", "monitoring", "store", "artifacts", "flavors"},
+    "serving": {"core", "rollouts", "monitoring", "store", "artifacts", "flavors", "services", "workspace"},
     "cli": {
         "core",
+        "rollouts",
         "store",
         "artifacts",
         "flavors",
@@ -36,7 +38,7 @@ ALLOWED = {
         "api",
         "client",
     },
-    "dashboard": {"core", "services", "workspace", "serving"},
+    "dashboard": {"core", "rollouts", "monitoring", "services", "workspace", "serving"},
 }
 
 

@@ -12,17 +12,6 @@ import pytest
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
-from shipyard.core.drift import (
-    RARE,
-    DriftThresholds,
-    FeatureThresholds,
-    chi_square,
-    feature_drift,
-    js_distance,
-    ks_test,
-    wasserstein_binned,
-    window_drift,
-)
 from shipyard.core.profile import (
     OTHER,
     FeatureProfile,
@@ -35,6 +24,9 @@ from shipyard.core.profile import (
     profile_from_dict,
 )
 from shipyard.errors import InvalidArgumentError
+from shipyard.monitoring.divergence import RARE, chi_square, js_distance, ks_test, wasserstein_binned
+from shipyard.monitoring.drift import feature_drift, window_drift
+from shipyard.monitoring.thresholds import DriftThresholds, FeatureThresholds
 
 N_REF = 20_000
 SHIFTED_NUMERIC = ("x03", "x11")
@@ -88,7 +80,7 @@ def _live(reference: ReferenceProfile, frame: pd.DataFrame) -> dict[str, Feature
 
 
 def _flagged(result: object, test: str) -> set[str]:
-    from shipyard.core.drift import WindowDrift
+    from shipyard.monitoring.drift import WindowDrift
 
     assert isinstance(result, WindowDrift)
     found = set()

@@ -11,18 +11,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shipyard.core.evidence import (
-    LATENCY_EDGES_MS,
+from shipyard.core.histograms import LATENCY_EDGES_MS, LatencyHistogram
+from shipyard.core.profile import numeric_profile
+from shipyard.errors import InvalidArgumentError
+from shipyard.rollouts.evidence import (
     MISSING_KEY,
     TOP_DISAGREEMENTS,
     ArmEvidence,
-    LatencyHistogram,
     RewardMoments,
     ShadowComparison,
     prediction_keys,
 )
-from shipyard.core.profile import numeric_profile
-from shipyard.errors import InvalidArgumentError
 
 request = st.tuples(st.floats(0, 1e6, allow_nan=False), st.booleans(), st.lists(st.sampled_from("abc"), max_size=3))
 

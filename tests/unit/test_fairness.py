@@ -16,8 +16,8 @@ from fairlearn.metrics import (
     true_positive_rate,
 )
 
-from shipyard.core.fairness import FairnessMetrics, fairness_metrics
 from shipyard.errors import InvalidArgumentError
+from shipyard.monitoring.fairness import FairnessMetrics, fairness_metrics
 
 
 def _json(result: FairnessMetrics) -> dict[str, Any]:

@@ -15,19 +15,17 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from shipyard.core.performance import (
+from shipyard.core.calibrator import ConfidenceCalibrator
+from shipyard.errors import InvalidArgumentError
+from shipyard.monitoring.calibration import (
     AccuracyEstimate,
     CalibrationResult,
-    ConfidenceCalibrator,
     ConfidenceSummary,
     calibration_curve,
-    classification_performance,
     estimate_accuracy,
     fit_confidence_calibrator,
-    regression_performance,
-    reward_summary,
 )
-from shipyard.errors import InvalidArgumentError
+from shipyard.monitoring.metrics import classification_performance, regression_performance, reward_summary
 
 
 def _json(result: Any) -> dict[str, Any]:

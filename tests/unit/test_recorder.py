@@ -18,11 +18,11 @@ import pytest
 import sqlalchemy as sa
 
 from shipyard.core.versions import ModelVersion
-from shipyard.core.window import StoredWindow
 from shipyard.errors import StoreError
 from shipyard.flavors.loaded import LoadedModel, Prediction
-from shipyard.monitoring.prediction_log import PredictionLog
-from shipyard.monitoring.recorder import Recorder, RecorderConfig
+from shipyard.monitoring.window import StoredWindow
+from shipyard.serving.recorder import Recorder, RecorderConfig
+from shipyard.store.prediction_log import PredictionLog
 from shipyard.workspace import Workspace
 from tests.models import iris
 
@@ -48,8 +48,15 @@ class Traffic:
         payload = self.rows(i, rows)
         prediction = self._predict(i % 150, rows) if status < 400 else None
         recorder.add(
-            endpoint, self.version, arm="stable", inputs=payload, prediction=prediction, request_id=f"r{i}",
-            rows=rows, latency_s=0.002, status=status,
+            endpoint,
+            self.version,
+            arm="stable",
+            inputs=payload,
+            prediction=prediction,
+            request_id=f"r{i}",
+            rows=rows,
+            latency_s=0.002,
+            status=status,
         )
 
 

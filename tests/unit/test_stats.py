@@ -10,22 +10,20 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from shipyard.core.evidence import ArmEvidence, RewardMoments, ShadowComparison, prediction_keys
-from shipyard.core.stats import (
+from shipyard.core.endpoints import Arm
+from shipyard.core.histograms import psi
+from shipyard.errors import InvalidArgumentError
+from shipyard.rollouts.evidence import ArmEvidence, RewardMoments, ShadowComparison, prediction_keys
+from shipyard.rollouts.gates import (
     ERROR_RATE_FLOOR,
     CanaryGates,
     CanaryVerdict,
     GateResult,
-    SequentialState,
-    Verdict,
-    ab_analysis,
-    arm_summary,
     canary_verdict,
-    msprt_p_value,
-    psi,
     shadow_report,
 )
-from shipyard.errors import InvalidArgumentError
+from shipyard.rollouts.sequential import SequentialState, ab_analysis, arm_summary, msprt_p_value
+from shipyard.rollouts.spec import Outcome
 
 EDGES = tuple(np.linspace(-2, 2, 9))
 
@@ -85,7 +83,7 @@ def test_psi_refuses_misaligned_or_negative_counts() -> None:
 
 def test_canary_passes_a_candidate_from_the_same_distribution() -> None:
     result = canary_verdict(_arm(1, 5_000), _arm(2, 1_000))
-    assert result.verdict is Verdict.PASS, result.message
+    assert result.verdict is Outcome.PASS, result.message
     assert {g.name for g in result.gates} == {
         "min_requests",
         "error_rate",
@@ -98,14 +96,14 @@ def test_canary_passes_a_candidate_from_the_same_distribution() -> None:
 
 def test_canary_fails_when_candidate_error_rate_exceeds_gate() -> None:
     result = canary_verdict(_arm(1, 5_000), _arm(2, 1_000, error_rate=0.2))
-    assert result.verdict is Verdict.FAIL
+    assert result.verdict is Outcome.FAIL
     assert {g.name for g in result.failed} == {"error_rate", "error_rate_ratio"}
     assert "error_rate" in result.message
 
 
 def test_canary_fails_latency_gate_when_candidate_is_three_times_slower() -> None:
     result = canary_verdict(_arm(1, 5_000), _arm(2, 1_000, latency_scale=3.0))
-    assert result.verdict is Verdict.FAIL
+    assert result.verdict is Outcome.FAIL
     assert [g.name for g in result.failed] == ["latency_ratio"]
     assert _gate(result, "latency_ratio").value == pytest.approx(3.0, rel=0.15)
 
@@ -117,7 +115,7 @@ def test_canary_fails_when_candidate_predictions_shift() -> None:
 
 def test_canary_holds_with_too_few_candidate_requests_even_if_they_look_bad() -> None:
     result = canary_verdict(_arm(1, 5_000), _arm(2, 40, error_rate=0.5), CanaryGates(min_requests=100))
-    assert result.verdict is Verdict.HOLD
+    assert result.verdict is Outcome.HOLD
     assert "40 of 100" in result.message
     assert not _gate(result, "min_requests").passed
 
@@ -127,15 +125,15 @@ def test_relative_error_gate_uses_a_floor_when_stable_has_no_errors() -> None:
     stable = ArmEvidence.from_requests(np.full(1_000, 10.0))
     slightly_worse = ArmEvidence.from_requests(np.full(1_000, 10.0), errors=np.arange(1_000) < 8)
     much_worse = ArmEvidence.from_requests(np.full(1_000, 10.0), errors=np.arange(1_000) < 15)
-    assert canary_verdict(stable, slightly_worse, gates).verdict is Verdict.PASS
+    assert canary_verdict(stable, slightly_worse, gates).verdict is Outcome.PASS
     failed = canary_verdict(stable, much_worse, gates)
-    assert failed.verdict is Verdict.FAIL
+    assert failed.verdict is Outcome.FAIL
     assert _gate(failed, "error_rate_ratio").value == pytest.approx(0.015 / ERROR_RATE_FLOOR)
 
 
 def test_latency_and_ratio_gates_are_skipped_when_stable_has_too_little_traffic() -> None:
     result = canary_verdict(_arm(1, 20), _arm(2, 1_000, latency_scale=3.0))
-    assert result.verdict is Verdict.PASS
+    assert result.verdict is Outcome.PASS
     assert "skipped" in _gate(result, "latency_ratio").detail
     assert "skipped" in _gate(result, "error_rate_ratio").detail
 
@@ -203,7 +201,7 @@ def test_ab_sequential_test_finds_a_true_lift_and_names_the_treatment() -> None:
     control, treatment = _bernoulli_paths(12, 0.10, 0.13, runs=100)
     first, winners = _sequential(control, treatment)
     assert np.mean(first >= 0) >= 0.85
-    assert {w for w in winners if w} == {"treatment"}
+    assert {w for w in winners if w} == {Arm.CANDIDATE}
 
 
 def test_ab_analysis_of_a_true_lift_reports_it() -> None:
@@ -211,12 +209,12 @@ def test_ab_analysis_of_a_true_lift_reports_it() -> None:
     control = ArmEvidence.empty().add_rewards(rng.random(4_000) < 0.10)
     treatment = ArmEvidence.empty().add_rewards(rng.random(4_000) < 0.13)
     result = ab_analysis(control, treatment)
-    assert result.significant and result.winner == "treatment", result.message
+    assert result.significant and result.winner is Arm.CANDIDATE, result.message
     assert result.lift == pytest.approx(0.03, abs=0.01)
     assert result.relative_lift == pytest.approx(0.3, abs=0.12)
     assert result.lift_ci_low > 0 and result.p_value <= 0.05
-    assert ab_analysis(treatment, control).winner == "control"
-    assert ab_analysis(control, treatment, higher_is_better=False).winner == "control"
+    assert ab_analysis(treatment, control).winner is Arm.STABLE
+    assert ab_analysis(control, treatment, higher_is_better=False).winner is Arm.STABLE
     json.dumps(result.to_dict())
 
 

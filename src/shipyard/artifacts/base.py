@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
-from shipyard.errors import ArtifactIntegrityError, ConfigError, InvalidArgumentError
+from shipyard.errors import ArtifactIntegrityError, InvalidArgumentError
 
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
 
@@ -89,19 +89,3 @@ def verify(data: bytes, expected: str, *, label: str, location: str) -> bytes:
             f"found {actual} ({location})"
         )
     return data
-
-
-def open_artifact_store(uri: str, *, s3_endpoint_url: str | None = None) -> ArtifactStore:
-    """The store for ``SHIPYARD_ARTIFACT_URI``: a local path (or file://) or s3://bucket/prefix."""
-    scheme = uri.split("://", 1)[0].lower() if "://" in uri else "file"
-    if scheme == "file":
-        from shipyard.artifacts.local import LocalArtifactStore
-
-        return LocalArtifactStore(uri.removeprefix("file://"))
-    if scheme == "s3":
-        from shipyard.artifacts.s3 import S3ArtifactStore
-
-        return S3ArtifactStore(uri, endpoint_url=s3_endpoint_url)
-    raise ConfigError(
-        f"artifact store {uri!r} is not supported: scheme {scheme!r}; use a local path or s3://bucket/prefix"
-    )

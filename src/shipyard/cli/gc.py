@@ -25,7 +25,7 @@ def gc(
 
     Example: shipyard gc --min-age 1h (then: shipyard gc --apply)
     """
-    from shipyard.core.rollout_spec import parse_duration
+    from shipyard.rollouts.spec import parse_duration
     from shipyard.services.gc import collect_garbage
 
     min_age_s = parse_duration(min_age, option="--min-age")

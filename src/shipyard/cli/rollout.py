@@ -10,9 +10,9 @@ import typer
 from rich.table import Table
 
 from shipyard.cli.context import console, print_json, state
-from shipyard.core.rollout import RolloutState
-from shipyard.core.rollout_spec import parse_percent, percent
 from shipyard.errors import InvalidArgumentError
+from shipyard.rollouts.machine import RolloutState
+from shipyard.rollouts.spec import parse_percent, percent
 
 
 def _close_workspace() -> None:
@@ -251,8 +251,9 @@ def _analysis_table(event: Mapping[str, Any]) -> Table:
         return table
     for column in ("arm", "n", "mean", "95% CI"):
         table.add_column(column)
-    for arm in ("control", "treatment"):
-        figures = evidence.get(arm) or {}
+    # Events stored before the A/B evidence spoke of stable and candidate named them control and treatment.
+    for arm, earlier in (("stable", "control"), ("candidate", "treatment")):
+        figures = evidence.get(arm) or evidence.get(earlier) or {}
         interval = f"[{_fmt(figures.get('ci_low'))}, {_fmt(figures.get('ci_high'))}]"
         table.add_row(arm, _fmt(figures.get("n")), _fmt(figures.get("mean")), interval)
     lift = (
@@ -291,7 +292,7 @@ def _shadow_table(report: Mapping[str, Any]) -> Table:
 
 def _dropped_rows(table: Table, dropped: Mapping[str, int]) -> None:
     """Sampled requests never compared, in total and by reason, so "shadowed" is not read without them."""
-    from shipyard.core.evidence import SHADOW_DROP_REASONS
+    from shipyard.rollouts.evidence import SHADOW_DROP_REASONS
 
     table.add_row("requests dropped", _fmt(sum(dropped.values())))
     for reason, n in sorted(dropped.items()):

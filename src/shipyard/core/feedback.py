@@ -199,6 +199,5 @@ def _timestamp(value: Any, where: str) -> datetime:
         else:
             return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     raise InvalidArgumentError(
-        f"{where}: timestamp must be ISO 8601 (e.g. 2026-11-21T10:00:00Z) or epoch seconds, "
-        f"got {describe_value(value)}"
+        f"{where}: timestamp must be ISO 8601 (e.g. 2026-11-21T10:00:00Z) or epoch seconds, got {describe_value(value)}"
     )

@@ -8,7 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from shipyard.core.performance import ConfidenceCalibrator
+from shipyard.core.calibrator import ConfidenceCalibrator
 from shipyard.core.profile import ReferenceProfile
 from shipyard.core.signature import Signature
 

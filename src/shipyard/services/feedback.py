@@ -20,9 +20,9 @@ from shipyard.core.feedback import (
 )
 from shipyard.core.signature import OutputKind
 from shipyard.errors import InvalidArgumentError, StoreError
-from shipyard.monitoring.prediction_log import META_COLUMNS, PredictionLog
 from shipyard.services.endpoints import EndpointService
 from shipyard.store import feedback as repo
+from shipyard.store.prediction_log import META_COLUMNS, PredictionLog
 
 ServedBy = Callable[[str], tuple[str, str] | None]
 """Looks up (version, arm) of a request id this process served recently, or None."""

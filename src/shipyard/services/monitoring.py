@@ -16,18 +16,19 @@ from typing import Any
 
 import numpy as np
 
-from shipyard.core.drift import DriftThresholds, window_drift
-from shipyard.core.performance import ConfidenceCalibrator
+from shipyard.core.calibrator import ConfidenceCalibrator
 from shipyard.core.profile import OTHER, CategoricalProfile, NumericProfile, ReferenceProfile
-from shipyard.core.rollout_spec import parse_duration
 from shipyard.core.signature import OutputKind, Signature
 from shipyard.core.versions import ModelVersion
-from shipyard.core.window import StoredWindow, WindowProfile, merge_all
 from shipyard.errors import InvalidArgumentError, ShipyardError
-from shipyard.monitoring.prediction_log import PredictionLog
+from shipyard.monitoring.drift import window_drift
+from shipyard.monitoring.thresholds import DriftThresholds
+from shipyard.monitoring.window import StoredWindow, WindowProfile, merge_all
+from shipyard.rollouts.spec import parse_duration
 from shipyard.services.endpoints import EndpointService
 from shipyard.services.feedback import FeedbackService
 from shipyard.store import monitoring as repo
+from shipyard.store.prediction_log import PredictionLog
 
 DEFAULT_RANGE = "1h"
 MAX_RANGE_S = 400 * 86_400
@@ -333,11 +334,7 @@ def _labels_for(values: list[Any], signature: Signature) -> list[Any]:
 def _performance(rows: Mapping[str, list[Any]], signature: Signature | None) -> dict[str, Any] | None:
     if signature is None or not rows:
         return None
-    from shipyard.core.performance import (
-        classification_performance,
-        regression_performance,
-        reward_summary,
-    )
+    from shipyard.monitoring.metrics import classification_performance, regression_performance, reward_summary
 
     labels, predictions = rows.get("_label") or [], rows.get("_prediction") or []
     rewards = [r for r in (rows.get("_reward") or []) if r is not None]
@@ -374,7 +371,7 @@ def _estimate(
 ) -> dict[str, Any]:
     """The label-free estimate, calibrated on the version's labelled rows when it has a calibrator; without
     one it is the model's own mean confidence, and the note says so (an overconfident model reads high)."""
-    from shipyard.core.performance import estimate_accuracy
+    from shipyard.monitoring.calibration import estimate_accuracy
 
     estimate = estimate_accuracy(window.confidence, calibrator)
     realised = performance.get("accuracy") if performance else None
@@ -399,7 +396,7 @@ def _fairness(rows: Mapping[str, list[Any]], signature: Signature | None) -> dic
     sensitive = [f.name for f in signature.features if f.sensitive]
     if not sensitive or sensitive[0] not in rows:
         return None
-    from shipyard.core.fairness import fairness_metrics
+    from shipyard.monitoring.fairness import fairness_metrics
 
     name = sensitive[0]
     labels, predictions, groups = rows.get("_label") or [], rows.get("_prediction") or [], rows[name]

@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 
 from shipyard.artifacts.base import ArtifactStore
+from shipyard.core.calibrator import ConfidenceCalibrator
 from shipyard.core.inference import as_frame, example_rows, infer_features, infer_output
 from shipyard.core.inputs import InputAdapter
-from shipyard.core.performance import ConfidenceCalibrator, fit_confidence_calibrator
 from shipyard.core.profile import ReferenceProfile, build_reference_profile
 from shipyard.core.refs import ModelRef, check_alias, check_model_name
 from shipyard.core.signature import OutputKind, Signature
@@ -35,6 +35,7 @@ from shipyard.errors import (
 from shipyard.flavors.base import Flavor, Predictor, SavedModel, layout_option
 from shipyard.flavors.loaded import LoadedModel
 from shipyard.flavors.registry import detect_flavor, flavor_for_file, get_flavor
+from shipyard.monitoring.calibration import fit_confidence_calibrator
 from shipyard.services import lineage
 from shipyard.store import endpoints as endpoint_repo
 from shipyard.store import registry as repo

@@ -13,16 +13,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from shipyard.core import rollout as machine
+from shipyard.rollouts import machine
 from shipyard.core.endpoints import Arm
-from shipyard.core.evidence import ArmEvidence, RewardMoments, ShadowComparison
 from shipyard.core.inference import warm_rows
 from shipyard.core.refs import ModelRef
-from shipyard.core.rollout import RolloutState, RolloutStatus, Transition
-from shipyard.core.rollout_spec import Analysis, RolloutSpec, Strategy
-from shipyard.core.stats import CanaryGates, SequentialState, ab_analysis, canary_verdict, shadow_report
 from shipyard.core.versions import VersionStatus
 from shipyard.errors import ConflictError, InvalidArgumentError, ModelLoadError, NotFoundError, ShipyardError
+from shipyard.rollouts.evidence import ArmEvidence, RewardMoments, ShadowComparison
+from shipyard.rollouts.gates import CanaryGates, canary_verdict, shadow_report
+from shipyard.rollouts.machine import RolloutState, RolloutStatus, Transition
+from shipyard.rollouts.sequential import SequentialState, ab_analysis
+from shipyard.rollouts.spec import Analysis, RolloutSpec, Strategy
 from shipyard.services.endpoints import EndpointService
 from shipyard.services.registry import RegistryService
 from shipyard.store import endpoints as endpoint_repo
@@ -217,17 +218,16 @@ class RolloutService:
         evidence = {**verdict.to_dict(), "stable": summary(stable), "candidate": summary(candidate)}
         # The state machine words the outcome itself ("held", "rolled back"); pass only the reason on.
         reason = verdict.message.removeprefix(f"{verdict.verdict.value}: ")
-        return Analysis.create(verdict.verdict, reason, evidence)
+        return Analysis(verdict.verdict, reason, evidence)
 
     def _ab(self, state: RolloutState) -> Analysis:
         with self.db.read() as conn:
             moments = feedback_repo.reward_moments(conn, state.endpoint, state.started_at)
-        control = RewardMoments(*moments.get(Arm.STABLE.value, (0, 0.0, 0.0)))
-        treatment = RewardMoments(*moments.get(Arm.CANDIDATE.value, (0, 0.0, 0.0)))
+        stable = RewardMoments(*moments.get(Arm.STABLE.value, (0, 0.0, 0.0)))
+        candidate = RewardMoments(*moments.get(Arm.CANDIDATE.value, (0, 0.0, 0.0)))
         previous = SequentialState.from_dict(state.carry) if state.carry else None
-        result = ab_analysis(control, treatment, alpha=state.spec.alpha, previous=previous)
-        winner = {"treatment": Arm.CANDIDATE, "control": Arm.STABLE}.get(result.winner or "")
-        return Analysis.for_ab(winner, result.message, result.to_dict(), carry=result.state.to_dict())
+        result = ab_analysis(stable, candidate, alpha=state.spec.alpha, previous=previous)
+        return Analysis.for_ab(result.winner, result.message, result.to_dict(), carry=result.state.to_dict())
 
     # -- evidence and the controller lease ------------------------------------------------------
 

@@ -18,13 +18,13 @@ import anyio.to_thread
 import numpy as np
 
 from shipyard.core.endpoints import Arm, Endpoint, RouteDecision, TrafficPolicy, route
-from shipyard.core.evidence import ShadowComparison
 from shipyard.errors import EndpointNotFoundError, NotReadyError, PayloadTooLargeError, PredictionError, SignatureError
 from shipyard.flavors.loaded import Prediction
-from shipyard.monitoring.recorder import Recorder
+from shipyard.rollouts.evidence import ShadowComparison
 from shipyard.serving.evidence import EvidenceBook
 from shipyard.serving.metrics import ServingMetrics
 from shipyard.serving.models import ServedModel
+from shipyard.serving.recorder import Recorder
 from shipyard.serving.shadow import WINDOW_S as SHADOW_WINDOW_S
 from shipyard.serving.shadow import ShadowItem, ShadowProcess
 

@@ -18,13 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from shipyard.core.evidence import (
-    LATENCY_EDGES_MS,
-    ArmEvidence,
-    LatencyHistogram,
-    ShadowComparison,
-    prediction_keys,
-)
+from shipyard.core.histograms import LATENCY_EDGES_MS, LatencyHistogram
+from shipyard.rollouts.evidence import ArmEvidence, ShadowComparison, prediction_keys
 
 _BUCKETS = len(LATENCY_EDGES_MS) + 1
 

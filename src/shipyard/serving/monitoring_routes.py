@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from shipyard.errors import MalformedRequestError
-from shipyard.monitoring.recorder import Recorder
+from shipyard.serving.recorder import Recorder
 from shipyard.serving.rest import read_body
 from shipyard.workspace import Workspace
 

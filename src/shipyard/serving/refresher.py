@@ -17,10 +17,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from shipyard.core.profile import NumericProfile
-from shipyard.core.rollout import RolloutState, policy_for
 from shipyard.core.signature import OutputKind
 from shipyard.core.versions import ModelVersion
 from shipyard.errors import ShipyardError
+from shipyard.rollouts.machine import RolloutState, policy_for
 from shipyard.services.endpoints import EndpointService, ResolvedEndpoint
 from shipyard.services.rollouts import RolloutService
 from shipyard.serving.dataplane import DataPlane, Degraded, EndpointRoute, RolloutContext

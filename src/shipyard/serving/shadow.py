@@ -19,8 +19,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from shipyard.core.evidence import ShadowComparison
 from shipyard.errors import ShipyardError
+from shipyard.rollouts.evidence import ShadowComparison
 
 log = logging.getLogger("shipyard.serving")
 

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from shipyard.core.window import StoredWindow
+from shipyard.monitoring.window import StoredWindow
 from shipyard.store.tables import monitor_windows
 
 

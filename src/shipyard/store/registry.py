@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Row
 
-from shipyard.core.performance import ConfidenceCalibrator
+from shipyard.core.calibrator import ConfidenceCalibrator
 from shipyard.core.profile import ReferenceProfile
 from shipyard.core.signature import Signature
 from shipyard.core.versions import CodeInfo, ModelSummary, ModelVersion, VersionStatus

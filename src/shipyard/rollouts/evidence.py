@@ -2,13 +2,12 @@
 
 Each worker counts the requests it served for one arm over one step into an ``ArmEvidence`` (and, for a
 shadow rollout, the stable/candidate pairs it compared into a ``ShadowComparison``). The controller merges
-the workers' and replicas' evidence by adding counts, then the pure analyses in ``shipyard.core.stats``
+the workers' and replicas' evidence by adding counts, then the pure analyses in ``shipyard.rollouts.gates``
 decide. Every piece is fixed-size or bounded, so evidence is cheap to keep per step and to ship as JSON.
 """
 
 from __future__ import annotations
 
-import bisect
 import math
 import numbers
 from collections.abc import Iterable, Mapping, Sequence
@@ -18,112 +17,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from shipyard.core.histograms import LatencyHistogram
 from shipyard.errors import InvalidArgumentError
 
-# Latency buckets: 20 per decade from 0.01 ms to 100 s. Each bucket is ~12% wide, so a p99 estimated after
-# merging is within ~12% of the exact one, and a histogram is 142 counts however many requests it holds.
-_PER_DECADE = 20
-LATENCY_EDGES_MS: tuple[float, ...] = tuple(
-    10.0 ** (k / _PER_DECADE) for k in range(-2 * _PER_DECADE, 5 * _PER_DECADE + 1)
-)
-LATENCY_SCHEME = "log10/20:0.01..100000ms"
-_LATENCY_BUCKETS = len(LATENCY_EDGES_MS) + 1
-# The overflow bucket (> 100 s) is given one more bucket's width, so quantiles there stay finite.
-_OVERFLOW_UPPER_MS = LATENCY_EDGES_MS[-1] * 10.0 ** (1 / _PER_DECADE)
 MISSING_KEY = "__missing__"
 TOP_DISAGREEMENTS = 20
 
 Output = str | int | float | bool | None
-
-
-@dataclass(frozen=True, slots=True)
-class LatencyHistogram:
-    """Latencies in fixed log-spaced buckets (bucket i holds (edge[i-1], edge[i]]), so quantiles survive merging."""
-
-    counts: tuple[int, ...] = (0,) * _LATENCY_BUCKETS
-    sum_ms: float = 0.0
-
-    def __post_init__(self) -> None:
-        if len(self.counts) != _LATENCY_BUCKETS:
-            raise InvalidArgumentError(
-                f"a latency histogram has {_LATENCY_BUCKETS} buckets ({LATENCY_SCHEME}), got {len(self.counts)}"
-            )
-
-    @property
-    def count(self) -> int:
-        return sum(self.counts)
-
-    @property
-    def mean_ms(self) -> float:
-        """Mean latency; NaN when nothing was counted, so callers must check ``count``."""
-        return self.sum_ms / self.count if self.count else math.nan
-
-    @classmethod
-    def empty(cls) -> LatencyHistogram:
-        return cls()
-
-    @classmethod
-    def of(cls, latencies_ms: ArrayLike) -> LatencyHistogram:
-        """Count many latencies at once (vectorised), e.g. a worker's batch or a test's sample."""
-        values = np.asarray(latencies_ms, dtype=np.float64).ravel()
-        if values.size and not (np.isfinite(values).all() and (values >= 0).all()):
-            raise InvalidArgumentError("latency_ms must be finite and >= 0; got a NaN, infinite or negative value")
-        buckets = np.bincount(np.searchsorted(LATENCY_EDGES_MS, values, side="left"), minlength=_LATENCY_BUCKETS)
-        return cls(tuple(int(c) for c in buckets), float(values.sum()))
-
-    def record(self, latency_ms: float) -> LatencyHistogram:
-        """Count one latency; bisect rather than NumPy, since this runs once per request."""
-        if not (math.isfinite(latency_ms) and latency_ms >= 0):
-            raise InvalidArgumentError(f"latency_ms must be finite and >= 0, got {latency_ms!r}")
-        index = bisect.bisect_left(LATENCY_EDGES_MS, latency_ms)
-        counts = list(self.counts)
-        counts[index] += 1
-        return LatencyHistogram(tuple(counts), self.sum_ms + latency_ms)
-
-    def merge(self, other: LatencyHistogram) -> LatencyHistogram:
-        return LatencyHistogram(
-            tuple(a + b for a, b in zip(self.counts, other.counts, strict=True)), self.sum_ms + other.sum_ms
-        )
-
-    def quantile(self, q: float) -> float:
-        """The q-quantile, interpolating linearly inside its bucket; NaN when nothing was counted."""
-        if not 0.0 <= q <= 1.0:
-            raise InvalidArgumentError(f"quantile q must be in [0, 1], got {q!r}")
-        total = self.count
-        if total == 0:
-            return math.nan
-        rank = q * total
-        seen = 0
-        for index, n in enumerate(self.counts):
-            if n and seen + n >= rank:
-                lower = LATENCY_EDGES_MS[index - 1] if index > 0 else 0.0
-                upper = LATENCY_EDGES_MS[index] if index < len(LATENCY_EDGES_MS) else _OVERFLOW_UPPER_MS
-                return lower + (upper - lower) * (rank - seen) / n
-            seen += n
-        return _OVERFLOW_UPPER_MS  # unreachable for q <= 1; kept so float rounding can never fall through
-
-    def to_dict(self) -> dict[str, Any]:
-        """Sparse counts keyed by bucket index: most buckets are empty, and JSON keys are strings."""
-        return {
-            "scheme": LATENCY_SCHEME,
-            "counts": {str(i): n for i, n in enumerate(self.counts) if n},
-            "sum_ms": self.sum_ms,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> LatencyHistogram:
-        scheme = data.get("scheme", LATENCY_SCHEME)
-        if scheme != LATENCY_SCHEME:
-            raise InvalidArgumentError(
-                f"latency histogram uses buckets {scheme!r}, but this Shipyard reads only {LATENCY_SCHEME!r}"
-            )
-        counts = [0] * _LATENCY_BUCKETS
-        for key, n in data.get("counts", {}).items():
-            index = int(key)
-            if not 0 <= index < _LATENCY_BUCKETS:
-                raise InvalidArgumentError(f"latency bucket {index} is outside 0..{_LATENCY_BUCKETS - 1}")
-            counts[index] = int(n)
-        return cls(tuple(counts), float(data.get("sum_ms", 0.0)))
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,8 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from shipyard.core.evidence import LATENCY_EDGES_MS, LatencyHistogram
-from shipyard.core.performance import ConfidenceSummary
+from shipyard.core.histograms import LATENCY_EDGES_MS, LatencyHistogram
 from shipyard.core.profile import (
     CategoricalProfile,
     FeatureProfile,
@@ -28,6 +27,7 @@ from shipyard.core.profile import (
     profile_from_dict,
 )
 from shipyard.core.signature import FeatureType, OutputKind, Signature
+from shipyard.monitoring.calibration import ConfidenceSummary
 
 UNSEEN_LEVELS = 20
 """Live windows name up to this many values the reference never saw (the rest count as ``__other__``), so a

@@ -13,7 +13,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from enum import Enum, StrEnum
+from enum import StrEnum
 from itertools import pairwise
 from typing import Any
 
@@ -267,7 +267,10 @@ class RolloutSpec:
 
 
 class Outcome(StrEnum):
-    """An analysis verdict: move on, wait for more evidence, or get the candidate out."""
+    """An analysis verdict: move on (pass), wait for more evidence (hold), or get the candidate out (fail).
+
+    The canary gates return it and the state machine acts on it: one enum for both, never a string between.
+    """
 
     PASS = "pass"
     HOLD = "hold"
@@ -276,7 +279,7 @@ class Outcome(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Analysis:
-    """The stats module's answer, reduced to what the state machine acts on.
+    """The statistics' answer, reduced to what the state machine acts on.
 
     For canary and blue-green it is the gates' verdict (too few candidate requests is HOLD). For A/B,
     PASS means the candidate won, FAIL that stable won, HOLD 'no difference yet' (see ``for_ab``).
@@ -290,43 +293,24 @@ class Analysis:
     """JSON-able memory the next analysis needs (the A/B test's sequential state); kept on ``RolloutState.carry``."""
 
     @classmethod
-    def create(
-        cls,
-        outcome: str | Enum,
-        reason: str = "",
-        evidence: Mapping[str, Any] | None = None,
-        carry: Mapping[str, Any] | None = None,
-    ) -> Analysis:
-        """Accept the stats module's own ``Verdict`` (or a string, any case), so neither module imports the other."""
-        text = str(getattr(outcome, "value", outcome)).strip().lower()
-        try:
-            parsed = Outcome(text)
-        except ValueError:
-            allowed = ", ".join(o.value for o in Outcome)
-            raise InvalidArgumentError(f"unknown analysis outcome {outcome!r}; use one of: {allowed}") from None
-        return cls(parsed, reason, dict(evidence or {}), dict(carry) if carry is not None else None)
-
-    @classmethod
     def for_ab(
         cls,
-        winner: Arm | str | None,
+        winner: Arm | None,
         reason: str = "",
         evidence: Mapping[str, Any] | None = None,
         carry: Mapping[str, Any] | None = None,
     ) -> Analysis:
-        """Map an A/B winner (candidate/treatment, stable/control, or None for 'no difference yet') onto an outcome."""
-        outcome = _AB_OUTCOMES.get(str(winner) if winner is not None else None)
+        """Map an A/B winner (the candidate, the stable version, or None for 'no difference yet') onto an outcome."""
+        outcome = _AB_OUTCOMES.get(winner)
         if outcome is None:
-            raise InvalidArgumentError(f"an A/B winner must be 'treatment', 'control' or None, got {winner!r}")
+            raise InvalidArgumentError(f"an A/B winner must be the stable or candidate arm, or None; got {winner!r}")
         return cls(outcome, reason, dict(evidence or {}), dict(carry) if carry is not None else None)
 
 
-_AB_OUTCOMES = {
+_AB_OUTCOMES: Mapping[Arm | None, Outcome] = {
     None: Outcome.HOLD,
-    "candidate": Outcome.PASS,
-    "treatment": Outcome.PASS,
-    "stable": Outcome.FAIL,
-    "control": Outcome.FAIL,
+    Arm.CANDIDATE: Outcome.PASS,
+    Arm.STABLE: Outcome.FAIL,
 }
 
 

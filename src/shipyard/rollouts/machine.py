@@ -14,8 +14,8 @@ from enum import StrEnum
 from typing import Any
 
 from shipyard.core.endpoints import Arm, TrafficPolicy
-from shipyard.core.rollout_spec import Analysis, Outcome, RolloutSpec, Strategy, format_duration, percent
 from shipyard.errors import ConflictError, InvalidArgumentError
+from shipyard.rollouts.spec import Analysis, Outcome, RolloutSpec, Strategy, format_duration, percent
 
 
 class RolloutStatus(StrEnum):

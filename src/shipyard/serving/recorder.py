@@ -30,9 +30,9 @@ import pyarrow as pa
 
 from shipyard.core.signature import OutputKind
 from shipyard.core.versions import ModelVersion
-from shipyard.core.window import LiveWindow, Profiler, StoredWindow, WindowProfile, to_datetime, window_start
 from shipyard.monitoring.columns import payload_columns
-from shipyard.monitoring.prediction_log import PredictionLog
+from shipyard.monitoring.window import LiveWindow, Profiler, StoredWindow, WindowProfile, to_datetime, window_start
+from shipyard.store.prediction_log import PredictionLog
 
 log = logging.getLogger("shipyard.monitoring")
 

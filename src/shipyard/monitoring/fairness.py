@@ -18,9 +18,9 @@ from typing import Any, Literal
 import numpy as np
 
 from shipyard.core.jsonsafe import finite_or_none, json_value
-from shipyard.core.performance import Values
-from shipyard.core.performance import as_1d as _as_1d
 from shipyard.errors import InvalidArgumentError
+from shipyard.monitoring.labels import Values
+from shipyard.monitoring.labels import as_1d as _as_1d
 
 UndefinedRates = Literal["zero", "skip"]
 

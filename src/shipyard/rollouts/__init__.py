@@ -1,0 +1,1 @@
+"""Safe rollouts as pure logic: the spec, the state machine, the gates and sequential statistics, the evidence."""
