@@ -9,8 +9,6 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
-
 # Public name -> the module that defines it; imported when the name is first looked up.
 _EXPORTS: dict[str, str] = {
     "Client": "shipyard.client",
@@ -31,6 +29,7 @@ _EXPORTS: dict[str, str] = {
     "convert": "shipyard.api",
     "load": "shipyard.api",
     "register": "shipyard.api",
+    "__version__": "shipyard.version",
 }
 
 __all__ = [
@@ -64,6 +63,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ be
     from shipyard.core.versions import ModelVersion, VersionStatus
     from shipyard.errors import ShipyardError
     from shipyard.flavors.loaded import LoadedModel, Prediction
+    from shipyard.version import __version__
     from shipyard.workspace import Workspace
 
 

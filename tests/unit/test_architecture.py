@@ -23,7 +23,7 @@ ALLOWED = {
     "flavors": {"core"},
     "reporting": {"core", "monitoring", "rollouts"},
     "services": {"core", "rollouts", "monitoring", "store", "artifacts", "flavors"},
-    "serving": {"core", "rollouts", "monitoring", "store", "artifacts", "flavors", "services", "workspace"},
+    "serving": {"core", "rollouts", "monitoring", "store", "artifacts", "flavors", "services", "workspace", "version"},
     "cli": {
         "core",
         "rollouts",
@@ -37,6 +37,7 @@ ALLOWED = {
         "serving",
         "api",
         "client",
+        "version",
     },
     "dashboard": {"core", "rollouts", "monitoring", "services", "workspace", "serving"},
 }
@@ -112,6 +113,40 @@ def test_imports_point_down() -> None:
             if bad:
                 problems.append(f"{path.relative_to(SRC)} imports {sorted(bad)}")
     assert problems == []
+
+
+def _imports_package_root(path: Path) -> bool:
+    """``from shipyard import X`` (or ``import shipyard``) reaches the package's ``__init__`` for a name."""
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module == "shipyard":
+            return True
+        if isinstance(node, ast.Import) and any(alias.name == "shipyard" for alias in node.names):
+            return True
+    return False
+
+
+def test_the_pure_packages_import_only_core_and_errors() -> None:
+    """rollouts/ and monitoring/ are maths over core's records: no settings, no I/O layer, not each other."""
+    problems = []
+    for part in ("core", "rollouts", "monitoring"):
+        for path in (SRC / part).rglob("*.py"):
+            bad = _imports(path) - {part, "core", "errors"}
+            if bad:
+                problems.append(f"{path.relative_to(SRC)} imports {sorted(bad)}")
+    assert problems == []
+
+
+def test_serving_never_imports_the_package_root() -> None:
+    """The server reads names from their modules, never through ``shipyard/__init__``'s lazy exports."""
+    assert [str(p.relative_to(SRC)) for p in (SRC / "serving").rglob("*.py") if _imports_package_root(p)] == []
+
+
+def test_unit_tests_mirror_the_source_tree() -> None:
+    """Each folder of unit tests is named after the package it tests, so a module's tests are found by its path."""
+    unit = Path(__file__).parent
+    folders = {p.name for p in unit.iterdir() if p.is_dir() and p.name != "__pycache__"}
+    packages = {p.name for p in SRC.iterdir() if (p / "__init__.py").is_file()}
+    assert folders <= packages, sorted(folders - packages)
 
 
 def test_head_revision_read_from_files_matches_alembic() -> None:

@@ -15,7 +15,6 @@ from typing import Annotated
 
 import typer
 
-from shipyard import __version__
 from shipyard.cli.lazy import LazyCommand, lazy_group
 from shipyard.errors import ShipyardError
 
@@ -60,6 +59,8 @@ app = typer.Typer(
 
 def _print_version(value: bool) -> None:
     if value:
+        from shipyard.version import __version__  # package metadata is read only when asked for
+
         sys.stdout.write(f"shipyard {__version__}\n")
         raise typer.Exit()
 

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from shipyard.rollouts import machine
 from shipyard.core.endpoints import Arm
 from shipyard.core.inference import warm_rows
 from shipyard.core.refs import ModelRef
 from shipyard.core.versions import VersionStatus
 from shipyard.errors import ConflictError, InvalidArgumentError, ModelLoadError, NotFoundError, ShipyardError
+from shipyard.rollouts import machine
 from shipyard.rollouts.evidence import ArmEvidence, RewardMoments, ShadowComparison
 from shipyard.rollouts.gates import CanaryGates, canary_verdict, shadow_report
 from shipyard.rollouts.machine import RolloutState, RolloutStatus, Transition

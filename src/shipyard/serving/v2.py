@@ -19,7 +19,6 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from shipyard import __version__
 from shipyard.errors import MalformedRequestError, VersionNotFoundError
 from shipyard.serving.dataplane import DataPlane, EndpointRoute, PredictOutcome, Routed
 from shipyard.serving.errors import status_for
@@ -33,6 +32,7 @@ from shipyard.serving.v2_tensors import (
     requested_outputs,
     tensors_to_payload,
 )
+from shipyard.version import __version__
 
 log = logging.getLogger("shipyard.serving")
 
