@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, NDArray
 
 from shipyard.errors import InvalidArgumentError
 
@@ -22,7 +22,7 @@ from shipyard.errors import InvalidArgumentError
 CONFIDENCE_BINS = 20
 
 
-def bin_index(values: np.ndarray, bins: int) -> np.ndarray:
+def bin_index(values: NDArray[np.float64], bins: int) -> NDArray[np.intp]:
     """Uniform bins on [0, 1]: bin i holds [i/bins, (i+1)/bins), the last one also holds 1.0."""
     return np.clip(np.floor(values * bins).astype(np.intp), 0, bins - 1)
 
@@ -52,8 +52,9 @@ def aligned_counts(
 
 
 def psi_terms(e: np.ndarray, a: np.ndarray, epsilon: float) -> np.ndarray:
-    pe = np.maximum(e / e.sum(), epsilon)
-    pa = np.maximum(a / a.sum(), epsilon)
+    # NumPy's stubs type a dtype-less array's sum as Any; the shares are float64 arrays.
+    pe: NDArray[np.float64] = np.maximum(e / e.sum(), epsilon)
+    pa: NDArray[np.float64] = np.maximum(a / a.sum(), epsilon)
     return (pa - pe) * np.log(pa / pe)
 
 
@@ -87,7 +88,7 @@ LATENCY_EDGES_MS: tuple[float, ...] = tuple(
 LATENCY_SCHEME = "log10/20:0.01..100000ms"
 _LATENCY_BUCKETS = len(LATENCY_EDGES_MS) + 1
 # The overflow bucket (> 100 s) is given one more bucket's width, so quantiles there stay finite.
-_OVERFLOW_UPPER_MS = LATENCY_EDGES_MS[-1] * 10.0 ** (1 / _PER_DECADE)
+_OVERFLOW_UPPER_MS: float = LATENCY_EDGES_MS[-1] * 10.0 ** (1 / _PER_DECADE)
 
 
 @dataclass(frozen=True, slots=True)

@@ -309,7 +309,8 @@ def _is_flat_numeric(data: Sequence[Any]) -> bool:
 
 
 def _is_textual(dtype: Any) -> bool:
-    return pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype)
+    textual: bool = pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype)  # pandas is untyped
+    return textual
 
 
 def _first_true(mask: Any) -> int:

@@ -410,7 +410,8 @@ def _as_float(column: pd.Series) -> np.ndarray:
         # Via nanoseconds whatever the column's resolution (pandas 3 defaults to microseconds) or zone (UTC).
         nanoseconds = column.to_numpy(dtype="datetime64[ns]").astype(np.int64)
         return np.where(column.isna().to_numpy(), np.nan, nanoseconds / 1e9)
-    return column.to_numpy(dtype=np.float64, na_value=np.nan)
+    floats: np.ndarray = column.to_numpy(dtype=np.float64, na_value=np.nan)  # pandas is untyped here
+    return floats
 
 
 def column_profile(column: pd.Series, *, bins: int = DEFAULT_BINS) -> FeatureProfile:
@@ -542,7 +543,8 @@ def _float_values(values: Any) -> np.ndarray:
     if _is_numeric(series):
         return _as_float(series)
     # A numeric reference column that arrives as text: parse what parses, count the rest as missing.
-    return pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    parsed: np.ndarray = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    return parsed
 
 
 NumericAccumulator = _NumericAccumulator

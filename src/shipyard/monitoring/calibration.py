@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, cast, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -299,7 +299,7 @@ def estimate_accuracy(
         summary = source
     else:
         bins = calibrator.bins if calibrator is not None else CONFIDENCE_BINS
-        summary = ConfidenceSummary.of(cast(ArrayLike, source), bins=bins)
+        summary = ConfidenceSummary.of(source, bins=bins)
     n = int(summary.n)
     if n == 0:
         return AccuracyEstimate(0, None, None, calibrator is not None)

@@ -118,7 +118,7 @@ def _bin_integrals(profile: NumericProfile, left: np.ndarray, right: np.ndarray)
     / n. Without sums (profiles stored before them) the values are taken as spread evenly in the bin.
     """
     counts = np.asarray(profile.counts, dtype=np.float64)
-    n = counts.sum()
+    n: float = counts.sum()  # a NumPy float64 (a float); the stubs type a sum as Any
     cdf_right = np.cumsum(counts) / n
     cdf_left = cdf_right - counts / n
     sums = np.asarray(profile.sums, dtype=np.float64) if profile.sums is not None else counts * (left + right) / 2

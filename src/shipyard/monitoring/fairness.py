@@ -34,7 +34,9 @@ def _equals(values: np.ndarray, target: Any) -> np.ndarray:
 
 def _missing(values: np.ndarray) -> np.ndarray:
     if values.dtype.kind == "f":
-        return np.isnan(values)
+        # NumPy's stubs type a ufunc over a dtype-less array as Any.
+        nan: np.ndarray = np.isnan(values)
+        return nan
     if values.dtype.kind == "O":
         return np.fromiter(
             (v is None or (isinstance(v, float) and math.isnan(v)) for v in values.tolist()),

@@ -244,7 +244,9 @@ def _is_number(value: object) -> bool:
 
 def _plain(value: Any) -> Output:
     """NumPy scalars to Python ones, so disagreements stay JSON-able."""
-    return value.item() if isinstance(value, np.generic) else value
+    # Model outputs arrive untyped (Any): this is where they are taken to be the scalars a shadow compares.
+    plain: Output = value.item() if isinstance(value, np.generic) else value
+    return plain
 
 
 SHADOW_DROP_REASONS: Mapping[str, str] = {
