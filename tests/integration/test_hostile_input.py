@@ -79,9 +79,9 @@ def message(response: httpx.Response) -> str:
 # -- rows: every column counts ---------------------------------------------------------------
 
 
-def test_columns_of_unequal_length_are_a_422_naming_the_longest_and_the_shortest(server: str) -> None:
+def test_columns_of_unequal_length_are_a_400_naming_the_longest_and_the_shortest(server: str) -> None:
     response = predict(server, {"inputs": {"extra": [0], **columns(20_000)["inputs"]}})
-    assert response.status_code == 422, response.text
+    assert response.status_code == 400, response.text
     assert message(response) == (
         "'inputs' columns have different lengths: 'f0' has 20000 values but 'extra' has 1; "
         "send one value per row in every column"

@@ -95,10 +95,10 @@ def test_request_ids_are_kept_when_sane_and_replaced_when_not(served: tuple[str,
     [
         (b"{not json", 400, "not valid JSON"),
         (b"", 400, "empty"),
-        ([1, 2], 422, "JSON object"),
-        ({"instances": {"f0": 1}}, 422, "'instances' must be a list"),
-        ({"instances": []}, 422, "'instances' is empty"),
-        ({"rows": []}, 422, "exactly one of"),
+        ([1, 2], 400, "JSON object"),
+        ({"instances": {"f0": 1}}, 400, "'instances' must be a list"),
+        ({"instances": []}, 400, "'instances' is empty"),
+        ({"rows": []}, 400, "exactly one of"),
         ({"instances": [{"f1": 3.5, "f2": 1.4, "f3": 0.2}]}, 422, "row 0: feature 'f0' is missing"),
         ({"instances": [IRIS_ROW, {**IRIS_ROW, "f2": "tall"}]}, 422, "row 1: feature 'f2' expects a number"),
         ({"instances": [IRIS_ROW, IRIS_ROW, {**IRIS_ROW, "f3": None}]}, 422, "row 2: feature 'f3' is missing (null)"),
@@ -150,7 +150,7 @@ def test_metrics_count_requests_latency_load_time_and_in_flight(served: tuple[st
     post(url, "iris", {"instances": []})
     text = httpx.get(f"{url}/metrics").text
     assert 'shipyard_requests_total{endpoint="iris",status="200",version="iris:1"} 3.0' in text
-    assert 'shipyard_requests_total{endpoint="iris",status="422",version="none"} 1.0' in text
+    assert 'shipyard_requests_total{endpoint="iris",status="400",version="none"} 1.0' in text
     assert 'shipyard_request_latency_seconds_count{endpoint="iris",version="iris:1"} 3.0' in text
     assert 'shipyard_model_load_seconds{version="iris:1"}' in text
     assert "shipyard_requests_in_flight" in text

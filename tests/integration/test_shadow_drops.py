@@ -61,7 +61,7 @@ def test_requests_beyond_the_servers_pending_list_are_dropped_and_counted_by_end
 
     async def traffic() -> None:
         for i in range(10):
-            routed = plane.choose("svc", rows=1, routing_key=f"user-{i}")
+            routed = plane.choose(plane.route_for("svc"), rows=1, routing_key=f"user-{i}")
             await plane.apredict(routed, [{"x": 0.5}], rows=1, request_id=f"r{i}")
         await plane.hand_over_shadows()
 

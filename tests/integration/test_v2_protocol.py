@@ -225,11 +225,11 @@ def test_tritonclient_sees_protocol_errors_with_status_and_message(served: str) 
 
     with pytest.raises(InferenceServerException) as missing:
         client.infer("iris", iris_columns(x[:2])[:3], outputs=wanted("predictions"))
-    assert missing.value.status() == "400" and "['f3'] missing" in missing.value.message()
+    assert missing.value.status() == "422" and "['f3'] missing" in missing.value.message()
     inputs = [*iris_columns(x[:2])[:3], tensor("f3", np.array(["a", "b"], dtype=object), "BYTES")]
     with pytest.raises(InferenceServerException) as mistyped:
         client.infer("iris", inputs, outputs=wanted("predictions"))
-    assert mistyped.value.status() == "400" and "send it as FP64" in mistyped.value.message()
+    assert mistyped.value.status() == "422" and "send it as FP64" in mistyped.value.message()
 
 
 DEEP = b"[" * 1000 + b"1" + b"]" * 1000
@@ -273,7 +273,7 @@ BAD_REQUESTS: list[tuple[str, object | bytes, dict[str, str], int, str]] = [
         400,
         "input 'f3' has 3 rows, but input 'f0' has 2",
     ),
-    ("missing feature", iris_body(inputs=iris_body()["inputs"][1:]), {}, 400, "input tensor ['f0'] missing"),
+    ("missing feature", iris_body(inputs=iris_body()["inputs"][1:]), {}, 422, "input tensor ['f0'] missing"),
     (
         "matrix of the wrong width",
         {"inputs": [fp64("x", [1.0, 2.0, 3.0], shape=[1, 3])]},

@@ -21,13 +21,12 @@ from shipyard.errors import ShipyardError
 from shipyard.serving.admin import admin_router
 from shipyard.serving.controller import Controller, webhook_delivery
 from shipyard.serving.dataplane import DataPlane
-from shipyard.serving.errors import error_response
 from shipyard.serving.metrics import ServingMetrics
 from shipyard.serving.models import ModelCache
 from shipyard.serving.monitoring_routes import monitoring_router
 from shipyard.serving.recorder import Recorder, RecorderConfig
 from shipyard.serving.refresher import Refresher
-from shipyard.serving.rest import PREDICT_OPENAPI, make_predict_route, request_id_for
+from shipyard.serving.rest import PREDICT_OPENAPI, error_response, make_predict_route, request_id_for
 from shipyard.serving.rollout_routes import rollout_router
 from shipyard.serving.shadow import ShadowProcess
 from shipyard.serving.v2 import v2_router

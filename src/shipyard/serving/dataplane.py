@@ -1,8 +1,9 @@
 """The protocol-neutral data plane: route a request, validate it, predict, and count what happened.
 
-The REST and Open Inference Protocol routes translate their wire formats to a call here. The routing
-table is replaced as a whole by the refresher (one attribute assignment), so a request sees either
-the old table or the new one, never a mix, and needs no lock.
+The REST and Open Inference Protocol routes translate their wire formats to a call here, inside one
+``observed`` bracket per request that times it, keeps the in-flight gauge, and counts it under its status
+and the version that served it. The routing table is replaced as a whole by the refresher (one attribute
+assignment), so a request sees either the old table or the new one, never a mix, and needs no lock.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 import anyio.to_thread
 import numpy as np
@@ -24,6 +25,7 @@ from shipyard.rollouts.evidence import ShadowComparison
 from shipyard.serving.evidence import EvidenceBook
 from shipyard.serving.metrics import ServingMetrics
 from shipyard.serving.models import ServedModel
+from shipyard.serving.observed import Observed
 from shipyard.serving.recorder import Recorder
 from shipyard.serving.shadow import WINDOW_S as SHADOW_WINDOW_S
 from shipyard.serving.shadow import ShadowItem, ShadowProcess
@@ -169,10 +171,15 @@ class DataPlane:
         return not not_ready, body
 
     def route_for(self, endpoint: str) -> EndpointRoute:
-        table = self._table
-        found = table.routes.get(endpoint)
+        """The endpoint as served now; a 404 or 503 error when it is unknown or has no loaded model."""
+        found = self._table.routes.get(endpoint)
         if found is not None:
             return found
+        self.refuse(endpoint)
+
+    def refuse(self, endpoint: str) -> NoReturn:
+        """Raise why ``endpoint`` is not in the routing table: unknown, or known but with no loaded model."""
+        table = self._table
         if endpoint in table.problems:
             raise NotReadyError(f"endpoint {endpoint!r} has no loaded model: {table.problems[endpoint]}")
         if not table.synced:
@@ -211,16 +218,16 @@ class DataPlane:
         outcome = self.predict(endpoint, served, arm, payload, rows)
         return outcome, (time.perf_counter() - start) * 1e3
 
-    def choose(self, endpoint: str, *, rows: int, routing_key: str) -> Routed:
-        """Check the row limit, then pick the version and arm that will serve this request.
+    def choose(self, target: EndpointRoute, *, rows: int, routing_key: str) -> Routed:
+        """Check the row limit, then pick the version and arm of ``target`` that will serve this request.
 
-        Refusals here (unknown endpoint, no loaded model, too many rows) reach no version; everything after
-        belongs to the version chosen, which the route keeps to count the request against it.
+        ``target`` is the route the request looked up when it arrived (``observed`` does it once). Refusals
+        up to here (unknown endpoint, no loaded model, too many rows) reach no version; everything after
+        belongs to the version chosen, which the bracket keeps to count the request against it.
         """
         self.check_rows(rows)
-        target = self.route_for(endpoint)
         decision = route(target.policy, routing_key)
-        return Routed(endpoint, target, decision, target.models[decision.version])
+        return Routed(target.endpoint.name, target, decision, target.models[decision.version])
 
     async def apredict(self, routed: Routed, payload: Any, *, rows: int, request_id: str = "") -> PredictOutcome:
         """Predict inline when the model is fast, else in the thread pool (decided at load time).
@@ -258,14 +265,14 @@ class DataPlane:
                 inputs = outcome.inputs
                 self._shadow_pending.append(
                     ShadowItem(
-                        endpoint,
-                        context.rollout_id,
-                        context.step,
-                        context.classification,
-                        decision.shadow,
-                        inputs if context.same_features and isinstance(inputs, np.ndarray) else payload,
-                        outcome.prediction.predictions.tolist(),
-                        request_id,
+                        endpoint=endpoint,
+                        rollout_id=context.rollout_id,
+                        step=context.step,
+                        classification=context.classification,
+                        shadow_ref=decision.shadow,
+                        payload=inputs if context.same_features and isinstance(inputs, np.ndarray) else payload,
+                        primary=outcome.prediction.predictions.tolist(),
+                        request_id=request_id,
                     )
                 )
             else:
@@ -319,23 +326,17 @@ class DataPlane:
             if unseen:
                 self.metrics.unseen_categories.labels(endpoint, served.ref, name).inc(unseen)
 
-    def observe(
-        self,
-        endpoint: str,
-        *,
-        status: int,
-        seconds: float,
-        rows: int,
-        routed: Routed | None = None,
-        outcome: PredictOutcome | None = None,
-        request_id: str = "",
-        error: BaseException | None = None,
-    ) -> None:
-        """Count one request, and hand it to the recorder; metric children are looked up once per label set.
+    def observed(self, endpoint: str, request_id: str) -> Observed:
+        """The bracket around one request to ``endpoint``, whatever protocol it came in by (see ``Observed``)."""
+        return Observed(self, endpoint, request_id)
+
+    def count(self, call: Observed, seconds: float) -> None:
+        """Count one finished request, and hand it to the recorder; metric children are looked up once per label set.
 
         A request is counted against the version it was routed to, whether that version answered or raised;
-        only a request refused before routing (``routed`` is None) is counted under version ``none``.
+        only a request refused before routing is counted under version ``none``.
         """
+        endpoint, status, rows, routed, outcome = call.label, call.status, call.rows, call.routed, call.outcome
         served = routed.served if routed is not None else None
         recorder = self.recorder
         if recorder is not None and endpoint != "unknown":
@@ -346,17 +347,18 @@ class DataPlane:
                     arm=outcome.arm.value,
                     inputs=outcome.inputs,
                     prediction=outcome.prediction,
-                    request_id=request_id,
+                    request_id=call.request_id,
                     rows=rows,
                     latency_s=seconds,
                     status=status,
                 )
             else:
+                error = call.error
                 recorder.add(
                     endpoint,
                     served.version if served is not None else None,
                     arm=routed.arm.value if routed is not None else "",
-                    request_id=request_id,
+                    request_id=call.request_id,
                     rows=rows,
                     latency_s=seconds,
                     status=status,

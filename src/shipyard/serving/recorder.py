@@ -136,10 +136,20 @@ class Recorder:
         logged = self._sample or random.random() < self.config.sample_rate
         pending.append(
             Record(
-                time.time(), endpoint, version, arm, inputs, prediction, request_id, rows, latency_s, status, logged,
-                problem_feature,
+                at=time.time(),
+                endpoint=endpoint,
+                version=version,
+                arm=arm,
+                inputs=inputs,
+                prediction=prediction,
+                request_id=request_id,
+                rows=rows,
+                latency_s=latency_s,
+                status=status,
+                logged=logged,
+                problem_feature=problem_feature,
             )
-        )  # fmt: skip
+        )
         if len(pending) == self._wake_at:
             self._wake.set()
 

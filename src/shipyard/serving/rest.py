@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import time
 from typing import Any
 
 import numpy as np
@@ -13,8 +12,8 @@ import orjson
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from shipyard.errors import ClientDisconnectedError, InvalidArgumentError, MalformedRequestError, PayloadTooLargeError
-from shipyard.serving.dataplane import DataPlane, PredictOutcome, Routed
+from shipyard.errors import ClientDisconnectedError, MalformedRequestError, PayloadTooLargeError
+from shipyard.serving.dataplane import DataPlane, PredictOutcome
 from shipyard.serving.errors import error_body
 
 log = logging.getLogger("shipyard.serving")
@@ -51,7 +50,11 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
 
 
 def parse_predict_body(body: bytes) -> tuple[Any, int]:
-    """``{"instances": [rows]}`` or ``{"inputs": {feature: [values]}}`` to a payload and its row count."""
+    """``{"instances": [rows]}`` or ``{"inputs": {feature: [values]}}`` to a payload and its row count.
+
+    A body that is not this envelope is malformed (400), as in the Open Inference Protocol route; what the
+    rows hold is the signature's to judge (422, naming the feature and the row).
+    """
     if not body.strip():
         raise MalformedRequestError('request body is empty; send JSON like {"instances": [{"feature": 1.0}]}')
     try:
@@ -59,37 +62,37 @@ def parse_predict_body(body: bytes) -> tuple[Any, int]:
     except orjson.JSONDecodeError as exc:
         raise MalformedRequestError(f"request body is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
-        raise InvalidArgumentError(
+        raise MalformedRequestError(
             f"request body must be a JSON object with 'instances' (rows) or 'inputs' (columns), "
             f"not a JSON {type(data).__name__}"
         )
     has_rows, has_columns = "instances" in data, "inputs" in data
     if has_rows == has_columns:
-        raise InvalidArgumentError("request body needs exactly one of 'instances' (rows) or 'inputs' (columns)")
+        raise MalformedRequestError("request body needs exactly one of 'instances' (rows) or 'inputs' (columns)")
     if has_rows:
         rows = data["instances"]
         if not isinstance(rows, list):
-            raise InvalidArgumentError(f"'instances' must be a list of rows, not {_json_type(rows)}")
+            raise MalformedRequestError(f"'instances' must be a list of rows, not {_json_type(rows)}")
         if not rows:
-            raise InvalidArgumentError("'instances' is empty; send at least one row")
+            raise MalformedRequestError("'instances' is empty; send at least one row")
         return rows, len(rows)
     columns = data["inputs"]
     if not isinstance(columns, dict):
-        raise InvalidArgumentError(f"'inputs' must be an object of feature columns, not {_json_type(columns)}")
+        raise MalformedRequestError(f"'inputs' must be an object of feature columns, not {_json_type(columns)}")
     if not columns:
-        raise InvalidArgumentError("'inputs' is empty; send at least one feature column")
+        raise MalformedRequestError("'inputs' is empty; send at least one feature column")
     # Every column counts: the row limit applies to the longest one, whichever comes first.
     lengths = {name: len(values) for name, values in columns.items() if isinstance(values, list)}
     count = max(lengths.values()) if lengths else 1
     if lengths and min(lengths.values()) != count:
         shortest = min(lengths, key=lengths.__getitem__)
         longest = max(lengths, key=lengths.__getitem__)
-        raise InvalidArgumentError(
+        raise MalformedRequestError(
             f"'inputs' columns have different lengths: {longest!r} has {count} values but {shortest!r} has "
             f"{lengths[shortest]}; send one value per row in every column"
         )
     if count == 0:
-        raise InvalidArgumentError("'inputs' columns are empty; send at least one row")
+        raise MalformedRequestError("'inputs' columns are empty; send at least one row")
     return columns, count
 
 
@@ -127,42 +130,26 @@ def predict_response(outcome: PredictOutcome, request_id: str) -> Response:
     )
 
 
+def error_response(exc: BaseException, request_id: str) -> Response:
+    """The REST error body, ``{"error": {code, message, request_id}}``, with the status from the one table."""
+    status, body = error_body(exc, request_id)
+    return Response(orjson.dumps(body), status_code=status, media_type=_JSON, headers={"X-Request-ID": request_id})
+
+
 def make_predict_route(plane: DataPlane, max_bytes: int) -> Any:
     """The handler, closed over the data plane and limits so nothing is looked up per request."""
 
     async def predict(request: Request) -> Response:
-        start = time.perf_counter()
-        request_id = request_id_for(request.headers.get("x-request-id"))
-        endpoint = request.path_params["endpoint"]
-        label = endpoint if endpoint in plane.routes else "unknown"
-        status = 200
-        rows = 0
-        routed: Routed | None = None
-        outcome: PredictOutcome | None = None
-        error: Exception | None = None
-        gauge = plane.in_flight(label)
-        gauge.inc()
-        try:
-            plane.route_for(endpoint)  # an unknown endpoint is a 404 whatever the body says
-            payload, rows = parse_predict_body(await read_body(request, max_bytes))
-            routing_key = request.headers.get("x-routing-key") or request_id
-            routed = plane.choose(endpoint, rows=rows, routing_key=routing_key)
-            outcome = await plane.apredict(routed, payload, rows=rows, request_id=request_id)
-            return predict_response(outcome, request_id)
-        except Exception as exc:
-            error = exc
-            status, body = error_body(exc, request_id)
-            if status >= 500 and status != 503:
-                log.error("request %s to endpoint %s failed", request_id, endpoint, exc_info=exc)
-            return Response(
-                orjson.dumps(body), status_code=status, media_type=_JSON, headers={"X-Request-ID": request_id}
-            )
-        finally:
-            gauge.dec()
-            plane.observe(
-                label, status=status, seconds=time.perf_counter() - start, rows=rows,
-                routed=routed, outcome=outcome, request_id=request_id, error=error,
-            )  # fmt: skip
+        headers = request.headers
+        with plane.observed(request.path_params["endpoint"], request_id_for(headers.get("x-request-id"))) as call:
+            try:
+                call.route()  # an unknown endpoint is a 404 whatever the body says
+                payload, rows = parse_predict_body(await read_body(request, max_bytes))
+                outcome = await call.predict(payload, rows=rows, routing_key=headers.get("x-routing-key"))
+                return predict_response(outcome, call.request_id)
+            except Exception as exc:
+                call.fail(exc)
+                return error_response(exc, call.request_id)
 
     return predict
 
@@ -198,7 +185,7 @@ PREDICT_OPENAPI: dict[str, Any] = {
     "parameters": REQUEST_HEADERS,
     "responses": {
         "200": {"description": "Predictions, and class probabilities for classifiers"},
-        "400": {"description": "Body is not JSON"},
+        "400": {"description": "Body is not JSON, or not one of the two shapes above"},
         "404": {"description": "Unknown endpoint"},
         "413": {"description": "Body or row count over the limit"},
         "422": {"description": "Input breaks the signature; the message names the feature and the row"},

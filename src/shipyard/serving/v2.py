@@ -10,7 +10,6 @@ request that asks for them is refused, never half-served.
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 import numpy as np
@@ -20,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from shipyard.errors import MalformedRequestError, VersionNotFoundError
-from shipyard.serving.dataplane import DataPlane, EndpointRoute, PredictOutcome, Routed
+from shipyard.serving.dataplane import DataPlane, EndpointRoute, PredictOutcome
 from shipyard.serving.errors import status_for
 from shipyard.serving.redact import without_paths
 from shipyard.serving.rest import REQUEST_HEADERS, jsonable_array, read_body, request_id_for
@@ -44,15 +43,7 @@ def v2_router(plane: DataPlane, *, max_bytes: int) -> APIRouter:
     router = APIRouter(prefix="/v2", tags=["open inference protocol"])
 
     def route_and_version(endpoint: str, version: str | None) -> EndpointRoute:
-        target = plane.route_for(endpoint)
-        if version is not None:
-            served = target.models[target.policy.stable].version
-            if version != str(served.version):
-                raise VersionNotFoundError(
-                    f"endpoint {endpoint!r} serves version {served.version} ({served.ref}), not version "
-                    f"{version!r}; leave the version out of the path or ask for {served.version}"
-                )
-        return target
+        return check_version(endpoint, plane.route_for(endpoint), version)
 
     async def server_metadata() -> Response:
         return _json({"name": "shipyard", "version": __version__, "extensions": []})
@@ -90,51 +81,37 @@ def v2_router(plane: DataPlane, *, max_bytes: int) -> APIRouter:
         return readiness(request, model_name, model_version)
 
     async def infer(request: Request) -> Response:
-        start = time.perf_counter()
-        header_id = request.headers.get("x-request-id")
-        request_id = request_id_for(header_id)
+        headers = request.headers
+        header_id = headers.get("x-request-id")
         endpoint = request.path_params["model_name"]
-        label = endpoint if endpoint in plane.routes else "unknown"
-        status = 200
-        rows = 0
-        routed: Routed | None = None
-        outcome: PredictOutcome | None = None
-        error: Exception | None = None
-        gauge = plane.in_flight(label)
-        gauge.inc()
-        try:
-            # An unknown model is a 404 whatever the body says, as in the REST route.
-            target = route_and_version(endpoint, request.path_params.get("model_version"))
-            _refuse_unsupported_encoding(request)
-            parsed = parse_infer_body(await read_body(request, max_bytes), request.headers.get(HEADER_LENGTH))
-            if header_id is None and parsed.id is not None:
-                request_id = request_id_for(parsed.id)  # the body's id becomes the request id when sane
-            served = target.models[target.policy.stable]
-            outputs = requested_outputs(parsed.outputs, endpoint, classifier=served.model.classes is not None)
-            payload, rows = tensors_to_payload(
-                parsed.inputs, served.version.signature, endpoint=endpoint, check_rows=plane.check_rows
-            )
-            routing_key = request.headers.get("x-routing-key") or request_id
-            routed = plane.choose(endpoint, rows=rows, routing_key=routing_key)
-            outcome = await plane.apredict(routed, payload, rows=rows, request_id=request_id)
-            response_id = parsed.id if parsed.id is not None else request_id
-            binary = (
-                parsed.binary_outputs
-                if parsed.outputs is not None
-                else (outputs if parsed.binary_by_default else frozenset())
-            )
-            return infer_response(outcome, outputs, response_id=response_id, request_id=request_id, binary=binary)
-        except Exception as exc:
-            error = exc
-            response = _error_response(exc, request_id, endpoint)
-            status = response.status_code
-            return response
-        finally:
-            gauge.dec()
-            plane.observe(
-                label, status=status, seconds=time.perf_counter() - start, rows=rows,
-                routed=routed, outcome=outcome, request_id=request_id, error=error,
-            )  # fmt: skip
+        with plane.observed(endpoint, request_id_for(header_id)) as call:
+            try:
+                # An unknown model is a 404 whatever the body says, as in the REST route.
+                target = check_version(endpoint, call.route(), request.path_params.get("model_version"))
+                _refuse_unsupported_encoding(request)
+                parsed = parse_infer_body(await read_body(request, max_bytes), headers.get(HEADER_LENGTH))
+                if header_id is None and parsed.id is not None:
+                    call.request_id = request_id_for(parsed.id)  # the body's id becomes the request id when sane
+                served = target.models[target.policy.stable]
+                outputs = requested_outputs(parsed.outputs, endpoint, classifier=served.model.classes is not None)
+                payload, rows = tensors_to_payload(
+                    parsed.inputs, served.version.signature, endpoint=endpoint, check_rows=plane.check_rows
+                )
+                outcome = await call.predict(payload, rows=rows, routing_key=headers.get("x-routing-key"))
+                binary = (
+                    parsed.binary_outputs
+                    if parsed.outputs is not None
+                    else (outputs if parsed.binary_by_default else frozenset())
+                )
+                return infer_response(
+                    outcome,
+                    outputs,
+                    response_id=parsed.id if parsed.id is not None else call.request_id,
+                    request_id=call.request_id,
+                    binary=binary,
+                )
+            except Exception as exc:
+                return _error_body_response(exc, call.fail(exc), call.request_id)
 
     ready_responses: dict[int | str, dict[str, Any]] = {503: {"description": "Not ready"}}
     model_responses: dict[int | str, dict[str, Any]] = {
@@ -180,6 +157,18 @@ def v2_router(plane: DataPlane, *, max_bytes: int) -> APIRouter:
             openapi_extra=infer_openapi(versioned="model_version" in path),
         )
     return router
+
+
+def check_version(endpoint: str, target: EndpointRoute, version: str | None) -> EndpointRoute:
+    """``target``, when ``version`` (from a versioned path) is the one it serves or none is named."""
+    if version is not None:
+        served = target.models[target.policy.stable].version
+        if version != str(served.version):
+            raise VersionNotFoundError(
+                f"endpoint {endpoint!r} serves version {served.version} ({served.ref}), not version "
+                f"{version!r}; leave the version out of the path or ask for {served.version}"
+            )
+    return target
 
 
 # -- metadata ------------------------------------------------------------------------------
@@ -303,6 +292,12 @@ def _error_response(exc: BaseException, request_id: str, endpoint: str) -> Respo
     status = status_for(exc)
     if status >= 500 and status != 503:
         log.error("request %s to endpoint %s failed", request_id, endpoint, exc_info=exc)
+    return _error_body_response(exc, status, request_id)
+
+
+def _error_body_response(exc: BaseException, status: int, request_id: str) -> Response:
+    """``{"error": message}`` with ``status``; a 5xx names only the request id, never what went wrong."""
+    if status >= 500 and status != 503:
         message = f"internal error; the server log has the details under request id {request_id}"
     else:
         message = without_paths(str(exc))  # a caller never reads a path on the server
@@ -369,10 +364,13 @@ def infer_openapi(*, versioned: bool) -> dict[str, Any]:
         "parameters": [*path_parameters, *REQUEST_HEADERS],
         "responses": {
             "200": {"description": "Outputs 'predictions' and, for classifiers, 'probabilities' [N, C]"},
-            "400": {"description": "Malformed request: not JSON, bad tensor or binary data, missing feature"},
+            "400": {"description": "Malformed request: not JSON, not the infer shape, bad tensor or binary data"},
             "404": {"description": "Unknown endpoint, or not the version it serves"},
             "413": {"description": "Body or row count over the limit"},
-            "422": {"description": "Values break the signature; the message names the feature and the row"},
+            "422": {
+                "description": "Input breaks the signature (a missing feature, a wrong type, a null it does "
+                "not allow); the message names the feature"
+            },
             "503": {"description": "No loaded model"},
         },
     }

@@ -189,8 +189,8 @@ def tensors_to_payload(
         return _matrix(tensors[0], signature, endpoint=endpoint, check_rows=check_rows)
     given = {t.name: t for t in tensors}
     missing = [n for n in names if n not in given]
-    if missing:
-        raise MalformedRequestError(
+    if missing:  # the signature's to refuse (422), as a missing feature is in the REST route
+        raise SignatureError(
             f"input tensor{'s' if len(missing) > 1 else ''} {missing} missing; endpoint {endpoint!r} takes one "
             f"tensor per feature {list(names)}"
             + (f", or one [N, {len(names)}] FP32/FP64 tensor" if _all_numeric(signature) else "")
@@ -217,10 +217,11 @@ def tensors_to_payload(
     columns: dict[str, Any] = {}
     for spec in signature.features:
         tensor = given[spec.name]
-        if tensor.datatype not in _ACCEPTED[spec.type]:
-            raise MalformedRequestError(
+        if tensor.datatype not in _ACCEPTED[spec.type]:  # a wrong type for the feature: 422, as in REST
+            raise SignatureError(
                 f"input {spec.name!r} is {tensor.datatype}, but feature {spec.name!r} of endpoint {endpoint!r} is "
-                f"{spec.type.value}; send it as {FEATURE_DATATYPE[spec.type]}"
+                f"{spec.type.value}; send it as {FEATURE_DATATYPE[spec.type]}",
+                feature=spec.name,
             )
         columns[spec.name] = _values(tensor)
     for tensor in tensors:  # extra tensors go through so a strict endpoint can refuse them
