@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Dialog, Page, Route, sync_playwright
 
+from shipyard.monitoring.report import MonitoringReport
 from shipyard.reporting import render_html
 from tests.report_samples import bare_report, full_report
 
@@ -64,7 +65,7 @@ class OfflinePage:
         return self.page
 
 
-def _write(tmp_path: Path, report: dict[str, object], name: str = "report.html") -> Path:
+def _write(tmp_path: Path, report: MonitoringReport, name: str = "report.html") -> Path:
     path = tmp_path / name
     path.write_text(render_html(report), encoding="utf-8")
     return path

@@ -14,6 +14,7 @@ import pandas as pd
 from rich.console import Console
 
 from shipyard.config import Settings
+from shipyard.monitoring.report import MonitoringReport
 from shipyard.reporting.terminal import render_terminal
 from shipyard.workspace import Workspace
 from tests.serving_models import Doubler, RaisesOnNegative
@@ -43,7 +44,7 @@ def metric_lines(url: str, name: str, endpoint: str) -> dict[str, float]:
 
 def terminal_text(report: dict) -> str:
     buffer = io.StringIO()
-    render_terminal(report, Console(file=buffer, width=200, color_system=None))
+    render_terminal(MonitoringReport.from_dict(report), Console(file=buffer, width=200, color_system=None))
     return buffer.getvalue()
 
 

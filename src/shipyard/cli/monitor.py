@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from shipyard.cli.context import check_output, console, output_error, print_json, state
 from shipyard.errors import InvalidArgumentError
+
+if TYPE_CHECKING:
+    from shipyard.monitoring.report import MonitoringReport
 
 EndpointArg = Annotated[str, typer.Argument(help="Endpoint name, e.g. fraud.")]
 SinceOption = Annotated[
@@ -32,16 +35,18 @@ feedback_app = typer.Typer(
 )
 
 
-def _report(endpoint: str, since: str, version: str | None, url: str | None) -> dict[str, Any]:
+def _report(endpoint: str, since: str, version: str | None, url: str | None) -> MonitoringReport:
+    """The report from the local store, or rebuilt from a remote server's JSON (checked field by field)."""
     from shipyard.config import Settings
 
     settings = Settings.load()
     target = url or settings.url
     if target:
         from shipyard.client import Client
+        from shipyard.monitoring.report import MonitoringReport
 
         with Client(target, api_key=settings.api_key, timeout_s=60) as client:
-            return client.monitoring(endpoint, window=since, version=version)
+            return MonitoringReport.from_dict(client.monitoring(endpoint, window=since, version=version))
     return state.workspace.monitoring.report(endpoint, window=since, version=version)
 
 
@@ -58,7 +63,7 @@ def monitor(
     """
     report = _report(endpoint, since, version, url)
     if as_json:
-        print_json(report)
+        print_json(report.to_dict())
         return
     from shipyard.reporting.terminal import render_terminal
 
@@ -83,7 +88,7 @@ def report(
     from shipyard.reporting.html import render_html
 
     _write_text(output, render_html(data))
-    console.print(f"wrote {output} ({len(data.get('versions', []))} version(s), {since} back)")
+    console.print(f"wrote {output} ({len(data.versions)} version(s), {since} back)")
 
 
 def _write_text(output: Path, text: str) -> None:

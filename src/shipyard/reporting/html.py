@@ -5,7 +5,8 @@ links to the network, so the file can be mailed, archived with an incident, or o
 with no internet. All report text is user data (feature and category names come from training
 data) and goes through `html.escape`.
 
-The report's shape is described in the package docstring (`shipyard.reporting`).
+It renders the typed report (`shipyard.monitoring.report.MonitoringReport`); a report saved as JSON
+renders after `MonitoringReport.from_dict`.
 
 Each version's sections carry stable ids (`operational`, `drift`, `distributions`, `timeline`,
 `performance`, `calibration`, `quality`, `fairness`). The newest version, listed first, gets the
@@ -16,28 +17,24 @@ version's slug (`drift-fraud-2`). Every section also has its name as a class.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from html import escape
-from typing import Any
 
+from shipyard.monitoring.drift import FeatureDrift, WindowDrift
+from shipyard.monitoring.report import MonitoringReport, VersionReport
 from shipyard.reporting.fields import (
     MISSING,
     drifted_first,
     errors_by_status,
+    finite,
     fmt_count,
     fmt_ms,
     fmt_number,
-    fmt_range,
     fmt_rate,
     fmt_time,
-    items,
-    number,
-    numbers,
     other_scores,
-    section,
-    strings,
+    report_range,
     tested,
-    text,
     unrouted_text,
 )
 from shipyard.reporting.labelled import calibration_section, fairness_section, performance_section
@@ -93,17 +90,16 @@ footer{margin-top:28px;font-size:12px;color:var(--muted)}
 """
 
 
-def render_html(report: Mapping[str, Any]) -> str:
+def render_html(report: MonitoringReport) -> str:
     """The whole report as one HTML document (UTF-8 text), safe to open offline."""
-    endpoint = text(report, "endpoint", "unknown endpoint")
-    versions = items(report, "versions")
-    window = section(report, "window")
-    slugs = _unique_slugs([text(v, "version", f"version {i + 1}") for i, v in enumerate(versions)])
+    endpoint = report.endpoint
+    versions = report.versions
+    slugs = _unique_slugs([v.version for v in versions])
     body = [
         "<header>",
         f"<h1>Monitoring report: {escape(endpoint)}</h1>",
-        f'<p class="meta">Endpoint <strong>{escape(endpoint)}</strong> · {escape(fmt_range(window))} · '
-        f"generated {escape(fmt_time(report.get('generated_at')))}</p>",
+        f'<p class="meta">Endpoint <strong>{escape(endpoint)}</strong> · {escape(report_range(report))} · '
+        f"generated {escape(fmt_time(report.generated_at))}</p>",
         "</header>",
     ]
     unrouted = unrouted_text(report)
@@ -111,8 +107,7 @@ def render_html(report: Mapping[str, Any]) -> str:
         body.insert(-1, f'<p class="unrouted">{escape(unrouted[0].upper() + unrouted[1:])}.</p>')
     if len(versions) > 1:
         links = "".join(
-            f'<li><a href="#v-{slug}">{escape(text(v, "version", slug))}</a></li>'
-            for v, slug in zip(versions, slugs, strict=True)
+            f'<li><a href="#v-{slug}">{escape(v.version)}</a></li>' for v, slug in zip(versions, slugs, strict=True)
         )
         body.append(f'<nav aria-label="versions"><ul>{links}</ul></nav>')
     if not versions:
@@ -146,20 +141,18 @@ def _section(name: str, title: str, content: str, *, slug: str, newest: bool) ->
     return f'<section id="{anchor}" class="{name}"><h3>{escape(title)}</h3>{content}</section>'
 
 
-def _version(version: Mapping[str, Any], *, slug: str, newest: bool, endpoint: str) -> str:
-    name = text(version, "version", slug)
-    arms = "".join(f'<span class="badge">{escape(arm)}</span>' for arm in strings(version, "arms"))
-    drift = section(version, "drift")
-    if not drift:
+def _version(version: VersionReport, *, slug: str, newest: bool, endpoint: str) -> str:
+    name = version.version
+    arms = "".join(f'<span class="badge">{escape(arm)}</span>' for arm in version.arms)
+    drift = version.drift
+    if drift is None:
         status = '<span class="badge">no reference profile</span>'
-    elif drift.get("drifted") is True:
-        count = len(strings(drift, "drifted_features")) or sum(
-            1 for f in items(drift, "features") if f.get("drifted") is True
-        )
-        status = f'<span class="badge bad">drift in {count} of {len(items(drift, "features"))} features</span>'
+    elif drift.drifted:
+        count = len(drift.drifted_features) or sum(1 for f in drift.features if f.drifted)
+        status = f'<span class="badge bad">drift in {count} of {len(drift.features)} features</span>'
     else:
         status = '<span class="badge ok">no drift</span>'
-    timeline = build_timeline(items(version, "timeline"))
+    timeline = build_timeline(version.timeline)
     sections = [
         ("operational", "Traffic and latency", _operational(version)),
         ("drift", "Drift", _drift(drift)),
@@ -179,59 +172,55 @@ def _version(version: Mapping[str, Any], *, slug: str, newest: bool, endpoint: s
     return "".join(parts)
 
 
-def _operational(version: Mapping[str, Any]) -> str:
-    ops = section(version, "operational")
-    if not ops:
-        return empty("No traffic figures for this version in this range.")
-    latency = section(ops, "latency_ms")
-    errors = section(ops, "errors")
-    by_status = errors_by_status(errors)
-    rate = number(ops, "request_rate_per_s")
-    dropped = number(ops, "dropped")
+def _operational(version: VersionReport) -> str:
+    ops = version.operational
+    latency = ops.latency_ms
+    by_status = errors_by_status(ops.errors)
+    rate = finite(ops.request_rate_per_s)
     # Shown only when some requests were not profiled: then drift and quality figures cover fewer rows.
-    unprofiled = [("not profiled (buffer full)", fmt_count(dropped))] if dropped else []
+    unprofiled = [("not profiled (buffer full)", fmt_count(ops.dropped))] if ops.dropped else []
     return figures(
         [
-            ("requests", fmt_count(number(ops, "requests"))),
-            ("rows", fmt_count(number(ops, "rows"))),
+            ("requests", fmt_count(ops.requests)),
+            ("rows", fmt_count(ops.rows)),
             ("request rate", MISSING if rate is None else f"{fmt_number(rate)}/s"),
-            ("error rate", fmt_rate(number(ops, "error_rate"))),
+            ("error rate", fmt_rate(finite(ops.error_rate))),
             ("errors by status", by_status or "none"),
-            ("latency p50", fmt_ms(number(latency, "p50"))),
-            ("latency p95", fmt_ms(number(latency, "p95"))),
-            ("latency p99", fmt_ms(number(latency, "p99"))),
-            ("latency mean", fmt_ms(number(latency, "mean"))),
+            ("latency p50", fmt_ms(finite(latency.p50))),
+            ("latency p95", fmt_ms(finite(latency.p95))),
+            ("latency p99", fmt_ms(finite(latency.p99))),
+            ("latency mean", fmt_ms(finite(latency.mean))),
             *unprofiled,
         ]
     )
 
 
-def _drift_row(feature: Mapping[str, Any]) -> str:
-    drifted = feature.get("drifted") is True
-    note = text(feature, "note")
-    name = escape(text(feature, "feature", "?")) + (f'<span class="note">{escape(note)}</span>' if note else "")
+def _drift_row(feature: FeatureDrift) -> str:
+    drifted = feature.drifted
+    note = feature.note or ""
+    name = escape(feature.feature) + (f'<span class="note">{escape(note)}</span>' if note else "")
     badge = '<span class="badge bad">DRIFT</span>' if drifted else '<span class="badge ok">ok</span>'
     if not tested(feature):
         badge = '<span class="badge">not tested</span>'
     return (
         ('<tr class="drifted">' if drifted else "<tr>")
         + f'<th scope="row">{name}</th>'
-        + cell(text(feature, "kind", MISSING))
-        + cell(text(feature, "test", MISSING))
-        + cell(fmt_number(number(feature, "score")), numeric=True)
-        + cell(fmt_number(number(feature, "threshold")), numeric=True)
-        + cell(fmt_number(number(feature, "p_value")), numeric=True)
-        + cell(fmt_count(number(feature, "rows")), numeric=True)
+        + cell(feature.kind)
+        + cell(feature.test or MISSING)
+        + cell(fmt_number(finite(feature.score)), numeric=True)
+        + cell(fmt_number(finite(feature.threshold)), numeric=True)
+        + cell(fmt_number(finite(feature.p_value)), numeric=True)
+        + cell(fmt_count(feature.rows), numeric=True)
         + f"<td>{badge}</td>"
         + cell(other_scores(feature))
         + "</tr>"
     )
 
 
-def _drift(drift: Mapping[str, Any]) -> str:
-    if not drift:
+def _drift(drift: WindowDrift | None) -> str:
+    if drift is None:
         return empty("No drift figures: this version has no reference profile (register it with training_data).")
-    features = drifted_first(items(drift, "features"))
+    features = drifted_first(drift.features)
     headers = ["feature", "kind", "test", "score", "threshold", "p-value", "rows", "status", "other tests"]
     parts = []
     if features:
@@ -239,35 +228,35 @@ def _drift(drift: Mapping[str, Any]) -> str:
         parts.append(table(headers, rows, numeric={3, 4, 5, 6}, css="drift-table"))
     else:
         parts.append(empty("No feature has live data in this range yet."))
-    skipped = strings(drift, "skipped")
+    skipped = [f.feature for f in drift.features if f.test is None]
     if skipped:
         parts.append(empty(f"Not tested: {', '.join(skipped)} (the note under each name says why)."))
-    prediction = section(drift, "prediction")
-    if prediction:
-        verdict = "DRIFT" if prediction.get("drifted") is True else "no drift"
-        details = [f"threshold {fmt_number(number(prediction, 'threshold'))}"]
-        if number(prediction, "p_value") is not None:
-            details.append(f"p-value {fmt_number(number(prediction, 'p_value'))}")
+    prediction = drift.prediction
+    if prediction is not None:
+        verdict = "DRIFT" if prediction.drifted else "no drift"
+        p_value = finite(prediction.p_value)
+        details = [f"threshold {fmt_number(finite(prediction.threshold))}"]
+        if p_value is not None:
+            details.append(f"p-value {fmt_number(p_value)}")
         parts.append(
-            f'<p class="prediction-drift">Predictions: {escape(text(prediction, "test", "test"))} '
-            f"{escape(fmt_number(number(prediction, 'score')))} ({escape(', '.join(details))}): "
+            f'<p class="prediction-drift">Predictions: {escape(prediction.test or "test")} '
+            f"{escape(fmt_number(finite(prediction.score)))} ({escape(', '.join(details))}): "
             f"<strong>{verdict}</strong></p>"
         )
     return "".join(parts)
 
 
-def _histogram(feature: Mapping[str, Any]) -> str | None:
-    reference = section(feature, "reference")
-    bins = strings(reference, "bins")
-    ref = numbers(reference.get("proportions"))
-    live = numbers(section(feature, "live").get("proportions"))
+def _histogram(feature: FeatureDrift) -> str | None:
+    bins = list(feature.bins)
+    ref = [finite(v) for v in feature.reference_proportions]
+    live = [finite(v) for v in feature.live_proportions]
     if not bins or not (any(v is not None for v in ref) or any(v is not None for v in live)):
         return None
     # Live data may carry more bins than the reference names (a service adding "unseen"); show them too.
     bins += [f"bin {i + 1}" for i in range(len(bins), max(len(ref), len(live)))]
-    name = text(feature, "feature", "?")
-    drifted = feature.get("drifted") is True
-    unit = "category" if feature.get("kind") == "categorical" else "bin"
+    name = feature.feature
+    drifted = feature.drifted
+    unit = "category" if feature.kind == "categorical" else "bin"
     chart = grouped_bars(
         title=f"{name}: reference vs live share of rows per {unit}",
         categories=bins,
@@ -278,7 +267,7 @@ def _histogram(feature: Mapping[str, Any]) -> str | None:
         value_format=fmt_rate,
     )
     badge = ' <span class="badge bad">DRIFT</span>' if drifted else ""
-    score = f"{text(feature, 'test', 'score')} {fmt_number(number(feature, 'score'))}"
+    score = f"{feature.test or 'score'} {fmt_number(finite(feature.score))}"
     return (
         f'<figure class="histogram"><figcaption>{escape(name)}{badge} '
         f'<span class="muted">{escape(score)}</span></figcaption>{chart}</figure>'
@@ -289,12 +278,12 @@ def _percent_tick(value: float) -> str:
     return f"{round(value * 100, 6):g}%"
 
 
-def _distributions(drift: Mapping[str, Any]) -> str:
-    if not drift:
+def _distributions(drift: WindowDrift | None) -> str:
+    if drift is None:
         return empty("No reference profile to compare live data with.")
-    features = drifted_first(items(drift, "features"))
-    prediction = section(drift, "prediction")
-    candidates = ([prediction] if prediction else []) + features
+    features = drifted_first(drift.features)
+    prediction = drift.prediction
+    candidates = ([prediction] if prediction is not None else []) + features
     figures = [f for f in (_histogram(c) for c in candidates[:MAX_HISTOGRAMS]) if f]
     if not figures:
         return empty("No binned reference or live data to plot yet.")
@@ -351,27 +340,22 @@ def _timeline(timeline: Timeline) -> str:
     return f'<div class="charts">{"".join(figures)}</div>{merged}'
 
 
-def _quality(version: Mapping[str, Any]) -> str:
-    quality = section(version, "quality")
-    if not quality:
-        return empty("No data-quality figures in this range.")
-    parts = []
-    rejected = number(quality, "rejected_requests")
-    if rejected is not None:
-        parts.append(f"<p>Rejected requests (broke the signature): <strong>{fmt_count(rejected)}</strong></p>")
-    unknown = strings(quality, "unknown_features")
-    if unknown:
-        parts.append(f"<p>Features sent that the signature does not know: {escape(', '.join(unknown))}</p>")
+def _quality(version: VersionReport) -> str:
+    quality = version.quality
+    parts = [f"<p>Rejected requests (broke the signature): <strong>{fmt_count(quality.rejected_requests)}</strong></p>"]
+    if quality.unknown_features:
+        unknown = ", ".join(quality.unknown_features)
+        parts.append(f"<p>Features sent that the signature does not know: {escape(unknown)}</p>")
     rows = []
-    for f in items(quality, "features"):
-        missing, ref_missing = number(f, "missing_rate"), number(f, "reference_missing_rate")
-        out, unseen, violations = number(f, "out_of_range"), number(f, "unseen"), number(f, "type_violations")
+    for f in quality.features:
+        missing, ref_missing = finite(f.missing_rate), finite(f.reference_missing_rate)
+        out, unseen, violations = f.out_of_range, f.unseen, f.type_violations
         rows.append(
-            f'<tr><th scope="row">{escape(text(f, "feature", "?"))}</th>'
+            f'<tr><th scope="row">{escape(f.feature)}</th>'
             + cell(fmt_rate(missing), numeric=True, warn=missing is not None and missing > (ref_missing or 0) + 0.01)
             + cell(fmt_rate(ref_missing), numeric=True)
-            + cell(f"{fmt_count(out)} ({fmt_rate(number(f, 'out_of_range_rate'))})", numeric=True, warn=bool(out))
-            + cell(f"{fmt_count(unseen)} ({fmt_rate(number(f, 'unseen_rate'))})", numeric=True, warn=bool(unseen))
+            + cell(f"{fmt_count(out)} ({fmt_rate(finite(f.out_of_range_rate))})", numeric=True, warn=bool(out))
+            + cell(f"{fmt_count(unseen)} ({fmt_rate(finite(f.unseen_rate))})", numeric=True, warn=bool(unseen))
             + cell(fmt_count(violations), numeric=True, warn=bool(violations))
             + "</tr>"
         )

@@ -9,22 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from html import escape
-from typing import Any
 
+from shipyard.core.jsonsafe import json_value
+from shipyard.monitoring.metrics import ClassificationPerformance
+from shipyard.monitoring.report import Performance, VersionReport
 from shipyard.reporting.fields import (
     MISSING,
-    as_number,
     estimate_basis,
-    first_number,
+    finite,
     fmt_count,
     fmt_number,
     fmt_rate,
-    items,
-    notes,
-    number,
-    section,
-    strings,
-    text,
+    label_text,
 )
 from shipyard.reporting.markup import (
     ACCURACY_COLOR,
@@ -42,58 +38,55 @@ from shipyard.reporting.markup import (
 from shipyard.reporting.svg import CalibrationPoint, Series, reliability_chart
 from shipyard.reporting.timeline import Timeline
 
-CLASSIFICATION = (
-    ("accuracy", ("accuracy",)),
-    ("precision", ("precision",)),
-    ("recall", ("recall",)),
-    ("F1", ("f1",)),
-    ("ROC AUC", ("roc_auc",)),
-    ("log loss", ("log_loss",)),
-)
-REGRESSION = (("MAE", ("mae",)), ("RMSE", ("rmse",)), ("R²", ("r2",)), ("bias", ("bias", "mean_error")))
 MAX_CONFUSION_CLASSES = 20  # a bigger matrix is unreadable as a table, and the per-class figures say more
 
 
-def is_regression(performance: Mapping[str, Any]) -> bool:
-    """Whether the figures are a regressor's (MAE, RMSE, R²) rather than a classifier's."""
-    return performance.get("kind") == "regression" or "mae" in performance or "rmse" in performance
+def figures_of(performance: Performance) -> list[tuple[str, float | None]]:
+    """The model's own figures by display name: a classifier's or a regressor's, none before labels."""
+    c, r = performance.classification, performance.regression
+    if c is not None:
+        values = (c.accuracy, c.precision, c.recall, c.f1, c.roc_auc, c.log_loss)
+        names = ("accuracy", "precision", "recall", "F1", "ROC AUC", "log loss")
+        return [(name, finite(value)) for name, value in zip(names, values, strict=True)]
+    if r is not None:
+        return [("MAE", finite(r.mae)), ("RMSE", finite(r.rmse)), ("R²", finite(r.r2)), ("bias", finite(r.mean_error))]
+    return []
 
 
-def _performance_figures(performance: Mapping[str, Any]) -> list[tuple[str, str]]:
-    pairs = [("labelled", fmt_count(first_number(performance, "labelled", "n")))]
-    names = REGRESSION if is_regression(performance) else CLASSIFICATION
-    pairs += [
-        (label, fmt_number(first_number(performance, *keys)))
-        for label, keys in names
-        if any(key in performance for key in keys)
-    ]
-    average = text(performance, "average")
-    if average:
-        pairs.append(("averaging", average))
-    reward = section(performance, "reward")
-    if reward:
-        low, high = number(reward, "ci_low"), number(reward, "ci_high")
-        pairs.append(("mean reward", fmt_number(number(reward, "mean"))))
+def notes_of(performance: Performance) -> Mapping[str, str]:
+    """Why a figure is missing or special, as the classifier's or regressor's result explains it."""
+    result = performance.classification or performance.regression
+    return result.notes if result is not None else {}
+
+
+def _performance_figures(performance: Performance) -> list[tuple[str, str]]:
+    pairs = [("labelled", fmt_count(performance.labelled))]
+    pairs += [(label, fmt_number(value)) for label, value in figures_of(performance)]
+    if performance.classification is not None:
+        pairs.append(("averaging", performance.classification.average))
+    reward = performance.reward
+    if reward is not None:
+        low, high = finite(reward.ci_low), finite(reward.ci_high)
+        pairs.append(("mean reward", fmt_number(finite(reward.mean))))
         if low is not None and high is not None:
-            level = number(reward, "confidence") or 0.95
+            level = finite(reward.confidence) or 0.95
             pairs.append((f"reward {level * 100:g}% interval", f"{fmt_number(low)}\N{EN DASH}{fmt_number(high)}"))
-        pairs.append(("rewarded predictions", fmt_count(number(reward, "n"))))
+        pairs.append(("rewarded predictions", fmt_count(reward.n)))
     return pairs
 
 
-def _confusion(performance: Mapping[str, Any]) -> str:
-    confusion = section(performance, "confusion_matrix")
-    labels = strings(confusion, "labels")
-    matrix = confusion.get("matrix")
-    if not labels or len(labels) > MAX_CONFUSION_CLASSES or not isinstance(matrix, list):
+def _confusion(classification: ClassificationPerformance | None) -> str:
+    if classification is None:
+        return ""
+    shown = [json_value(c) for c in classification.classes]
+    labels = [str(label) for label in shown if label is not None]
+    if not labels or len(labels) > MAX_CONFUSION_CLASSES:
         return ""
     rows = []
-    for label, counts in zip(labels, matrix, strict=False):
-        if not isinstance(counts, list):
-            return ""
+    for label, counts in zip(labels, classification.confusion_matrix, strict=False):
         rows.append(
             f'<tr><th scope="row">{escape(label)}</th>'
-            + "".join(cell(fmt_count(as_number(c)), numeric=True) for c in counts)
+            + "".join(cell(fmt_count(c), numeric=True) for c in counts)
             + "</tr>"
         )
     grid = table(
@@ -102,15 +95,15 @@ def _confusion(performance: Mapping[str, Any]) -> str:
     return f'<figure class="confusion"><figcaption>Confusion matrix</figcaption>{grid}</figure>'
 
 
-def performance_section(version: Mapping[str, Any], timeline: Timeline, endpoint: str) -> str:
+def performance_section(version: VersionReport, timeline: Timeline, endpoint: str) -> str:
     """Metrics from labelled feedback, the label-free estimate, and both per window."""
-    performance = section(version, "performance")
-    estimated = section(version, "estimated")
+    performance = version.performance
+    estimated = version.estimated
     parts = []
-    if performance:
+    if performance is not None:
         parts.append(figures(_performance_figures(performance)))
-        parts.append(notes_list(notes(performance)))
-        parts.append(_confusion(performance))
+        parts.append(notes_list([(k, v) for k, v in notes_of(performance).items() if v]))
+        parts.append(_confusion(performance.classification))
     else:
         parts.append(
             empty(
@@ -118,18 +111,17 @@ def performance_section(version: Mapping[str, Any], timeline: Timeline, endpoint
                 f"(POST /v1/endpoints/{endpoint}/feedback)."
             )
         )
-    if estimated:
-        method = text(estimated, "method", "estimate").upper()
-        realised = number(estimated, "realised_accuracy")
+    if estimated is not None:
+        method = estimated.method.upper()
+        realised = finite(estimated.realised_accuracy)
         against = (
-            f"; realised {escape(fmt_number(realised))} (difference "
-            f"{escape(fmt_number(number(estimated, 'difference')))})"
+            f"; realised {escape(fmt_number(realised))} (difference {escape(fmt_number(finite(estimated.difference)))})"
             if realised is not None
             else "; no labels to check it against yet"
         )
         parts.append(
             f'<p class="estimate">Estimated accuracy ({escape(method)}, without labels): '
-            f"<strong>{escape(fmt_number(number(estimated, 'accuracy')))}</strong>{against}; "
+            f"<strong>{escape(fmt_number(finite(estimated.accuracy)))}</strong>{against}; "
             f"{escape(estimate_basis(estimated))}</p>"
         )
     series = [
@@ -146,45 +138,46 @@ def performance_section(version: Mapping[str, Any], timeline: Timeline, endpoint
     return "".join(parts)
 
 
-def calibration_section(version: Mapping[str, Any]) -> str:
+def calibration_section(version: VersionReport) -> str:
     """The reliability curve: predicted probability against the observed rate, with the diagonal."""
-    calibration = section(section(version, "performance"), "calibration")
+    classification = version.performance.classification if version.performance is not None else None
+    calibration = classification.calibration if classification is not None else None
     points = []
-    # The spec names the bins "curve"; the service's calibration object calls them "bins".
-    for item in items(calibration, "curve") or items(calibration, "bins"):
-        predicted, positive = number(item, "mean_predicted"), number(item, "fraction_positive")
+    for item in calibration.bins if calibration is not None else ():
+        predicted, positive = finite(item.mean_predicted), finite(item.fraction_positive)
         if predicted is None or positive is None:
             continue  # an empty bin has no point to place
-        label = f"{fmt_number(number(item, 'low'))}\N{EN DASH}{fmt_number(number(item, 'high'))}"
-        points.append(CalibrationPoint(label, predicted, positive, number(item, "count")))
-    if not points:
+        label = f"{fmt_number(finite(item.low))}\N{EN DASH}{fmt_number(finite(item.high))}"
+        points.append(CalibrationPoint(label, predicted, positive, float(item.count)))
+    if calibration is None or not points:
         return empty("No calibration curve yet: it needs labelled predictions with probabilities.")
-    caption = f"Reliability curve (ECE {fmt_number(number(calibration, 'ece'))})"
-    method = text(calibration, "method")
+    caption = f"Reliability curve (ECE {fmt_number(finite(calibration.ece))})"
+    method = calibration.method
     chart = reliability_chart(title=caption, points=points, color=ACCURACY_COLOR, diagonal_color=DIAGONAL_COLOR)
     detail = f'<span class="muted"> · {escape(method.replace("_", " "))}</span>' if method else ""
     return f'<figure class="calibration-chart"><figcaption>{escape(caption)}{detail}</figcaption>{chart}</figure>'
 
 
-def fairness_section(version: Mapping[str, Any]) -> str:
+def fairness_section(version: VersionReport) -> str:
     """Between-group differences and the per-group rates behind them."""
-    fairness = section(version, "fairness")
-    if not fairness:
+    fairness = version.fairness
+    if fairness is None:
         return empty("No fairness figures: no sensitive feature is configured, or no labels yet.")
+    metrics = fairness.metrics
     summary = (
-        f"Sensitive feature <strong>{escape(text(fairness, 'feature', '?'))}</strong>, positive label "
-        f"{escape(text(fairness, 'positive', MISSING))}: demographic parity difference "
-        f"<strong>{fmt_number(number(fairness, 'demographic_parity_difference'))}</strong>, equalized odds "
-        f"difference <strong>{fmt_number(number(fairness, 'equalized_odds_difference'))}</strong>"
+        f"Sensitive feature <strong>{escape(fairness.feature)}</strong>, positive label "
+        f"{escape(label_text(metrics.positive, MISSING))}: demographic parity difference "
+        f"<strong>{fmt_number(finite(metrics.demographic_parity_difference))}</strong>, equalized odds "
+        f"difference <strong>{fmt_number(finite(metrics.equalized_odds_difference))}</strong>"
     )
     rows = [
-        f'<tr><th scope="row">{escape(text(g, "group", "?"))}</th>'
-        + cell(fmt_count(number(g, "count")), numeric=True)
-        + cell(fmt_rate(number(g, "selection_rate")), numeric=True)
-        + cell(fmt_number(first_number(g, "tpr", "true_positive_rate")), numeric=True)
-        + cell(fmt_number(first_number(g, "fpr", "false_positive_rate")), numeric=True)
+        f'<tr><th scope="row">{escape(label_text(g.group, "?"))}</th>'
+        + cell(fmt_count(g.count), numeric=True)
+        + cell(fmt_rate(finite(g.selection_rate)), numeric=True)
+        + cell(fmt_number(finite(g.true_positive_rate)), numeric=True)
+        + cell(fmt_number(finite(g.false_positive_rate)), numeric=True)
         + "</tr>"
-        for g in items(fairness, "groups")
+        for g in metrics.groups
     ]
     groups = (
         table(
@@ -196,4 +189,5 @@ def fairness_section(version: Mapping[str, Any]) -> str:
         if rows
         else empty("No per-group figures.")
     )
-    return f"<p>{summary}</p>{groups}{notes_list(notes(fairness))}"
+    notes = [(k, v) for k, v in metrics.notes.items() if v]
+    return f"<p>{summary}</p>{groups}{notes_list(notes)}"

@@ -8,46 +8,52 @@ notifiers and logs too) and styled only here.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from rich import box
 from rich.console import Console, JustifyMethod
 from rich.table import Table
 from rich.text import Text
 
+from shipyard.monitoring.drift import FeatureDrift, WindowDrift
+from shipyard.monitoring.fairness import FairnessMetrics
+from shipyard.monitoring.report import (
+    DataQuality,
+    Estimate,
+    Fairness,
+    FeatureQuality,
+    MonitoringReport,
+    Operational,
+    Performance,
+    VersionReport,
+)
 from shipyard.reporting.fields import (
     MISSING,
     drifted_first,
     errors_by_status,
     estimate_basis,
+    finite,
     fmt_count,
     fmt_ms,
     fmt_number,
-    fmt_range,
     fmt_rate,
     fmt_time,
-    items,
-    number,
-    section,
-    strings,
+    report_range,
     tested,
-    text,
     unrouted_text,
 )
+from shipyard.reporting.labelled import figures_of
 
 
-def render_terminal(report: Mapping[str, Any], console: Console) -> None:
+def render_terminal(report: MonitoringReport, console: Console) -> None:
     """Print the report: per version a feature table (drifted first) and one line per topic."""
-    endpoint = text(report, "endpoint", "unknown endpoint")
-    window = fmt_range(section(report, "window"))
+    endpoint = report.endpoint
+    window = report_range(report)
     heading = Text.assemble(("monitoring ", "bold"), (endpoint, "bold cyan"), "  ", window)
     console.print(heading)
-    console.print(Text(f"generated {fmt_time(report.get('generated_at'))}", style="dim"))
+    console.print(Text(f"generated {fmt_time(report.generated_at)}", style="dim"))
     unrouted = unrouted_text(report)
     if unrouted:
         console.print(Text(unrouted, style="yellow"))
-    versions = items(report, "versions")
+    versions = report.versions
     if not versions:
         console.print(Text("no model version served requests in this range", style="yellow"))
         return
@@ -61,14 +67,13 @@ def render_terminal(report: Mapping[str, Any], console: Console) -> None:
             console.print(Text.assemble((f"{label}: ", "bold"), _styled(label, line)), highlight=False)
 
 
-def summary_lines(report: Mapping[str, Any]) -> list[str]:
+def summary_lines(report: MonitoringReport) -> list[str]:
     """The report as short plain-text lines, for notifiers, logs and `--quiet` output."""
-    endpoint = text(report, "endpoint", "unknown endpoint")
-    lines = [f"{endpoint}: {fmt_range(section(report, 'window'))}"]
+    lines = [f"{report.endpoint}: {report_range(report)}"]
     unrouted = unrouted_text(report)
     if unrouted:
         lines.append(f"  {unrouted}")
-    versions = items(report, "versions")
+    versions = report.versions
     if not versions:
         lines.append("  no model version served requests in this range")
     for version in versions:
@@ -77,22 +82,21 @@ def summary_lines(report: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def version_lines(version: Mapping[str, Any]) -> list[tuple[str, str]]:
+def version_lines(version: VersionReport) -> list[tuple[str, str]]:
     """(topic, plain text) pairs for one version: traffic, drift, performance, estimate, fairness, quality."""
     return [
-        ("traffic", _traffic(section(version, "operational"))),
-        ("drift", _drift(section(version, "drift"))),
-        ("performance", _performance(section(version, "performance"))),
-        ("estimate", _estimate(section(version, "estimated"))),
-        ("fairness", _fairness(section(version, "fairness"))),
-        ("quality", _quality(section(version, "quality"))),
+        ("traffic", _traffic(version.operational)),
+        ("drift", _drift(version.drift)),
+        ("performance", _performance(version.performance)),
+        ("estimate", _estimate(version.estimated)),
+        ("fairness", _fairness(version.fairness)),
+        ("quality", _quality(version.quality)),
     ]
 
 
-def _version_title(version: Mapping[str, Any]) -> str:
-    arms = strings(version, "arms")
-    name = text(version, "version", "unknown version")
-    return f"{name} ({', '.join(arms)})" if arms else name
+def _version_title(version: VersionReport) -> str:
+    name = version.version
+    return f"{name} ({', '.join(version.arms)})" if version.arms else name
 
 
 def _styled(label: str, line: str) -> Text:
@@ -110,41 +114,41 @@ DROP_ORDER = ("out of range", "missing", "p-value", "threshold", "test")
 FEATURE_MIN_WIDTH = 10  # long names fold onto more lines below this; the status and score stay readable
 
 
-def _feature_rows(version: Mapping[str, Any]) -> list[dict[str, Text]]:
-    features = drifted_first(items(section(version, "drift"), "features"))
-    quality = {text(q, "feature"): q for q in items(section(version, "quality"), "features")}
-    names = [text(f, "feature", "?") for f in features]
+def _feature_rows(version: VersionReport) -> list[dict[str, Text]]:
+    features = drifted_first(version.drift.features if version.drift is not None else ())
+    quality = {q.feature: q for q in version.quality.features}
+    names = [f.feature for f in features]
     extra = [name for name in quality if name not in names]  # profiled for quality but not tested for drift
+    pairs: list[tuple[FeatureDrift | None, str]] = [*zip(features, names, strict=True), *((None, n) for n in extra)]
     rows = []
-    for feature, name in [*zip(features, names, strict=True), *(({}, name) for name in extra)]:
-        q = quality.get(name, {})
-        drifted = feature.get("drifted")
-        if drifted is True:
+    for feature, name in pairs:
+        q: FeatureQuality | None = quality.get(name)
+        drifted = feature is not None and feature.drifted
+        if drifted:
             status = Text("DRIFT", style="bold red")
-        elif tested(feature):
+        elif feature is not None and tested(feature):
             status = Text("ok", style="green")
         else:
-            status = Text(MISSING if not feature else "untested", style="dim")
-        out = number(q, "out_of_range")
+            status = Text(MISSING if feature is None else "untested", style="dim")
         # Text, not str: a str cell is parsed as Rich markup, and these values come from user data.
         rows.append(
             {
                 "status": status,
-                "feature": Text(name, style="bold red" if drifted is True else ""),
-                "score": Text(fmt_number(number(feature, "score"))),
-                "test": Text(text(feature, "test", MISSING)),
-                "threshold": Text(fmt_number(number(feature, "threshold"))),
-                "p-value": Text(fmt_number(number(feature, "p_value"))),
-                "missing": Text(fmt_rate(number(q, "missing_rate"))),
+                "feature": Text(name, style="bold red" if drifted else ""),
+                "score": Text(fmt_number(finite(feature.score) if feature is not None else None)),
+                "test": Text((feature.test or MISSING) if feature is not None else MISSING),
+                "threshold": Text(fmt_number(finite(feature.threshold) if feature is not None else None)),
+                "p-value": Text(fmt_number(finite(feature.p_value) if feature is not None else None)),
+                "missing": Text(fmt_rate(finite(q.missing_rate) if q is not None else None)),
                 "out of range": Text(
-                    MISSING if out is None else f"{fmt_count(out)} ({fmt_rate(number(q, 'out_of_range_rate'))})"
+                    MISSING if q is None else f"{fmt_count(q.out_of_range)} ({fmt_rate(finite(q.out_of_range_rate))})"
                 ),
             }
         )
     return rows
 
 
-def _feature_table(version: Mapping[str, Any], width: int) -> Table | None:
+def _feature_table(version: VersionReport, width: int) -> Table | None:
     """The features table with as many columns as the console fits; Rich alone would squeeze all to '…'."""
     rows = _feature_rows(version)
     if not rows:
@@ -171,31 +175,27 @@ def _feature_table(version: Mapping[str, Any], width: int) -> Table | None:
     return table
 
 
-def _traffic(ops: Mapping[str, Any]) -> str:
-    if not ops:
-        return "no traffic figures in this range"
-    rate = number(ops, "request_rate_per_s")
-    errors = section(ops, "errors")
-    by_status = errors_by_status(errors)
-    latency = section(ops, "latency_ms")
+def _traffic(ops: Operational) -> str:
+    rate = finite(ops.request_rate_per_s)
+    by_status = errors_by_status(ops.errors)
+    latency = ops.latency_ms
     parts = [
-        f"{fmt_count(number(ops, 'requests'))} requests" + (f" ({fmt_number(rate)}/s)" if rate is not None else ""),
-        f"error rate {fmt_rate(number(ops, 'error_rate'))}" + (f" ({by_status})" if by_status else ""),
+        f"{fmt_count(ops.requests)} requests" + (f" ({fmt_number(rate)}/s)" if rate is not None else ""),
+        f"error rate {fmt_rate(finite(ops.error_rate))}" + (f" ({by_status})" if by_status else ""),
     ]
-    percentiles = [(p, number(latency, p)) for p in ("p50", "p95", "p99")]
+    percentiles = [("p50", finite(latency.p50)), ("p95", finite(latency.p95)), ("p99", finite(latency.p99))]
     if any(value is not None for _, value in percentiles):
         parts.append("latency " + " · ".join(f"{p} {fmt_ms(value)}" for p, value in percentiles))
-    dropped = number(ops, "dropped")
-    if dropped:
-        parts.append(f"{fmt_count(dropped)} not profiled (monitoring buffer full)")
+    if ops.dropped:
+        parts.append(f"{fmt_count(ops.dropped)} not profiled (monitoring buffer full)")
     return " · ".join(parts)
 
 
-def _drift(drift: Mapping[str, Any]) -> str:
-    if not drift:
+def _drift(drift: WindowDrift | None) -> str:
+    if drift is None:
         return "no reference profile: drift is not measured for this version"
-    features = items(drift, "features")
-    drifted = strings(drift, "drifted_features") or [text(f, "feature") for f in features if f.get("drifted") is True]
+    features = drift.features
+    drifted = list(drift.drifted_features) or [f.feature for f in features if f.drifted]
     if not features:
         return "no feature has live data in this range yet"
     line = (
@@ -203,67 +203,66 @@ def _drift(drift: Mapping[str, Any]) -> str:
         if drifted
         else f"no drift in {len(features)} features"
     )
-    prediction = section(drift, "prediction")
-    if prediction:
-        verdict = "drifted" if prediction.get("drifted") is True else "no drift"
-        score = fmt_number(number(prediction, "score"))
-        line += f" · predictions {text(prediction, 'test', 'score')} {score} ({verdict})"
+    prediction = drift.prediction
+    if prediction is not None:
+        verdict = "drifted" if prediction.drifted else "no drift"
+        score = fmt_number(finite(prediction.score))
+        line += f" · predictions {prediction.test or 'score'} {score} ({verdict})"
     return line
 
 
-def _performance(performance: Mapping[str, Any]) -> str:
-    if not performance:
+# The figures the one-line summary shows of a classifier's and of a regressor's.
+SUMMARY_FIGURES = ("accuracy", "F1", "ROC AUC", "MAE", "RMSE", "R²")
+
+
+def _performance(performance: Performance | None) -> str:
+    if performance is None:
         return "no labels yet"
-    if performance.get("kind") == "regression" or number(performance, "mae") is not None:
-        names = (("MAE", "mae"), ("RMSE", "rmse"), ("R²", "r2"))
-    else:
-        names = (("accuracy", "accuracy"), ("F1", "f1"), ("ROC AUC", "roc_auc"))
-    parts = [f"{fmt_count(number(performance, 'labelled'))} labelled"]
-    parts += [f"{label} {fmt_number(number(performance, key))}" for label, key in names if key in performance]
-    ece = number(section(performance, "calibration"), "ece")
+    parts = [f"{fmt_count(performance.labelled)} labelled"]
+    parts += [f"{label} {fmt_number(value)}" for label, value in figures_of(performance) if label in SUMMARY_FIGURES]
+    classification = performance.classification
+    calibration = classification.calibration if classification is not None else None
+    ece = finite(calibration.ece) if calibration is not None else None
     if ece is not None:
         parts.append(f"ECE {fmt_number(ece)}")
-    reward = section(performance, "reward")
-    if reward:
-        low, high = number(reward, "ci_low"), number(reward, "ci_high")
+    reward = performance.reward
+    if reward is not None:
+        low, high = finite(reward.ci_low), finite(reward.ci_high)
         interval = f" [{fmt_number(low)}, {fmt_number(high)}]" if low is not None and high is not None else ""
-        parts.append(f"reward {fmt_number(number(reward, 'mean'))}{interval} (n={fmt_count(number(reward, 'n'))})")
+        parts.append(f"reward {fmt_number(finite(reward.mean))}{interval} (n={fmt_count(reward.n)})")
     return " · ".join(parts)
 
 
-def _estimate(estimated: Mapping[str, Any]) -> str:
-    if not estimated:
+def _estimate(estimated: Estimate | None) -> str:
+    if estimated is None:
         return "no label-free estimate"
-    method = text(estimated, "method", "estimate").upper()
-    line = f"{method} accuracy {fmt_number(number(estimated, 'accuracy'))}"
-    realised = number(estimated, "realised_accuracy")
+    line = f"{estimated.method.upper()} accuracy {fmt_number(finite(estimated.accuracy))}"
+    realised = finite(estimated.realised_accuracy)
     if realised is not None:
-        line += f" vs realised {fmt_number(realised)} (difference {fmt_number(number(estimated, 'difference'))})"
+        line += f" vs realised {fmt_number(realised)} (difference {fmt_number(finite(estimated.difference))})"
     return f"{line}; {estimate_basis(estimated)}"
 
 
-def _fairness(fairness: Mapping[str, Any]) -> str:
-    if not fairness:
+def _fairness(fairness: Fairness | None) -> str:
+    if fairness is None:
         return "no sensitive feature configured, or no labels yet"
+    metrics: FairnessMetrics = fairness.metrics
     return (
-        f"{text(fairness, 'feature', '?')}: demographic parity difference "
-        f"{fmt_number(number(fairness, 'demographic_parity_difference'))} · equalized odds difference "
-        f"{fmt_number(number(fairness, 'equalized_odds_difference'))} over {len(items(fairness, 'groups'))} groups"
+        f"{fairness.feature}: demographic parity difference "
+        f"{fmt_number(finite(metrics.demographic_parity_difference))} · equalized odds difference "
+        f"{fmt_number(finite(metrics.equalized_odds_difference))} over {len(metrics.groups)} groups"
     )
 
 
-def _quality(quality: Mapping[str, Any]) -> str:
-    if not quality:
-        return "no data-quality figures in this range"
-    features = items(quality, "features")
-
-    def total(key: str) -> int:
-        return round(sum(number(f, key) or 0.0 for f in features))
-
-    unknown = strings(quality, "unknown_features")
+def _quality(quality: DataQuality) -> str:
+    features = quality.features
+    out_of_range = sum(f.out_of_range for f in features)
+    unseen = sum(f.unseen for f in features)
+    violations = sum(f.type_violations for f in features)
+    unknown = quality.unknown_features
     extra = f" · unknown features sent: {', '.join(unknown)}" if unknown else ""
     return (
-        f"{fmt_count(number(quality, 'rejected_requests'))} rejected requests · "
-        f"{total('out_of_range'):,} out of range · {total('unseen'):,} unseen categories · "
-        f"{total('type_violations'):,} type violations{extra}"
+        f"{fmt_count(quality.rejected_requests)} rejected requests · "
+        f"{out_of_range:,} out of range · {unseen:,} unseen categories · "
+        f"{violations:,} type violations{extra}"
     )

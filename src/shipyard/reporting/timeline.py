@@ -8,12 +8,12 @@ maxima kept as maxima, rates averaged over the windows that have them).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
-from typing import Any
 
-from shipyard.reporting.fields import as_number, fmt_range, parse_time
+from shipyard.monitoring.report import TimelineWindow
+from shipyard.reporting.fields import finite, fmt_range
 
 MAX_POINTS = 120
 TICK_STEPS_S = (60, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800)
@@ -23,9 +23,9 @@ TICK_STEPS_S = (60, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400,
 class Point:
     """One window (or a bucket of adjacent windows) of a version's timeline."""
 
-    x: float  # seconds since the epoch at the window's middle, or the window's index without timestamps
-    start: str | None
-    end: str | None
+    x: float  # seconds since the epoch at the window's middle, or the window's index when times cannot be ordered
+    start: datetime
+    end: datetime
     windows: int
     requests: float | None
     drift_max_score: float | None
@@ -37,7 +37,7 @@ class Point:
     @property
     def label(self) -> str:
         """The time range for tooltips, e.g. "2026-11-21 09:00 → 09:05 UTC (3 windows)"."""
-        span = fmt_range({"start": self.start, "end": self.end})
+        span = fmt_range(self.start, self.end)
         return span if self.windows == 1 else f"{span} ({self.windows} windows)"
 
 
@@ -51,40 +51,29 @@ class Timeline:
     zone: tzinfo | None
 
 
-def _middle(window: Mapping[str, Any]) -> datetime | None:
-    start, end = parse_time(window.get("start")), parse_time(window.get("end"))
-    if start is None:
-        return end
-    if end is None:
-        return start
+def _middle(window: TimelineWindow) -> datetime:
     try:
-        return start + (end - start) / 2
+        return window.start + (window.end - window.start) / 2
     except TypeError:  # one naive, one aware: fall back to the start
-        return start
+        return window.start
 
 
 def _epoch(moment: datetime) -> float:
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 
 
-def _raw(value: Any) -> str | None:
-    return None if value is None else str(value)
-
-
-def _point(index: int, window: Mapping[str, Any], middles: Sequence[datetime | None], timed: bool) -> Point:
-    drifted = window.get("drifted_features")
-    moment = middles[index]
+def _point(index: int, window: TimelineWindow, middles: Sequence[datetime], timed: bool) -> Point:
     return Point(
-        x=_epoch(moment) if timed and moment is not None else float(index),
-        start=_raw(window.get("start")),
-        end=_raw(window.get("end")),
+        x=_epoch(middles[index]) if timed else float(index),
+        start=window.start,
+        end=window.end,
         windows=1,
-        requests=as_number(window.get("requests")),
-        drift_max_score=as_number(window.get("drift_max_score")),
-        drifted_count=float(len(drifted)) if isinstance(drifted, list) else None,
-        accuracy=as_number(window.get("accuracy")),
-        estimated_accuracy=as_number(window.get("estimated_accuracy")),
-        reward_rate=as_number(window.get("reward_rate")),
+        requests=float(window.requests),
+        drift_max_score=finite(window.drift_max_score),
+        drifted_count=float(len(window.drifted_features)),
+        accuracy=finite(window.accuracy),
+        estimated_accuracy=finite(window.estimated_accuracy),
+        reward_rate=finite(window.reward_rate),
     )
 
 
@@ -113,19 +102,17 @@ def _merge(points: Sequence[Point]) -> Point:
     )
 
 
-def build_timeline(windows: Sequence[Mapping[str, Any]], *, max_points: int = MAX_POINTS) -> Timeline:
-    """Chartable points from the report's timeline items, merged into buckets when there are many."""
+def build_timeline(windows: Sequence[TimelineWindow], *, max_points: int = MAX_POINTS) -> Timeline:
+    """Chartable points from the report's timeline, merged into buckets when there are many."""
     middles = [_middle(w) for w in windows]
-    timed = bool(windows) and all(m is not None for m in middles)
-    if timed:
-        aware = {m.tzinfo is not None for m in middles if m is not None}
-        timed = len(aware) == 1  # mixing naive and aware times has no order; plot by index instead
+    # Mixing naive and aware times has no order; plot by index instead.
+    timed = len({m.tzinfo is not None for m in middles}) == 1
     points = [_point(i, w, middles, timed) for i, w in enumerate(windows)]
     points.sort(key=lambda p: p.x)
     if len(points) > max_points:
         size = math.ceil(len(points) / max_points)
         points = [_merge(points[i : i + size]) for i in range(0, len(points), size)]
-    zone = next((m.tzinfo for m in middles if m is not None), None) if timed else None
+    zone = middles[0].tzinfo if timed else None
     return Timeline(points=tuple(points), timed=timed, windows=len(windows), zone=zone)
 
 
@@ -149,9 +136,7 @@ def time_ticks(timeline: Timeline, *, max_ticks: int = 6) -> list[tuple[float, s
         tick += step
     if len(timeline.points) == 1:  # one window: name its span, not its midpoint's odd minute
         only = timeline.points[0]
-        start, end = parse_time(only.start), parse_time(only.end)
-        if start is not None and end is not None:
-            return [(first, f"{start.strftime('%H:%M')}\N{EN DASH}{end.strftime('%H:%M')}")]
+        return [(first, f"{only.start.strftime('%H:%M')}\N{EN DASH}{only.end.strftime('%H:%M')}")]
     if not ticks:  # a short range between round times: label the first point rather than leave the axis bare
         ticks.append((first, datetime.fromtimestamp(first, zone).strftime(pattern)))
     return ticks

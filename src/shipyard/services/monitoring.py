@@ -3,7 +3,7 @@
 Service figures, drift and data quality come from the live windows the serving workers flushed (any
 range is a merge of stored windows, never a rescan of the prediction log). Performance, calibration,
 reward rates and fairness need labels, so they come from feedback joined with the logged predictions.
-The report's shape is documented in the ``shipyard.reporting`` package docstring.
+The report is a typed ``MonitoringReport`` (``shipyard.monitoring.report``), turned into JSON only at the edges.
 """
 
 from __future__ import annotations
@@ -17,11 +17,27 @@ from typing import Any
 import numpy as np
 
 from shipyard.core.calibrator import ConfidenceCalibrator
+from shipyard.core.jsonsafe import finite_or_none
 from shipyard.core.profile import OTHER, CategoricalProfile, NumericProfile, ReferenceProfile
 from shipyard.core.signature import OutputKind, Signature
 from shipyard.core.versions import ModelVersion
 from shipyard.errors import InvalidArgumentError, ShipyardError
-from shipyard.monitoring.drift import window_drift
+from shipyard.monitoring.drift import WindowDrift, window_drift
+from shipyard.monitoring.report import (
+    CalibrationBasis,
+    DataQuality,
+    Estimate,
+    Fairness,
+    FeatureQuality,
+    LatencySummary,
+    MonitoringReport,
+    Operational,
+    Performance,
+    ReportRange,
+    TimelineWindow,
+    Unrouted,
+    VersionReport,
+)
 from shipyard.monitoring.thresholds import DriftThresholds
 from shipyard.monitoring.window import StoredWindow, WindowProfile, merge_all
 from shipyard.rollouts.spec import parse_duration
@@ -87,7 +103,10 @@ class MonitoringService:
             )
         return now - timedelta(seconds=seconds), now
 
-    def report(self, endpoint: str, *, window: str | float | None = None, version: str | None = None) -> dict[str, Any]:
+    def report(
+        self, endpoint: str, *, window: str | float | None = None, version: str | None = None
+    ) -> MonitoringReport:
+        """Every version's figures over the range back from now (``window``), or only ``version``'s."""
         self.endpoints.get(endpoint)  # 404 for an unknown endpoint
         now = self.clock()
         since, until = self.range_for(window, now)
@@ -111,22 +130,13 @@ class MonitoringService:
             )
             for ref in refs
         ]
-        return {
-            "endpoint": endpoint,
-            "generated_at": now.isoformat(),
-            "window": {
-                "start": since.isoformat(),
-                "end": until.isoformat(),
-                "seconds": round((until - since).total_seconds()),
-                "window_seconds": self.window_s,
-            },
-            "unrouted": {
-                "requests": unrouted.requests,
-                "errors": _errors(unrouted),
-                "dropped": unrouted.dropped,
-            },
-            "versions": versions,
-        }
+        return MonitoringReport(
+            endpoint=endpoint,
+            generated_at=now,
+            window=ReportRange(since, until, round((until - since).total_seconds()), self.window_s),
+            unrouted=Unrouted(unrouted.requests, _errors(unrouted), unrouted.dropped),
+            versions=tuple(versions),
+        )
 
     # -- one version ----------------------------------------------------------------------------
 
@@ -139,7 +149,7 @@ class MonitoringService:
         since: datetime,
         until: datetime,
         thresholds: DriftThresholds,
-    ) -> dict[str, Any]:
+    ) -> VersionReport:
         try:
             model: ModelVersion | None = self.registry.get(ref)
         except ShipyardError:
@@ -159,35 +169,37 @@ class MonitoringService:
         timeline = []
         for start, profile in per_window.items():
             drift = _drift(reference, profile, thresholds)
-            in_window = _between(labels, start, start + timedelta(seconds=self.window_s))
+            end = start + timedelta(seconds=self.window_s)
+            in_window = _between(labels, start, end)
             window_perf = _performance(in_window, signature) if signature is not None and in_window else None
+            reward = window_perf.reward if window_perf is not None else None
             timeline.append(
-                {
-                    "start": start.isoformat(),
-                    "end": (start + timedelta(seconds=self.window_s)).isoformat(),
-                    "requests": profile.requests,
-                    "error_rate": _ratio(profile.errors, profile.requests),
-                    "latency_p99_ms": _finite(profile.latency.quantile(0.99)) if profile.latency.count else None,
-                    "drift_max_score": _max_score(drift),
-                    "drifted_features": list(drift.get("drifted_features", [])) if drift else [],
-                    "accuracy": window_perf.get("accuracy") if window_perf else None,
-                    "estimated_accuracy": (
-                        _estimate(profile, None, calibrator, uncalibrated)["accuracy"] if profile.confidence.n else None
+                TimelineWindow(
+                    start=start,
+                    end=end,
+                    requests=profile.requests,
+                    error_rate=_ratio(profile.errors, profile.requests),
+                    latency_p99_ms=_finite(profile.latency.quantile(0.99)) if profile.latency.count else None,
+                    drift_max_score=_max_score(drift),
+                    drifted_features=drift.drifted_features if drift is not None else (),
+                    accuracy=window_perf.accuracy if window_perf is not None else None,
+                    estimated_accuracy=(
+                        _estimate(profile, None, calibrator, uncalibrated).accuracy if profile.confidence.n else None
                     ),
-                    "reward_rate": (window_perf.get("reward") or {}).get("mean") if window_perf else None,
-                }
+                    reward_rate=finite_or_none(reward.mean) if reward is not None else None,
+                )
             )
-        return {
-            "version": ref,
-            "arms": sorted(merged.arms),
-            "operational": _operational(merged, covered),
-            "drift": _drift(reference, merged, thresholds),
-            "quality": _quality(merged, reference, signature),
-            "performance": performance,
-            "estimated": estimated if merged.confidence.n else None,
-            "fairness": _fairness(labels, signature),
-            "timeline": timeline,
-        }
+        return VersionReport(
+            version=ref,
+            arms=tuple(sorted(merged.arms)),
+            operational=_operational(merged, covered),
+            drift=_drift(reference, merged, thresholds),
+            quality=_quality(merged, reference, signature),
+            performance=performance,
+            estimated=estimated if merged.confidence.n else None,
+            fairness=_fairness(labels, signature),
+            timeline=tuple(timeline),
+        )
 
     # -- feedback joined with predictions -------------------------------------------------------
 
@@ -233,47 +245,49 @@ def _errors(window: WindowProfile) -> dict[str, int]:
     return {status: n for status, n in sorted(window.statuses.items()) if int(status) >= 400}
 
 
-def _operational(window: WindowProfile, seconds: float) -> dict[str, Any]:
+def _operational(window: WindowProfile, seconds: float) -> Operational:
     latency = window.latency
     quantiles = (
-        {
-            "p50": _finite(latency.quantile(0.5)),
-            "p95": _finite(latency.quantile(0.95)),
-            "p99": _finite(latency.quantile(0.99)),
-            "mean": _finite(latency.mean_ms),
-        }
+        LatencySummary(
+            p50=_finite(latency.quantile(0.5)),
+            p95=_finite(latency.quantile(0.95)),
+            p99=_finite(latency.quantile(0.99)),
+            mean=_finite(latency.mean_ms),
+        )
         if latency.count
-        else {"p50": None, "p95": None, "p99": None, "mean": None}
+        else LatencySummary()
     )
-    return {
-        "requests": window.requests,
-        "rows": window.rows,
-        "request_rate_per_s": window.requests / seconds if seconds else None,
-        "errors": _errors(window),
-        "error_rate": _ratio(window.errors, window.requests),
-        "latency_ms": quantiles,
-        "dropped": window.dropped,
-    }
+    return Operational(
+        requests=window.requests,
+        rows=window.rows,
+        request_rate_per_s=window.requests / seconds if seconds else None,
+        errors=_errors(window),
+        error_rate=_ratio(window.errors, window.requests),
+        latency_ms=quantiles,
+        dropped=window.dropped,
+    )
 
 
 def _drift(
     reference: ReferenceProfile | None, window: WindowProfile, thresholds: DriftThresholds
-) -> dict[str, Any] | None:
+) -> WindowDrift | None:
     if reference is None or not window.features:
         return None
-    return window_drift(reference, window.features, window.prediction, thresholds=thresholds).to_dict()
+    return window_drift(reference, window.features, window.prediction, thresholds=thresholds)
 
 
-def _max_score(drift: Mapping[str, Any] | None) -> float | None:
+def _max_score(drift: WindowDrift | None) -> float | None:
     """The worst feature's severity (its deciding test's distance past its threshold; 1.0 is the threshold),
-    which compares across tests, unlike raw statistics."""
-    if not drift:
+    which compares across tests, unlike raw statistics. Undecided features and undefined severities do not
+    count."""
+    if drift is None:
         return None
-    scores = [f.get("severity") for f in drift.get("features", []) if isinstance(f.get("severity"), int | float)]
-    return max(scores) if scores else None
+    scores = [finite_or_none(f.severity) for f in drift.features if f.decision is not None]
+    known = [s for s in scores if s is not None]
+    return max(known) if known else None
 
 
-def _quality(window: WindowProfile, reference: ReferenceProfile | None, signature: Signature | None) -> dict[str, Any]:
+def _quality(window: WindowProfile, reference: ReferenceProfile | None, signature: Signature | None) -> DataQuality:
     names = list(signature.names) if signature is not None else sorted(window.features)
     features = []
     ref_features = reference.features if reference is not None else {}
@@ -287,23 +301,23 @@ def _quality(window: WindowProfile, reference: ReferenceProfile | None, signatur
         unseen = _unseen(live, ref, spec.categories if spec is not None else None)
         out_of_range = window.out_of_range.get(name, 0)
         features.append(
-            {
-                "feature": name,
-                "missing_rate": _ratio(missing, total),
-                "reference_missing_rate": _ratio(ref.missing, ref.count + ref.missing) if ref is not None else None,
-                "out_of_range": out_of_range,
-                "out_of_range_rate": _ratio(out_of_range, total) if isinstance(live, NumericProfile) else None,
-                "unseen": unseen,
-                "unseen_rate": _ratio(unseen, total) if isinstance(live, CategoricalProfile) else None,
-                "type_violations": window.type_violations.get(name, 0),
-            }
+            FeatureQuality(
+                feature=name,
+                missing_rate=_ratio(missing, total),
+                reference_missing_rate=_ratio(ref.missing, ref.count + ref.missing) if ref is not None else None,
+                out_of_range=out_of_range,
+                out_of_range_rate=_ratio(out_of_range, total) if isinstance(live, NumericProfile) else None,
+                unseen=unseen,
+                unseen_rate=_ratio(unseen, total) if isinstance(live, CategoricalProfile) else None,
+                type_violations=window.type_violations.get(name, 0),
+            )
         )
     unknown = sorted(set(window.type_violations) - set(names))
-    return {
-        "rejected_requests": sum(n for status, n in window.statuses.items() if 400 <= int(status) < 500),
-        "features": features,
-        "unknown_features": unknown,
-    }
+    return DataQuality(
+        rejected_requests=sum(n for status, n in window.statuses.items() if 400 <= int(status) < 500),
+        features=tuple(features),
+        unknown_features=tuple(unknown),
+    )
 
 
 def _unseen(live: Any, ref: Any, categories: Any = None) -> int:
@@ -331,7 +345,7 @@ def _labels_for(values: list[Any], signature: Signature) -> list[Any]:
     return [by_text.get(str(v), v) if v is not None else None for v in values]
 
 
-def _performance(rows: Mapping[str, list[Any]], signature: Signature | None) -> dict[str, Any] | None:
+def _performance(rows: Mapping[str, list[Any]], signature: Signature | None) -> Performance | None:
     if signature is None or not rows:
         return None
     from shipyard.monitoring.metrics import classification_performance, regression_performance, reward_summary
@@ -339,7 +353,7 @@ def _performance(rows: Mapping[str, list[Any]], signature: Signature | None) -> 
     labels, predictions = rows.get("_label") or [], rows.get("_prediction") or []
     rewards = [r for r in (rows.get("_reward") or []) if r is not None]
     pairs = [i for i, (y, p) in enumerate(zip(labels, predictions, strict=False)) if y is not None and p is not None]
-    out: dict[str, Any] = {"labelled": len(pairs), "kind": signature.output.kind.value}
+    classification = regression = None
     if pairs and signature.output.kind is OutputKind.CLASSIFICATION:
         y = _labels_for([labels[i] for i in pairs], signature)
         p = _labels_for([predictions[i] for i in pairs], signature)
@@ -347,50 +361,53 @@ def _performance(rows: Mapping[str, list[Any]], signature: Signature | None) -> 
         proba = None
         if probabilities and all(probabilities[i] is not None for i in pairs):
             proba = np.asarray([probabilities[i] for i in pairs], dtype=np.float64)
-        result = classification_performance(
+        classification = classification_performance(
             np.asarray(y, dtype=object),
             np.asarray(p, dtype=object),
             proba,
             classes=list(signature.output.classes or ()),
         )
-        out.update(result.to_dict())
     elif pairs and signature.output.kind is OutputKind.REGRESSION:
         y_num = np.asarray([labels[i] for i in pairs], dtype=np.float64)
         p_num = np.asarray([predictions[i] for i in pairs], dtype=np.float64)
-        out.update(regression_performance(y_num, p_num).to_dict())
-    out["reward"] = reward_summary(np.asarray(rewards, dtype=np.float64)).to_dict() if rewards else None
-    out["labelled"] = len(pairs)
-    return out if pairs or rewards else None
+        regression = regression_performance(y_num, p_num)
+    if not pairs and not rewards:
+        return None
+    return Performance(
+        labelled=len(pairs),
+        kind=signature.output.kind,
+        classification=classification,
+        regression=regression,
+        reward=reward_summary(np.asarray(rewards, dtype=np.float64)) if rewards else None,
+    )
 
 
 def _estimate(
     window: WindowProfile,
-    performance: Mapping[str, Any] | None,
+    performance: Performance | None,
     calibrator: ConfidenceCalibrator | None,
     uncalibrated: str,
-) -> dict[str, Any]:
+) -> Estimate:
     """The label-free estimate, calibrated on the version's labelled rows when it has a calibrator; without
     one it is the model's own mean confidence, and the note says so (an overconfident model reads high)."""
     from shipyard.monitoring.calibration import estimate_accuracy
 
     estimate = estimate_accuracy(window.confidence, calibrator)
-    realised = performance.get("accuracy") if performance else None
-    return {
-        "method": "cbpe",
-        "accuracy": estimate.accuracy,
-        "rows": window.confidence.n,
-        "mean_confidence": estimate.mean_confidence,
-        "calibrated": estimate.calibrated,
-        "calibration": (
-            {"data": calibrator.data, "rows": calibrator.rows, "bins": calibrator.bins} if calibrator else None
-        ),
-        "note": None if calibrator is not None else uncalibrated,
-        "realised_accuracy": realised,
-        "difference": estimate.difference(realised) if realised is not None else None,
-    }
+    realised = performance.accuracy if performance is not None else None
+    return Estimate(
+        method="cbpe",
+        accuracy=estimate.accuracy,
+        rows=window.confidence.n,
+        mean_confidence=estimate.mean_confidence,
+        calibrated=estimate.calibrated,
+        calibration=CalibrationBasis(calibrator.data, calibrator.rows, calibrator.bins) if calibrator else None,
+        note=None if calibrator is not None else uncalibrated,
+        realised_accuracy=realised,
+        difference=estimate.difference(realised) if realised is not None else None,
+    )
 
 
-def _fairness(rows: Mapping[str, list[Any]], signature: Signature | None) -> dict[str, Any] | None:
+def _fairness(rows: Mapping[str, list[Any]], signature: Signature | None) -> Fairness | None:
     if signature is None or signature.output.kind is not OutputKind.CLASSIFICATION or not rows:
         return None
     sensitive = [f.name for f in signature.features if f.sensitive]
@@ -415,4 +432,4 @@ def _fairness(rows: Mapping[str, list[Any]], signature: Signature | None) -> dic
         np.asarray([str(groups[i]) for i in keep], dtype=object),
         positive=positive,
     )
-    return {"feature": name, **result.to_dict()}
+    return Fairness(feature=name, metrics=result)

@@ -84,7 +84,7 @@ def monitoring_router(workspace: Workspace, recorder: Recorder | None, *, max_by
         """Drift, data quality, performance and operational figures, merged over the window."""
         if recorder is not None:
             recorder.sync()  # this worker's latest traffic first; other workers' arrives within their flush interval
-        return workspace.monitoring.report(endpoint, window=window, version=version)
+        return workspace.monitoring.report(endpoint, window=window, version=version).to_dict()
 
     return router
 

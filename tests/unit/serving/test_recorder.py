@@ -84,7 +84,7 @@ def logged_ids(workspace: Workspace, endpoint: str = "iris") -> list[str]:
 
 
 def operational(workspace: Workspace, endpoint: str = "iris") -> dict[str, Any]:
-    versions = workspace.monitoring.report(endpoint, window="1h")["versions"]
+    versions = workspace.monitoring.report(endpoint, window="1h").to_dict()["versions"]
     return versions[0]["operational"] if versions else {"requests": 0, "rows": 0}
 
 
@@ -112,8 +112,8 @@ def test_full_buffer_drops_and_counts_records_and_add_never_waits(
     assert recorder.dropped == 900
     recorder.close()
     report = sqlite_workspace.monitoring.report("iris", window="1h")
-    assert report["unrouted"]["dropped"] == 900
-    assert report["versions"][0]["operational"]["requests"] == 150
+    assert report.unrouted.dropped == 900
+    assert report.versions[0].operational.requests == 150
     assert len(logged_ids(sqlite_workspace)) == 150
 
 
