@@ -8,6 +8,7 @@ from typing import Any
 
 from shipyard.core.versions import ModelVersion
 from shipyard.flavors.loaded import LoadedModel
+from shipyard.services.registration import RegistrationOptions
 from shipyard.workspace import default_workspace
 
 
@@ -36,9 +37,11 @@ def register(
     vouches for code that runs when the model loads (a pickle, a pyfunc's source): servers load it then.
     A classifier's label-free accuracy estimate is calibrated on ``calibration_data``/``calibration_target``
     (held-out rows: preferred) or else on ``training_data``/``training_target``.
+
+    The keywords are the public fields of ``RegistrationOptions``, spelled out for readers and IDEs; a test
+    holds the two to the same names, types and defaults.
     """
-    return default_workspace().registry.register(
-        model,
+    options = RegistrationOptions(
         name=name,
         sample_input=sample_input,
         training_data=training_data,
@@ -55,6 +58,7 @@ def register(
         trusted=trusted,
         code_dir=code_dir,
     )
+    return default_workspace().registry.register(model, options)
 
 
 def load(ref: str, *, trusted: bool | None = None) -> LoadedModel:

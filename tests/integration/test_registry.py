@@ -11,7 +11,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.base import BaseEstimator, RegressorMixin
 
+from shipyard.artifacts.base import SweepableStore
 from shipyard.core.versions import VersionStatus
 from shipyard.errors import (
     AliasNotFoundError,
@@ -19,6 +21,7 @@ from shipyard.errors import (
     ConflictError,
     InvalidArgumentError,
     InvalidRefError,
+    ModelLoadError,
     ModelNotFoundError,
     SignatureError,
     SignatureInferenceError,
@@ -27,6 +30,7 @@ from shipyard.errors import (
     VersionNotFoundError,
 )
 from shipyard.services.lineage import code_info
+from shipyard.services.registration import RegistrationOptions
 from shipyard.workspace import Workspace
 from tests.models import churn_frame, churn_pipeline, iris, regression
 
@@ -321,3 +325,92 @@ def test_lightgbm_model_with_spaces_in_column_names_keeps_the_callers_names(sqli
     np.testing.assert_array_equal(loaded.predict(frame), model.predict(frame))
     shuffled = frame[["age", "credit score", "income (k)"]]
     np.testing.assert_array_equal(loaded.predict(shuffled.to_dict(orient="records")), model.predict(frame))
+
+
+class ForgetsItsOffset(RegressorMixin, BaseEstimator):
+    """Predicts with an attribute it leaves out of what it saves, so its reloaded copy predicts differently."""
+
+    def fit(self, x: np.ndarray, y: object = None) -> ForgetsItsOffset:
+        self.offset_ = 1.0
+        self.n_features_in_ = np.asarray(x).shape[1]
+        return self
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(x, dtype=float).sum(axis=1) + getattr(self, "offset_", 0.0)
+
+    def __getstate__(self) -> dict[str, object]:
+        state = dict(super().__getstate__())
+        state.pop("offset_", None)
+        return state
+
+
+class CannotBeRestored(RegressorMixin, BaseEstimator):
+    """Saves, but refuses to be rebuilt from what it saved."""
+
+    def fit(self, x: np.ndarray, y: object = None) -> CannotBeRestored:
+        self.n_features_in_ = np.asarray(x).shape[1]
+        return self
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(x, dtype=float).sum(axis=1)
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        raise ValueError("this estimator cannot be restored")
+
+
+def _stored_blobs(workspace: Workspace) -> list[str]:
+    assert isinstance(workspace.artifacts, SweepableStore)
+    return sorted(item.key for item in workspace.artifacts.stored())
+
+
+def test_a_model_whose_reloaded_copy_predicts_differently_is_refused_naming_the_predict_step(
+    workspace: Workspace,
+) -> None:
+    x = np.random.default_rng(0).normal(size=(20, 3))
+    with pytest.raises(ModelLoadError) as caught:
+        workspace.registry.register(ForgetsItsOffset().fit(x), name="forgetful", sample_input=x)
+    message = str(caught.value)
+    assert "'forgetful' failed its sklearn round trip (save, load, predict) at predict" in message
+    assert "does not reproduce the model's predictions on sample_input (20 of 20 rows differ; first at row 0" in message
+    assert workspace.registry.list_models() == [] and _stored_blobs(workspace) == []
+
+
+def test_a_model_that_cannot_be_loaded_back_is_refused_naming_the_load_step_and_the_cause(
+    workspace: Workspace,
+) -> None:
+    x = np.random.default_rng(0).normal(size=(20, 3))
+    with pytest.raises(ModelLoadError) as caught:
+        workspace.registry.register(CannotBeRestored().fit(x), name="stuck", sample_input=x)
+    message = str(caught.value)
+    assert "'stuck' failed its sklearn round trip (save, load, predict) at load" in message
+    assert "this estimator cannot be restored" in message
+    assert workspace.registry.list_models() == [] and _stored_blobs(workspace) == []
+
+
+def test_a_reference_profile_with_training_data_is_refused_before_any_work(workspace: Workspace) -> None:
+    x, y, model = iris()
+    first = workspace.registry.register(model, name="iris", sample_input=x[:10], training_data=x, training_target=y)
+    blobs = _stored_blobs(workspace)
+    both = {"training_data": x, "reference_profile": first.reference_profile}
+    with pytest.raises(InvalidArgumentError, match="both training_data and a precomputed reference_profile"):
+        workspace.registry.register(model, name="iris", sample_input=x[:10], **both)
+    # Refused before the flavor is even chosen: an object no flavor saves meets the same error.
+    with pytest.raises(InvalidArgumentError, match="both training_data and a precomputed reference_profile"):
+        workspace.registry.register(object(), name="iris", sample_input=x[:10], **both)
+    assert [v.version for v in workspace.registry.list_versions("iris")] == [1]
+    assert _stored_blobs(workspace) == blobs
+    kept = workspace.registry.register(
+        model, name="iris", sample_input=x[:10], reference_profile=first.reference_profile
+    )
+    assert kept.reference_profile == first.reference_profile and kept.training_data_hash is None
+
+
+def test_options_come_as_one_record_or_as_keywords_not_both(sqlite_workspace: Workspace) -> None:
+    x, _, model = iris()
+    options = RegistrationOptions(name="iris", sample_input=x[:10], notes="built once")
+    with pytest.raises(TypeError, match="not both; also got notes"):
+        sqlite_workspace.registry.register(model, options, notes="which one wins?")
+    assert sqlite_workspace.registry.list_models() == []
+    built = sqlite_workspace.registry.register(model, options)
+    by_keyword = sqlite_workspace.registry.register(model, name="iris", sample_input=x[:10], notes="built once")
+    assert (built.notes, built.signature, built.sha256) == (by_keyword.notes, by_keyword.signature, by_keyword.sha256)

@@ -77,6 +77,8 @@ def register(
 
     Example: shipyard models register model.skops --name fraud --sample train.csv --target label
     """
+    from shipyard.services.registration import RegistrationOptions
+
     sample_frame = _without_target(read_table(sample, what="sample"), target) if sample else None
     training = read_table(training_data, what="training data") if training_data else None
     training_target = None
@@ -100,8 +102,7 @@ def register(
             metrics[key] = float(value)
         except ValueError:
             raise InvalidArgumentError(f"metric {key!r} must be a number, got {value!r}") from None
-    version = state.workspace.registry.register_file(
-        path,
+    options = RegistrationOptions(
         name=name,
         flavor=flavor,
         trusted=trusted,
@@ -117,6 +118,7 @@ def register(
         sensitive_features=tuple(sensitive_feature or ()),
         code_dir=code_dir if code_dir is not None else Path.cwd(),
     )
+    version = state.workspace.registry.register_file(path, options)
     if as_json:
         print_json(version.to_dict())
         return

@@ -43,6 +43,7 @@ from shipyard.services.mlflow_signature import (
     spec_list,
     with_ranges,
 )
+from shipyard.services.registration import RegistrationOptions
 from shipyard.services.registry import RegistryService
 
 # Framework formats come before the generic scikit-learn pickle: when an MLmodel lists several
@@ -83,8 +84,7 @@ def import_mlflow_model(registry: RegistryService, path: str, *, name: str, trus
     signature = None
     if features is not None:
         signature = _signature(model, features, output_type, sample, name=name, trusted=trusted, where=directory)
-    return registry.register(
-        model,
+    options = RegistrationOptions(
         name=name,
         sample_input=sample,
         signature=signature,
@@ -92,6 +92,7 @@ def import_mlflow_model(registry: RegistryService, path: str, *, name: str, trus
         source=f"mlflow:{directory}",
         tags=_tags(mlmodel, kind),
     )
+    return registry.register(model, options)
 
 
 # -- the MLmodel file ----------------------------------------------------------------------------

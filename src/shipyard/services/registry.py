@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from shipyard.core.inputs import InputAdapter
 from shipyard.core.profile import ReferenceProfile, build_reference_profile
 from shipyard.core.refs import ModelRef, check_alias, check_model_name
 from shipyard.core.signature import OutputKind, Signature
-from shipyard.core.versions import CodeInfo, ModelSummary, ModelVersion, VersionStatus
+from shipyard.core.versions import ModelSummary, ModelVersion, VersionStatus
 from shipyard.errors import (
     AliasNotFoundError,
     ConflictError,
@@ -36,7 +37,8 @@ from shipyard.flavors.base import Flavor, Predictor, SavedModel, layout_option
 from shipyard.flavors.loaded import LoadedModel
 from shipyard.flavors.registry import detect_flavor, flavor_for_file, get_flavor
 from shipyard.monitoring.calibration import fit_confidence_calibrator
-from shipyard.services import lineage
+from shipyard.services import lineage, round_trip
+from shipyard.services.registration import RegistrationOptions
 from shipyard.store import endpoints as endpoint_repo
 from shipyard.store import registry as repo
 from shipyard.store.db import Database
@@ -59,68 +61,50 @@ class RegistryService:
 
     # -- registration ----------------------------------------------------------------------
 
-    def register(
-        self,
-        model: Any,
-        *,
-        name: str,
-        sample_input: Any = None,
-        training_data: Any = None,
-        training_target: Any = None,
-        calibration_data: Any = None,
-        calibration_target: Any = None,
-        metrics: Mapping[str, float] | None = None,
-        tags: Mapping[str, Any] | None = None,
-        notes: str = "",
-        owner: str | None = None,
-        flavor: str | None = None,
-        signature: Signature | None = None,
-        sensitive_features: Sequence[str] = (),
-        parent_version: int | None = None,
-        trusted: bool = False,
-        source: str = "python",
-        code: CodeInfo | None = None,
-        extra_options: Mapping[str, Any] | None = None,
-        reference_profile: ReferenceProfile | None = None,
-        training_data_hash: str | None = None,
-        code_dir: str | Path | None = None,
-        confidence_calibrator: ConfidenceCalibrator | None = None,
-    ) -> ModelVersion:
+    def register(self, model: Any, options: RegistrationOptions | None = None, /, **fields: Any) -> ModelVersion:
         """Save, verify and record a new version; nothing is stored unless every check passes.
 
-        ``code_dir`` is where the code that trained the model lives (its git commit is recorded);
-        by default the directory of the calling script. A classifier's label-free accuracy estimate is
-        calibrated on ``calibration_data``/``calibration_target`` (a holdout), else on the training rows.
+        The options come as one ``RegistrationOptions`` (what the SDK, CLI and MLflow import build) or as
+        its fields by keyword, a shorthand for building it here. ``code_dir`` is where the code that trained
+        the model lives (its git commit is recorded); by default the directory of the calling script. A
+        classifier's label-free accuracy estimate is calibrated on ``calibration_data``/``calibration_target``
+        (a holdout), else on the training rows.
         """
+        opts = _options(options, fields)
+        name, trusted = opts.name, opts.trusted
         check_model_name(name)
-        clean_metrics = _check_metrics(metrics or {})
-        clean_tags = {str(k): str(v) for k, v in (tags or {}).items()}
-        chosen = self._flavor_for(model, flavor)
+        clean_metrics = _check_metrics(opts.metrics or {})
+        clean_tags = {str(k): str(v) for k, v in (opts.tags or {}).items()}
+        chosen = self._flavor_for(model, opts.flavor)
         _require_trust_for_code(chosen.name, trusted=trusted)
-        saved = chosen.save(model, trusted=trusted)
-        if extra_options:
-            saved = SavedModel(saved.data, {**saved.options, **extra_options})
-        predictor = _load_saved(chosen, saved)
-        sig, sample_frame, sample_x = self._signature(chosen, model, predictor, saved, name, sample_input, signature)
-        if sensitive_features:
+        saved = round_trip.save(chosen, model, trusted=trusted, name=name)
+        if opts.extra_options:
+            saved = SavedModel(saved.data, {**saved.options, **opts.extra_options})
+        predictor = round_trip.load_back(chosen, saved, name)
+        sig, sample_frame, sample_x = self._signature(
+            chosen, model, predictor, saved, name, opts.sample_input, opts.signature
+        )
+        if opts.sensitive_features:
             try:
-                sig = sig.with_sensitive(sensitive_features)
+                sig = sig.with_sensitive(opts.sensitive_features)
             except ValueError as exc:
                 raise InvalidArgumentError(str(exc)) from exc
         if sample_x is not None:
-            _check_round_trip(model, predictor, sample_x, name)
-        profile, data_hash, calibrator = self._profile(sig, saved, predictor, training_data, training_target, name)
-        if calibration_data is not None or calibration_target is not None:
-            calibrator = self._holdout_calibrator(sig, saved, predictor, calibration_data, calibration_target, name)
-        if reference_profile is not None:
-            if training_data is not None:
-                raise InvalidArgumentError("give training_data or a precomputed reference_profile, not both")
-            profile, data_hash = reference_profile, training_data_hash
+            round_trip.check_predictions(model, predictor, sample_x, chosen.name, name)
+        profile, data_hash, calibrator = self._profile(
+            sig, saved, predictor, opts.training_data, opts.training_target, name
+        )
+        if opts.calibration_data is not None or opts.calibration_target is not None:
+            calibrator = self._holdout_calibrator(
+                sig, saved, predictor, opts.calibration_data, opts.calibration_target, name
+            )
+        if opts.reference_profile is not None:  # RegistrationOptions refuses it together with training_data
+            profile, data_hash = opts.reference_profile, opts.training_data_hash
         digest = self.artifacts.put(saved.data)
         now = self.clock()
         with self.db.write() as conn:
             mid, number = repo.allocate_version(conn, name, now)
-            parent = self._parent(conn, name, number, parent_version)
+            parent = self._parent(conn, name, number, opts.parent_version)
             version = ModelVersion(
                 name=name,
                 version=number,
@@ -132,49 +116,45 @@ class RegistryService:
                 reference_profile=profile,
                 training_data_hash=data_hash,
                 hyperparameters=chosen.hyperparameters(model),
-                code=code if code is not None else lineage.code_info(code_dir),
+                code=opts.code if opts.code is not None else lineage.code_info(opts.code_dir),
                 metrics=clean_metrics,
                 tags=clean_tags,
-                notes=notes or "",
-                owner=owner or lineage.current_user(),
+                notes=opts.notes or "",
+                owner=opts.owner or lineage.current_user(),
                 created_at=now,
                 parent_version=parent,
                 status=VersionStatus.REGISTERED,
-                source=source,
+                source=opts.source if opts.source is not None else "python",
                 input_example=example_rows(sample_frame) if sample_frame is not None else None,
                 trusted=trusted,
-                confidence_calibrator=confidence_calibrator or calibrator,
+                confidence_calibrator=opts.confidence_calibrator or calibrator,
             )
             repo.insert_version(conn, mid, version)
         return version
 
-    def register_file(
-        self,
-        path: str,
-        *,
-        name: str,
-        flavor: str | None = None,
-        trusted: bool = False,
-        code_dir: str | Path | None = None,
-        **options: Any,
-    ) -> ModelVersion:
-        """Register a model saved to disk by its own framework (or a pickle, when trusted)."""
+    def register_file(self, path: str, options: RegistrationOptions | None = None, /, **fields: Any) -> ModelVersion:
+        """Register a model saved to disk by its own framework (or a pickle, when trusted).
+
+        The options come as in ``register``; the version's source is the file unless they name another.
+        """
+        opts = _options(options, fields)
         file_part = path.partition(".py:")[0] + ".py" if ".py:" in path else path
         if not Path(file_part).exists():
             raise InvalidArgumentError(f"no model file at {file_part}")
-        chosen = get_flavor(flavor) if flavor else flavor_for_file(path)
-        _require_trust_for_code(chosen.name, trusted=trusted)  # before read_file imports the module
+        chosen = get_flavor(opts.flavor) if opts.flavor else flavor_for_file(path)
+        _require_trust_for_code(chosen.name, trusted=opts.trusted)  # before read_file imports the module
         try:
-            model = chosen.read_file(path, trusted=trusted)
+            model = chosen.read_file(path, trusted=opts.trusted)
         except ShipyardError:
             raise
         except Exception as exc:
             raise UnsupportedModelError(
                 f"cannot read {path} as a {chosen.name} model: {type(exc).__name__}: {exc}"
             ) from exc
-        options.setdefault("source", f"file:{Path(file_part).resolve()}")
+        if opts.source is None:
+            opts = replace(opts, source=f"file:{Path(file_part).resolve()}")
         # The object read decides the flavor (a pickle may hold an XGBoost model), unless one was named.
-        return self.register(model, name=name, flavor=flavor, trusted=trusted, code_dir=code_dir, **options)
+        return self.register(model, opts)
 
     def _flavor_for(self, model: Any, flavor: str | None) -> Flavor:
         if flavor is None:
@@ -389,8 +369,7 @@ class RegistryService:
         if version.status is VersionStatus.ARCHIVED:
             raise ConflictError(f"{version.ref} is archived; an alias cannot point at an archived version")
         with self.db.write() as conn:
-            mid = repo.model_id(conn, version.name)
-            assert mid is not None
+            mid = _model_id(conn, version.name)
             repo.set_alias(conn, mid, alias, version.version, self.clock())
         return self.get(version.ref)
 
@@ -425,8 +404,7 @@ class RegistryService:
 
     def _set_status(self, version: ModelVersion, status: VersionStatus) -> ModelVersion:
         with self.db.write() as conn:
-            mid = repo.model_id(conn, version.name)
-            assert mid is not None
+            mid = _model_id(conn, version.name)
             repo.set_status(conn, mid, version.version, status)
         return self.get(version.ref)
 
@@ -451,38 +429,24 @@ def _calibrator(
     return fit_confidence_calibrator(target, np.asarray(proba), list(predictor.classes), data=data)
 
 
-def _load_saved(flavor: Flavor, saved: SavedModel) -> Predictor:
-    """Load what was just saved, so a model that does not survive its own format is never stored."""
-    try:
-        return flavor.load(saved.data, saved.options, trusted=True)
-    except ShipyardError:
-        raise
-    except Exception as exc:
-        raise ModelLoadError(
-            f"the {flavor.name} model could not be loaded back after saving: {type(exc).__name__}: {exc}"
-        ) from exc
-
-
-def _check_round_trip(model: Any, predictor: Predictor, x: Any, name: str) -> None:
-    """The stored artifact must predict what the live object predicts, on the sample."""
-    original_predict = getattr(model, "predict", None)
-    if not callable(original_predict):
-        return
-    try:
-        expected = np.asarray(original_predict(x))
-    except Exception:
-        return  # the live object wants a different input form; the flavor contract tests cover it
-    actual = np.asarray(predictor.predict(x))
-    same = expected.shape == actual.shape and (
-        np.allclose(expected, actual, rtol=1e-6, atol=1e-9, equal_nan=True)
-        if expected.dtype.kind in "fc" and actual.dtype.kind in "fc"
-        else bool(np.all(expected == actual))
-    )
-    if not same:
-        raise ModelLoadError(
-            f"the saved artifact of {name!r} does not reproduce the model's predictions on sample_input; "
-            "nothing was registered"
+def _options(options: RegistrationOptions | None, fields: Mapping[str, Any]) -> RegistrationOptions:
+    """The one record a registration reads, whether it came built or as keywords (not both: which would win?)."""
+    if options is None:
+        return RegistrationOptions(**fields)
+    if fields:
+        raise TypeError(
+            f"give the registration options as one RegistrationOptions or as keywords, not both; "
+            f"also got {', '.join(sorted(fields))}"
         )
+    return options
+
+
+def _model_id(conn: Any, name: str) -> int:
+    """The id of a model resolved earlier in this call; a model is never deleted, but say so if it is gone."""
+    mid = repo.model_id(conn, name)
+    if mid is None:
+        raise ModelNotFoundError(f"no model named {name!r}; `shipyard models list` shows the registered models")
+    return mid
 
 
 def _align_columns(frame: pd.DataFrame, expected: Sequence[str], name: str, what: str = "sample_input") -> pd.DataFrame:
