@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -38,6 +38,11 @@ class Settings(BaseSettings):
     s3_endpoint_url: str | None = None
     url: str | None = None
     api_key: str | None = None
+    # "auto": auth is on as soon as any API key exists (or SSO tokens are configured), off for one user on
+    # loopback; "required": on from the first request, even before a key exists (shipyard.serving.auth).
+    auth: Literal["auto", "required"] = "auto"
+    # /metrics without credentials (Prometheus scrapers usually have none); false: viewers and up only.
+    metrics_public: bool = True
     max_request_rows: int = Field(10_000, ge=1)
     max_request_bytes: int = Field(16 * 2**20, ge=1024)
     # The request line and headers together, and how many header fields: past either, 431 (serving.http_limits).

@@ -91,6 +91,28 @@ class NotReadyError(ShipyardError):
     code = "not_ready"
 
 
+class AuthenticationError(ShipyardError):
+    """No credentials, or credentials that are not valid (unknown, revoked, expired, badly signed)."""
+
+    code = "unauthenticated"
+
+
+class PermissionDeniedError(ShipyardError):
+    """Valid credentials whose roles or scope do not allow this action."""
+
+    code = "forbidden"
+
+
+class RateLimitedError(ShipyardError):
+    """Too many requests for this key or endpoint; ``retry_after_s`` says when one more will be let in."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after_s: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class ConflictError(ShipyardError):
     """The change contradicts the stored state (e.g. archiving a version an alias points to)."""
 

@@ -6,8 +6,10 @@ import threading
 
 from shipyard.artifacts import ArtifactStore, open_artifact_store
 from shipyard.config import Settings
+from shipyard.services.audit import AuditService
 from shipyard.services.endpoints import EndpointService
 from shipyard.services.feedback import FeedbackService
+from shipyard.services.keys import KeyService
 from shipyard.services.monitoring import MonitoringService
 from shipyard.services.registry import RegistryService
 from shipyard.services.rollouts import RolloutService
@@ -29,6 +31,8 @@ class Workspace:
             settings.artifact_uri, s3_endpoint_url=settings.s3_endpoint_url
         )
         self.registry = RegistryService(self.db, self.artifacts)
+        self.keys = KeyService(self.db)
+        self.audit = AuditService(self.db)
         self.endpoints = EndpointService(self.registry)
         # Rollout events go to the store's webhook outbox; a server holding the controller lease sends them.
         self.rollouts = RolloutService(self.registry, self.endpoints)

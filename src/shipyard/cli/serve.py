@@ -24,6 +24,12 @@ def serve(
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.", callback=check_port)] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes sharing the port; each loads every model.", min=1)] = 1,
+    insecure: Annotated[
+        bool,
+        typer.Option(
+            "--insecure", help="Allow a non-loopback --host with auth off (no API keys): every caller is admin."
+        ),
+    ] = False,
 ) -> None:
     """Serve every endpoint; changes to endpoints and aliases are picked up within seconds.
 
@@ -33,4 +39,4 @@ def serve(
     # reports a bad one in one line, so the command line hands over as soon as the port is known free.
     from shipyard.serving.server import exec_server
 
-    exec_server(host=host, port=port, workers=workers)
+    exec_server(host=host, port=port, workers=workers, insecure=insecure)

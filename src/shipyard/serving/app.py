@@ -7,6 +7,7 @@ import contextlib
 import ctypes
 import gc
 import logging
+import os
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -19,6 +20,7 @@ from starlette.responses import Response
 from shipyard.config import Settings
 from shipyard.errors import ShipyardError
 from shipyard.serving.admin import admin_router
+from shipyard.serving.auth import Authenticator, AuthMiddleware, is_loopback
 from shipyard.serving.controller import Controller, webhook_delivery
 from shipyard.serving.dataplane import DataPlane
 from shipyard.serving.metrics import ServingMetrics
@@ -34,14 +36,22 @@ from shipyard.workspace import Workspace
 
 log = logging.getLogger("shipyard.serving")
 
+BIND_HOST_ENV = "SHIPYARD_INTERNAL_BIND_HOST"
+"""How ``serve`` tells its uvicorn workers the address it bound (they are spawned, not forked with arguments)."""
+
 
 def create_app(
     settings: Settings,
     *,
     workspace: Workspace | None = None,
     on_ready: Callable[[], None] | None = None,
+    bind_host: str = "127.0.0.1",
 ) -> FastAPI:
-    """A server over ``settings``' store: every endpoint loaded, kept in step with the store."""
+    """A server over ``settings``' store: every endpoint loaded, kept in step with the store.
+
+    ``bind_host`` decides who a caller is while auth is off: the local user on loopback, else anonymous
+    (only a server started with ``--insecure`` gets that far without auth).
+    """
     owns_workspace = workspace is None
     workspace = workspace or Workspace(settings)
     metrics = ServingMetrics()
@@ -56,6 +66,10 @@ def create_app(
         webhooks=webhook_delivery(workspace.rollouts, settings.webhook_urls),
     )
 
+    authenticator = Authenticator(
+        required=settings.auth == "required", loopback=is_loopback(bind_host), metrics_public=settings.metrics_public
+    )
+
     def first_sync_done() -> None:
         settle_memory()
         if on_ready is not None:
@@ -63,8 +77,11 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # Keys are loaded before the first request is let in: a server never serves open while keys exist.
+        authenticator.load(await asyncio.to_thread(workspace.keys.ring))
         await asyncio.to_thread(controller.start)
         tasks = [
+            asyncio.create_task(_refresh_keys(authenticator, workspace, settings.poll_interval_s)),
             asyncio.create_task(refresher.run(settings.poll_interval_s, first_sync_done)),
             asyncio.create_task(plane.run_shadows()),
             asyncio.create_task(controller.run(settings.poll_interval_s)),
@@ -98,6 +115,8 @@ def create_app(
     app.state.workspace = workspace
     app.state.refresher = refresher
     app.state.controller = controller
+    app.state.authenticator = authenticator
+    app.add_middleware(AuthMiddleware, authenticator=authenticator)
 
     app.add_api_route(
         "/v1/endpoints/{endpoint}/predict",
@@ -129,6 +148,16 @@ def create_app(
     app.include_router(monitoring_router(workspace, recorder, max_bytes=settings.max_request_bytes))
     _install_error_handlers(app)
     return app
+
+
+async def _refresh_keys(authenticator: Authenticator, workspace: Workspace, interval_s: float) -> None:
+    """Keep the key ring current, so a revoked key stops working on every worker within the interval."""
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            authenticator.load(await asyncio.to_thread(workspace.keys.ring))
+        except ShipyardError as exc:  # the store is away: keep the last ring, say so once per poll
+            log.warning("could not refresh API keys, keeping the last ones: %s", exc)
 
 
 async def _sample_process(metrics: ServingMetrics, interval_s: float) -> None:
@@ -225,4 +254,4 @@ def start_up_without_collections() -> None:
 def app_from_environment() -> FastAPI:
     """Factory for uvicorn workers: each worker reads the same settings and wires its own app."""
     start_up_without_collections()
-    return create_app(Settings.load())
+    return create_app(Settings.load(), bind_host=os.environ.get(BIND_HOST_ENV, "127.0.0.1"))

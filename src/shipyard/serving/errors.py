@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from shipyard.errors import (
+    AuthenticationError,
     ClientDisconnectedError,
     ConflictError,
     EndpointNotFoundError,
@@ -20,7 +21,9 @@ from shipyard.errors import (
     NotFoundError,
     NotReadyError,
     PayloadTooLargeError,
+    PermissionDeniedError,
     PredictionError,
+    RateLimitedError,
     ShipyardError,
     SignatureError,
     StoreError,
@@ -30,6 +33,9 @@ from shipyard.serving.redact import without_paths
 # Most specific first: the first class an error is an instance of decides its status.
 STATUS_BY_ERROR: tuple[tuple[type[ShipyardError], int], ...] = (
     (MalformedRequestError, 400),
+    (AuthenticationError, 401),
+    (PermissionDeniedError, 403),
+    (RateLimitedError, 429),
     (PayloadTooLargeError, 413),
     (HeadersTooLargeError, 431),
     # Not an HTTP status a client ever sees (it has gone): nginx's 499, so metrics tell it from a 5xx.

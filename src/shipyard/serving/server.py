@@ -39,6 +39,7 @@ def serve(
     port: int = 8000,
     workers: int = 1,
     on_ready: Callable[[], None] | None = None,
+    insecure: bool = False,
 ) -> None:
     """Serve until interrupted. Workers each load every endpoint's model and poll the store.
 
@@ -49,6 +50,7 @@ def serve(
     if workers < 1:
         raise InvalidArgumentError(f"--workers must be at least 1, got {workers}")
     check_port(host, port)
+    check_exposure(settings, host, insecure=insecure)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     common = {
         "host": host,
@@ -65,15 +67,50 @@ def serve(
         gc.disable()  # until the first sync is done: see app.start_up_without_collections
         from shipyard.serving.app import create_app
 
-        uvicorn.run(create_app(settings, on_ready=on_ready), **common)  # type: ignore[arg-type]
+        uvicorn.run(create_app(settings, on_ready=on_ready, bind_host=host), **common)  # type: ignore[arg-type]
         return
     # Each worker writes its metrics to files here; /metrics in any worker merges them all.
     metrics_dir = tempfile.mkdtemp(prefix="shipyard-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    from shipyard.serving.app import BIND_HOST_ENV
+
+    os.environ[BIND_HOST_ENV] = host
     try:
         uvicorn.run("shipyard.serving.app:app_from_environment", factory=True, workers=workers, **common)  # type: ignore[arg-type]
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def check_exposure(settings: Settings, host: str, *, insecure: bool) -> None:
+    """Refuse to expose a server beyond this machine with auth off, unless told so with ``--insecure``.
+
+    Auth is on when ``SHIPYARD_AUTH=required`` or any API key exists; otherwise every caller would be an
+    administrator, which is only acceptable on loopback (one user) or by an explicit, logged choice.
+    """
+    from shipyard.serving.auth import is_loopback
+
+    if is_loopback(host) or settings.auth == "required":
+        return
+    from shipyard.store.db import Database
+    from shipyard.store.keys import any_exist
+
+    db = Database(settings.database_url)
+    try:
+        with db.read() as conn:
+            keys_exist = any_exist(conn)
+    finally:
+        db.dispose()
+    if keys_exist:
+        return
+    if not insecure:
+        raise InvalidArgumentError(
+            f"refusing to serve on {host} with auth off: anyone who can reach the port could change endpoints; "
+            "create a key (shipyard keys create --name admin --role admin), set SHIPYARD_AUTH=required, "
+            "or pass --insecure to accept it"
+        )
+    logging.getLogger("shipyard.serving").warning(
+        "serving on %s with auth OFF (--insecure): every caller is admin", host
+    )
 
 
 def http_protocol(settings: Settings) -> type[asyncio.Protocol]:
@@ -83,7 +120,7 @@ def http_protocol(settings: Settings) -> type[asyncio.Protocol]:
     return limited_http(HeaderLimits(max_bytes=settings.max_header_bytes, max_count=settings.max_headers))
 
 
-def exec_server(*, host: str, port: int, workers: int) -> None:
+def exec_server(*, host: str, port: int, workers: int, insecure: bool = False) -> None:
     """Replace the calling (CLI) process with a lean server process: same PID, no CLI libraries loaded.
 
     Workers are spawned from this module too, so none of them carries the command line's imports. glibc
@@ -107,6 +144,7 @@ def exec_server(*, host: str, port: int, workers: int) -> None:
         str(port),
         "--workers",
         str(workers),
+        *(["--insecure"] if insecure else []),
     ]
     sys.stdout.flush()
     sys.stderr.flush()
@@ -126,9 +164,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--insecure", action="store_true")
     args = parser.parse_args(argv)
     try:
-        serve(Settings.load(), host=args.host, port=args.port, workers=args.workers)
+        serve(Settings.load(), host=args.host, port=args.port, workers=args.workers, insecure=args.insecure)
     except ShipyardError as exc:
         sys.stderr.write(f"error: {exc}\n")
         sys.exit(1)

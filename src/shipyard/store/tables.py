@@ -89,6 +89,13 @@ model_versions = sa.Table(
     # Fitted at registration from labelled training data: maps top-label confidence to the accuracy seen
     # there, so the label-free estimate is calibrated (``core.performance.ConfidenceCalibrator.to_dict``).
     sa.Column("confidence_calibrator", Json, nullable=True),
+    # Who did what, for the four-eyes rule and the card: the principal that registered the version, the one
+    # that approved it (never the same when four-eyes is on) and why, and who vouched for code it runs.
+    sa.Column("registered_by", sa.String(160), nullable=True),
+    sa.Column("approved_by", sa.String(160), nullable=True),
+    sa.Column("approved_at", Timestamp, nullable=True),
+    sa.Column("approval_reason", sa.Text, nullable=True),
+    sa.Column("vouched_by", sa.String(160), nullable=True),
     sa.UniqueConstraint("model_id", "version", name="uq_model_versions_model_id_version"),
 )
 
@@ -111,6 +118,8 @@ endpoints = sa.Table(
     sa.Column("strict", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Column("updated_at", Timestamp, nullable=False),
+    # Serve, alias or roll out only approved versions on this endpoint (409 naming the rule otherwise).
+    sa.Column("require_approval", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 
 rollouts = sa.Table(
@@ -243,4 +252,42 @@ monitor_windows = sa.Table(
     sa.Column("profile", Json, nullable=False),
     sa.Column("updated_at", Timestamp, nullable=False),
     sa.Index("ix_monitor_windows_endpoint_start", "endpoint", "window_start"),
+)
+
+# API keys: the secret is shown once at creation; only a per-key salt and SHA-256 of salt + secret are kept.
+# ``key_id`` is the public part of the key (``shy_<key_id>_<secret>``), so a lookup never scans hashes.
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("key_id", sa.String(32), primary_key=True),
+    sa.Column("name", sa.String(64), nullable=False, unique=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("endpoints", Json, nullable=True),
+    sa.Column("models", Json, nullable=True),
+    sa.Column("salt", sa.String(64), nullable=False),
+    sa.Column("secret_hash", sa.String(64), nullable=False),
+    sa.Column("created_by", sa.String(160), nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("expires_at", Timestamp, nullable=True),
+    sa.Column("revoked_at", Timestamp, nullable=True),
+)
+
+# The audit trail: one row per mutating action, written in the same transaction as the change. Each row
+# stores the previous row's hash and its own (SHA-256 over its fields and that link), so an edited, deleted
+# or reordered row breaks the chain at a point ``shipyard audit verify`` names.
+audit_events = sa.Table(
+    "audit_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", Timestamp, nullable=False),
+    sa.Column("actor", sa.String(160), nullable=False),
+    sa.Column("address", sa.String(64), nullable=True),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("target", sa.String(256), nullable=False),
+    sa.Column("before", Json, nullable=True),
+    sa.Column("after", Json, nullable=True),
+    sa.Column("request_id", sa.String(128), nullable=True),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.Index("ix_audit_events_target", "target"),
 )

@@ -1,0 +1,81 @@
+"""Audit trail repository: append an event to the hash chain inside the caller's transaction, read it back."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from shipyard.core.audit import GENESIS, AuditEvent, chained
+from shipyard.store.tables import audit_events
+
+# Any constant: on PostgreSQL appends take this transaction-scoped advisory lock, so two concurrent changes
+# cannot both link to the same last event. SQLite's write transactions are serialised already.
+_CHAIN_LOCK = 0x5A1A_AD17
+
+
+def append(conn: Connection, event: AuditEvent) -> AuditEvent:
+    """Link ``event`` after the last one and insert it, in the caller's transaction (so with the change)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CHAIN_LOCK})
+    last = conn.execute(sa.select(audit_events.c.hash).order_by(audit_events.c.id.desc()).limit(1)).scalar()
+    linked = chained(event, last or GENESIS)
+    new_id = conn.execute(
+        sa.insert(audit_events)
+        .values(
+            at=linked.at,
+            actor=linked.actor,
+            address=linked.address,
+            action=linked.action,
+            target=linked.target,
+            before=linked.before,
+            after=linked.after,
+            request_id=linked.request_id,
+            prev_hash=linked.prev_hash,
+            hash=linked.hash,
+        )
+        .returning(audit_events.c.id)
+    ).scalar_one()
+    return AuditEvent(**{**{n: getattr(linked, n) for n in AuditEvent.__slots__}, "id": int(new_id)})
+
+
+def _to_event(row: Any) -> AuditEvent:
+    at = row.at if row.at.tzinfo else row.at.replace(tzinfo=UTC)
+    return AuditEvent(
+        at, row.actor, row.action, row.target, row.address, row.before, row.after, row.request_id,
+        row.prev_hash, row.hash, int(row.id),
+    )  # fmt: skip
+
+
+def events(
+    conn: Connection, *, target: str | None = None, since: datetime | None = None, limit: int | None = None
+) -> list[AuditEvent]:
+    """Newest last. ``target`` matches the target exactly or as a prefix up to ':' (``fraud`` finds ``fraud:3``)."""
+    query = sa.select(audit_events).order_by(audit_events.c.id)
+    if target is not None:
+        query = query.where(
+            sa.or_(audit_events.c.target == target, audit_events.c.target.startswith(f"{target}:", autoescape=True))
+        )
+    if since is not None:
+        query = query.where(audit_events.c.at >= since)
+    if limit is not None:
+        query = query.order_by(None).order_by(audit_events.c.id.desc()).limit(limit)
+        return list(reversed([_to_event(r) for r in conn.execute(query)]))
+    return [_to_event(r) for r in conn.execute(query)]
+
+
+def chain(conn: Connection, batch: int = 1000) -> Iterator[AuditEvent]:
+    """Every event in id order, read in batches so verifying a long trail does not hold it all in memory."""
+    after = 0
+    while True:
+        rows = conn.execute(
+            sa.select(audit_events).where(audit_events.c.id > after).order_by(audit_events.c.id).limit(batch)
+        ).all()
+        if not rows:
+            return
+        for row in rows:
+            yield _to_event(row)
+        after = int(rows[-1].id)
