@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -71,6 +72,11 @@ class Client:
         """The monitoring report of ``endpoint`` over ``window`` (e.g. 30m, 1h, 7d, all)."""
         params = {"window": window, **({"version": version} if version else {})}
         return dict(self._call("GET", f"/v1/endpoints/{endpoint}/monitoring", params=params))
+
+    def trace(self, request_id: str, *, endpoint: str | None = None) -> dict[str, Any]:
+        """The trace of one request: version, artifact, data hash, commit, rows, feedback, rollout state."""
+        params = {"endpoint": endpoint} if endpoint else {}
+        return dict(self._call("GET", f"/v1/requests/{quote(request_id, safe='')}", params=params))
 
     def ready(self) -> bool:
         try:

@@ -31,6 +31,7 @@ from shipyard.serving.refresher import Refresher
 from shipyard.serving.rest import PREDICT_OPENAPI, error_response, make_predict_route, request_id_for
 from shipyard.serving.rollout_routes import rollout_router
 from shipyard.serving.shadow import ShadowProcess
+from shipyard.serving.trace_routes import trace_router
 from shipyard.serving.v2 import v2_router
 from shipyard.workspace import Workspace
 
@@ -146,6 +147,7 @@ def create_app(
     app.include_router(rollout_router(workspace))
     app.include_router(v2_router(plane, max_bytes=settings.max_request_bytes))
     app.include_router(monitoring_router(workspace, recorder, max_bytes=settings.max_request_bytes))
+    app.include_router(trace_router(workspace, recorder))
     _install_error_handlers(app)
     return app
 

@@ -103,6 +103,8 @@ RULES: tuple[Rule, ...] = (
     Rule("POST", "/v1/endpoints/{endpoint}/rollouts/current/resume", (OP,), scope="endpoint:endpoint"),
     Rule("POST", "/v1/endpoints/{endpoint}/rollouts/current/abort", (OP,), scope="endpoint:endpoint"),
     Rule("GET", "/v1/endpoints/{endpoint}/monitoring", (R,), scope="endpoint:endpoint"),
+    # request tracing: the endpoint is in the query or found in the log, so the route checks the scope
+    Rule("GET", "/v1/requests/{request_id}", (R,)),
 )
 
 _WWW_AUTHENTICATE = 'Bearer realm="shipyard"'

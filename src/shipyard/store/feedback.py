@@ -217,10 +217,17 @@ def reward_moments(conn: Connection, endpoint: str, since: datetime) -> dict[str
 
 
 def items(
-    conn: Connection, endpoint: str, *, since: datetime | None = None, until: datetime | None = None
+    conn: Connection,
+    endpoint: str,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    request_id: str | None = None,
 ) -> list[FeedbackItem]:
-    """Every feedback item for ``endpoint`` observed in [since, until), oldest first, then by request id and row."""
+    """Every feedback item for ``endpoint`` observed in [since, until) (one request's, when given), oldest first."""
     query = sa.select(feedback).where(feedback.c.endpoint == endpoint)
+    if request_id is not None:
+        query = query.where(feedback.c.request_id == request_id)
     if since is not None:
         query = query.where(feedback.c.observed_at >= since)
     if until is not None:

@@ -104,6 +104,16 @@ def latest_id(conn: Connection, endpoint: str) -> str | None:
     ).scalar_one_or_none()
 
 
+def started_before(conn: Connection, endpoint: str, when: datetime) -> Mapping[str, Any] | None:
+    """The state of the endpoint's latest rollout created at or before ``when`` (a request's trace asks)."""
+    return conn.execute(
+        sa.select(rollouts.c.state)
+        .where(rollouts.c.endpoint == endpoint, rollouts.c.created_at <= when)
+        .order_by(rollouts.c.created_at.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+
+
 def active_states(conn: Connection) -> dict[str, Mapping[str, Any]]:
     """Every rollout in progress, by endpoint: what serving applies and the controller drives."""
     rows = conn.execute(
