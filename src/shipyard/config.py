@@ -43,6 +43,20 @@ class Settings(BaseSettings):
     auth: Literal["auto", "required"] = "auto"
     # /metrics without credentials (Prometheus scrapers usually have none); false: viewers and up only.
     metrics_public: bool = True
+    # SSO bearer tokens (shipyard.serving.oidc): JWTs signed by this issuer for this audience are accepted beside
+    # API keys, and turn auth on. The signing keys come from oidc_jwks_url, or when it is unset from the issuer's
+    # OpenID discovery document ({issuer}/.well-known/openid-configuration, its "jwks_uri").
+    oidc_issuer: str | None = None
+    oidc_audience: str | None = None
+    oidc_jwks_url: str | None = None
+    # The claim holding the caller's groups or roles ("groups", "roles", or a path such as "realm_access.roles"),
+    # and which of its values grant which Shipyard role: {"ml-admins": "admin", "fraud-app": "predictor"}. A value
+    # not in the map grants nothing; a token with no mapped value is authenticated but may call nothing (403).
+    # Kept as canonical JSON text like drift_thresholds; a table in shipyard.toml works too.
+    oidc_roles_claim: str = Field("groups", min_length=1)
+    oidc_role_map: Annotated[str, NoDecode] = "{}"
+    # Clock skew allowed between the issuer and this server when checking "exp" and "nbf".
+    oidc_leeway_s: float = Field(30.0, ge=0, le=300)
     max_request_rows: int = Field(10_000, ge=1)
     max_request_bytes: int = Field(16 * 2**20, ge=1024)
     # The request line and headers together, and how many header fields: past either, 431 (serving.http_limits).
@@ -110,6 +124,49 @@ class Settings(BaseSettings):
     def drift_threshold_specs(self) -> dict[str, Any]:
         return dict(json.loads(self.drift_thresholds))
 
+    @field_validator("oidc_issuer", "oidc_jwks_url", mode="after")
+    @classmethod
+    def _check_oidc_url(cls, value: str | None) -> str | None:
+        """Signing keys fetched over plain HTTP could be swapped on the way: https, or http on loopback only."""
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{value!r} must be an https:// URL naming a host")
+        if parts.scheme == "http" and not _is_loopback(parts.hostname):
+            raise ValueError(f"{value!r} must use https:// (plain http is accepted only on loopback, for tests)")
+        return value
+
+    @field_validator("oidc_role_map", mode="before")
+    @classmethod
+    def _check_oidc_role_map(cls, value: Any) -> str:
+        """Claim value to role name, refused when read if a role is unknown: a typo must not grant nothing quietly."""
+        if isinstance(value, str):
+            try:
+                value = json.loads(value or "{}")
+            except ValueError as exc:
+                raise ValueError(f'not JSON: {exc}; expected e.g. {{"ml-admins": "admin"}}') from None
+        if not isinstance(value, dict):
+            raise ValueError('expected an object of claim value to role, e.g. {"ml-admins": "admin"}')
+        from shipyard.core.identity import Role
+
+        roles = {r.value for r in Role}
+        for claim_value, role in value.items():
+            if not claim_value or not isinstance(role, str) or role not in roles:
+                raise ValueError(
+                    f"{claim_value!r} maps to {role!r}; map each claim value to one of: {', '.join(sorted(roles))}"
+                )
+        return json.dumps(value, sort_keys=True)
+
+    def oidc_role_specs(self) -> dict[str, str]:
+        return dict(json.loads(self.oidc_role_map))
+
+    @model_validator(mode="after")
+    def _check_oidc_complete(self) -> Settings:
+        """An issuer alone would accept its tokens for any application, and grant them nothing: say so at start."""
+        if self.oidc_issuer is None:
+            return self
+
     @model_validator(mode="after")
     def _fill_derived_defaults(self) -> Settings:
         # Derived defaults follow ``home`` unless given, so one variable relocates everything.
@@ -159,3 +216,15 @@ class Settings(BaseSettings):
             raise ConfigError(
                 f"cannot read settings file {file}: {reason}; fix it or point {CONFIG_FILE_ENV} elsewhere"
             ) from exc
+
+
+def _is_loopback(host: str) -> bool:
+    """The test and single-machine case for plain-HTTP OIDC URLs (config sits below serving's own check)."""
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

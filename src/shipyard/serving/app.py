@@ -9,7 +9,7 @@ import gc
 import logging
 import os
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from fastapi import FastAPI, Request
@@ -34,6 +34,9 @@ from shipyard.serving.shadow import ShadowProcess
 from shipyard.serving.trace_routes import trace_router
 from shipyard.serving.v2 import v2_router
 from shipyard.workspace import Workspace
+
+if TYPE_CHECKING:
+    from shipyard.serving.oidc import OidcVerifier
 
 log = logging.getLogger("shipyard.serving")
 
@@ -67,8 +70,12 @@ def create_app(
         webhooks=webhook_delivery(workspace.rollouts, settings.webhook_urls),
     )
 
+    sso = _sso_verifier(settings)
     authenticator = Authenticator(
-        required=settings.auth == "required", loopback=is_loopback(bind_host), metrics_public=settings.metrics_public
+        required=settings.auth == "required",
+        loopback=is_loopback(bind_host),
+        metrics_public=settings.metrics_public,
+        token_verifier=sso,
     )
 
     def first_sync_done() -> None:
@@ -80,6 +87,8 @@ def create_app(
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         # Keys are loaded before the first request is let in: a server never serves open while keys exist.
         authenticator.load(await asyncio.to_thread(workspace.keys.ring))
+        if sso is not None:  # the issuer's keys too (an issuer that cannot be reached is retried in the background)
+            await sso.refresh()
         await asyncio.to_thread(controller.start)
         tasks = [
             asyncio.create_task(_refresh_keys(authenticator, workspace, settings.poll_interval_s)),
@@ -88,6 +97,8 @@ def create_app(
             asyncio.create_task(controller.run(settings.poll_interval_s)),
             asyncio.create_task(_sample_process(metrics, settings.poll_interval_s)),
         ]
+        if sso is not None:
+            tasks.append(asyncio.create_task(sso.run()))
         if recorder is not None:
             recorder.start()
         try:
@@ -160,6 +171,16 @@ async def _refresh_keys(authenticator: Authenticator, workspace: Workspace, inte
             authenticator.load(await asyncio.to_thread(workspace.keys.ring))
         except ShipyardError as exc:  # the store is away: keep the last ring, say so once per poll
             log.warning("could not refresh API keys, keeping the last ones: %s", exc)
+
+
+def _sso_verifier(settings: Settings) -> OidcVerifier | None:
+    """SSO tokens when an issuer is configured; only then are PyJWT and cryptography imported."""
+    if settings.oidc_issuer is None:
+        return None
+    from shipyard.serving.oidc import OidcConfig, OidcVerifier
+
+    config = OidcConfig.from_settings(settings)
+    return OidcVerifier(config) if config is not None else None
 
 
 async def _sample_process(metrics: ServingMetrics, interval_s: float) -> None:

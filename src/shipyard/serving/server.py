@@ -84,12 +84,12 @@ def serve(
 def check_exposure(settings: Settings, host: str, *, insecure: bool) -> None:
     """Refuse to expose a server beyond this machine with auth off, unless told so with ``--insecure``.
 
-    Auth is on when ``SHIPYARD_AUTH=required`` or any API key exists; otherwise every caller would be an
-    administrator, which is only acceptable on loopback (one user) or by an explicit, logged choice.
+    Auth is on when ``SHIPYARD_AUTH=required``, SSO tokens are configured or any API key exists; otherwise every
+    caller would be an administrator, which is only acceptable on loopback (one user) or by an explicit choice.
     """
     from shipyard.serving.auth import is_loopback
 
-    if is_loopback(host) or settings.auth == "required":
+    if is_loopback(host) or settings.auth == "required" or settings.oidc_issuer is not None:
         return
     from shipyard.store.db import Database
     from shipyard.store.keys import any_exist
