@@ -2,7 +2,7 @@
 
 Switches for quick checks: ``SHIPYARD_BENCH_QUICK=1`` (short load runs), ``SHIPYARD_BENCH_PEERS=0``
 (skip MLflow and BentoML, and so their installation), ``SHIPYARD_BENCH_ONLY=serving`` (or ``registry``,
-``cli``, ``coldstart``, ``rollouts``, ``monitoring``, ``drift``; comma-separated).
+``cli``, ``coldstart``, ``rollouts``, ``monitoring``, ``drift``, ``auth``; comma-separated).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import bench_auth
 import bench_cli
 import bench_coldstart
 import bench_drift
@@ -54,6 +55,9 @@ def main() -> None:
     if not only or "drift" in only:
         results["drift"] = bench_drift.run(quick=quick, peers=peers)
         print("\n" + bench_drift.report(results["drift"]))
+    if not only or "auth" in only:
+        results["auth"] = bench_auth.run(quick=quick)
+        print("\n" + bench_auth.report(results["auth"]))
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.write_text(json.dumps(results, indent=2))

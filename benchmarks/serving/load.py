@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,10 +44,13 @@ def run_wrk(
     duration_s: float,
     threads: int = 1,
     timeout_s: float = 30.0,
+    script: Path = LUA_SCRIPT,
+    script_args: Sequence[str] = (),
 ) -> dict[str, Any]:
     """One wrk run; requests/s counts 2xx answers only, errors are non-2xx answers plus socket errors.
 
     The request timeout is long so that a slow server's latencies are measured, not dropped as timeouts.
+    ``script`` replaces post.lua (it must print the same figures line), given ``body_file`` and ``script_args``.
     """
     command = [
         wrk,
@@ -60,10 +64,11 @@ def run_wrk(
         "--timeout",
         f"{timeout_s:g}s",
         "-s",
-        str(LUA_SCRIPT),
+        str(script),
         url,
         "--",
         str(body_file),
+        *script_args,
     ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=duration_s + timeout_s + 60)
     figures = next((line for line in done.stdout.splitlines() if line.startswith('{"bench_wrk"')), None)
