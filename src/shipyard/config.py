@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     oidc_role_map: Annotated[str, NoDecode] = "{}"
     # Clock skew allowed between the issuer and this server when checking "exp" and "nbf".
     oidc_leeway_s: float = Field(30.0, ge=0, le=300)
+    # Four-eyes approvals: whoever registered a version cannot approve it. It binds identities the server
+    # authenticated (keys, SSO tokens); the person at this machine (the CLI on the store) is one user and exempt.
+    four_eyes: bool = True
     max_request_rows: int = Field(10_000, ge=1)
     max_request_bytes: int = Field(16 * 2**20, ge=1024)
     # The request line and headers together, and how many header fields: past either, 431 (serving.http_limits).

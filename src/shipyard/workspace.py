@@ -30,7 +30,7 @@ class Workspace:
         self.artifacts: ArtifactStore = open_artifact_store(
             settings.artifact_uri, s3_endpoint_url=settings.s3_endpoint_url
         )
-        self.registry = RegistryService(self.db, self.artifacts)
+        self.registry = RegistryService(self.db, self.artifacts, four_eyes=settings.four_eyes)
         self.keys = KeyService(self.db)
         self.audit = AuditService(self.db)
         self.endpoints = EndpointService(self.registry)

@@ -104,11 +104,13 @@ def render_card(console: Console, v: ModelVersion, *, identical_to: Sequence[str
     rows = [
         ("model", v.ref),
         ("status", v.status.value),
+        ("approval", _approval(v)),
         ("aliases", ", ".join(f"{v.name}@{a}" for a in v.aliases) or "-"),
         ("flavor", f"{v.flavor} {dict(v.flavor_options)}"),
         ("artifact", f"sha256 {v.sha256}, {v.size_bytes:,} bytes" + _identical(identical_to)),
         ("loading", _loading(v)),
         ("created", f"{v.created_at.isoformat()} by {v.owner}"),
+        ("registered by", v.registered_by or "not recorded (registered before Shipyard kept it)"),
         ("parent", f"{v.name}:{v.parent_version}" if v.parent_version else "-"),
         ("source", v.source),
         ("code", _code(v)),
@@ -173,11 +175,22 @@ def _loading(v: ModelVersion) -> str:
     """Whether loading the version runs someone's code, and who vouched for it."""
     if not v.runs_code:
         if v.trusted:
-            return "registered with --trusted: it may rebuild types outside the reviewed scikit-learn/NumPy/SciPy set"
+            return (
+                "registered with --trusted: it may rebuild types outside the reviewed scikit-learn/NumPy/SciPy set"
+                f" (vouched for by {v.vouched_by or 'not recorded'})"
+            )
         return "runs no code (only reviewed types are rebuilt)"
     if v.trusted:
-        return "runs code when loaded (registered with --trusted)"
+        return f"runs code when loaded (registered with --trusted; vouched for by {v.vouched_by or 'not recorded'})"
     return "runs code when loaded, and nobody vouched for it: it loads only for a caller passing trusted=True"
+
+
+def _approval(v: ModelVersion) -> str:
+    """Who approved the version for production, when and why: what a reviewer checks before it serves."""
+    a = v.approval
+    if a is None:
+        return "approved (who and why not recorded)" if v.approved else "not approved"
+    return f"by {a.by} at {a.at.isoformat(timespec='seconds')}: {a.reason or '(no reason given)'}"
 
 
 def _code(v: ModelVersion) -> str:

@@ -20,6 +20,7 @@ from shipyard.errors import InvalidArgumentError
 if TYPE_CHECKING:
     import pandas as pd
 
+    from shipyard.core.identity import Actor
     from shipyard.workspace import Workspace
 
 console = Console(highlight=False)
@@ -41,12 +42,30 @@ class CliState:
         return self._workspace
 
     @property
+    def actor(self) -> Actor:
+        """Who the audit trail names for this command's changes: the operating-system user, a local principal."""
+        return local_actor()
+
+    @property
     def opened(self) -> Workspace | None:
         """The workspace if a command opened one, without opening it (for clean-up at exit)."""
         return self._workspace
 
 
 state = CliState()
+
+
+def local_actor() -> Actor:
+    """The person at this machine, named by their OS login (``local`` when the system cannot say)."""
+    import getpass
+
+    from shipyard.core.identity import Actor, Principal, Role
+
+    try:
+        user = getpass.getuser() or "local"
+    except (OSError, KeyError, ImportError):  # no login name in the environment and no passwd entry
+        user = "local"
+    return Actor(Principal(user[:128], "local", frozenset({Role.ADMIN})))
 
 
 def print_json(data: Any) -> None:

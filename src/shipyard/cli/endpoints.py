@@ -27,6 +27,7 @@ def _row(e: Endpoint, serves: str | None) -> dict[str, Any]:
         "model": e.model,
         "version": serves,
         "strict": e.strict,
+        "require_approval": e.require_approval,
         "created_at": e.created_at.isoformat() if e.created_at else None,
         "updated_at": e.updated_at.isoformat() if e.updated_at else None,
     }
@@ -44,12 +45,20 @@ def create(
     strict: Annotated[
         bool, typer.Option("--strict", help="Reject requests with features the model does not take.")
     ] = False,
+    require_approval: Annotated[
+        bool,
+        typer.Option(
+            "--require-approval", help="Serve, follow and roll out to approved versions only (`models approve`)."
+        ),
+    ] = False,
 ) -> None:
     """Create an endpoint serving a model version; running servers pick it up within seconds.
 
-    Example: shipyard endpoints create fraud --model fraud@champion
+    Example: shipyard endpoints create fraud --model fraud@champion --require-approval
     """
-    resolved = state.workspace.endpoints.create(name, model=model, strict=strict)
+    resolved = state.workspace.endpoints.create(
+        name, model=model, strict=strict, require_approval=require_approval, actor=state.actor
+    )
     console.print(f"endpoint {resolved.endpoint.name} -> {resolved.endpoint.model} (now {resolved.version.ref})")
 
 
@@ -58,12 +67,18 @@ def set_model(
     name: Annotated[str, typer.Argument(help="Endpoint name.")],
     model: Annotated[str, typer.Option("--model", "-m", help="The version or alias to serve instead.")],
     strict: Annotated[bool | None, typer.Option("--strict/--lenient", help="Change strictness too.")] = None,
+    require_approval: Annotated[
+        bool | None,
+        typer.Option("--require-approval/--allow-unapproved", help="Change the approval rule too."),
+    ] = None,
 ) -> None:
     """Point an endpoint at another version; servers load and warm it before moving traffic.
 
     Example: shipyard endpoints set fraud --model fraud:4
     """
-    resolved = state.workspace.endpoints.set_model(name, model=model, strict=strict)
+    resolved = state.workspace.endpoints.set_model(
+        name, model=model, strict=strict, require_approval=require_approval, actor=state.actor
+    )
     console.print(f"endpoint {resolved.endpoint.name} -> {resolved.endpoint.model} (now {resolved.version.ref})")
 
 
@@ -120,5 +135,5 @@ def delete(name: Annotated[str, typer.Argument(help="Endpoint name.")]) -> None:
 
     Example: shipyard endpoints delete fraud
     """
-    state.workspace.endpoints.delete(name)
+    state.workspace.endpoints.delete(name, actor=state.actor)
     console.print(f"deleted endpoint {name}")

@@ -39,6 +39,7 @@ COMMANDS: dict[str, LazyCommand] = {
     "report": LazyCommand("shipyard.cli.monitor:report", "Write a self-contained HTML monitoring report."),
     "feedback": LazyCommand("shipyard.cli.monitor:feedback_app", "Feedback joined with predictions: export it."),
     "keys": LazyCommand("shipyard.cli.keys:app", "API keys: who may call the server, with which role."),
+    "audit": LazyCommand("shipyard.cli.audit:app", "The audit trail: who changed what; verify its hash chain."),
     "trace": LazyCommand("shipyard.cli.trace:trace", "Trace a request: version, artifact, data, code, feedback."),
     "db": LazyCommand("shipyard.cli.db:app", "The control-plane store: apply schema migrations."),
     "gc": LazyCommand("shipyard.cli.gc:gc", "List stored files no version needs; --apply deletes them."),

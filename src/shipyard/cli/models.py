@@ -118,7 +118,7 @@ def register(
         sensitive_features=tuple(sensitive_feature or ()),
         code_dir=code_dir if code_dir is not None else Path.cwd(),
     )
-    version = state.workspace.registry.register_file(path, options)
+    version = state.workspace.registry.register_file(path, options, actor=state.actor)
     if as_json:
         print_json(version.to_dict())
         return
@@ -201,21 +201,30 @@ def alias(
 
     registry = state.workspace.registry
     if remove:
-        registry.remove_alias(ModelRef.parse(ref).name, alias_name)
+        registry.remove_alias(ModelRef.parse(ref).name, alias_name, actor=state.actor)
         console.print(f"removed {ModelRef.parse(ref).name}@{alias_name}")
         return
-    version = registry.set_alias(ref, alias_name)
+    version = registry.set_alias(ref, alias_name, actor=state.actor)
     console.print(f"{version.name}@{alias_name} -> {version.ref}")
 
 
 @app.command("approve")
-def approve(ref: Annotated[str, typer.Argument(help="e.g. fraud:3")]) -> None:
-    """Mark a version approved for production.
+def approve(
+    ref: Annotated[str, typer.Argument(help="e.g. fraud:3")],
+    reason: Annotated[
+        str, typer.Option("--reason", help="Why it may go to production; kept on the card and in the audit trail.")
+    ] = "",
+) -> None:
+    """Approve a version for production, recording who approved it, when and why.
 
-    Example: shipyard models approve fraud:3
+    Endpoints created with --require-approval serve, follow and roll out to approved versions only. With
+    four-eyes on (SHIPYARD_FOUR_EYES, the default) an identity cannot approve a version it registered.
+    Example: shipyard models approve fraud:3 --reason "AUC 0.93 on the March holdout"
     """
-    version = state.workspace.registry.approve(ref)
-    console.print(f"{version.ref} is {version.status.value}")
+    version = state.workspace.registry.approve(ref, reason=reason, actor=state.actor)
+    approval = version.approval
+    by = f" by {approval.by}" if approval is not None else ""
+    console.print(f"{version.ref} is {version.status.value}{by}")
 
 
 @app.command("archive")
@@ -224,7 +233,7 @@ def archive(ref: Annotated[str, typer.Argument(help="e.g. fraud:2")]) -> None:
 
     Example: shipyard models archive fraud:2
     """
-    version = state.workspace.registry.archive(ref)
+    version = state.workspace.registry.archive(ref, actor=state.actor)
     console.print(f"{version.ref} is {version.status.value}")
 
 

@@ -152,7 +152,7 @@ def start(
         "gates": gates or None,
     }
     given = {k: v for k, v in options.items() if v is not None}
-    started = state.workspace.rollouts.start(endpoint, to=to, strategy=strategy, **given)
+    started = state.workspace.rollouts.start(endpoint, to=to, strategy=strategy, actor=state.actor, **given)
     if as_json:
         print_json(started.to_dict())
         return
@@ -326,7 +326,7 @@ def promote(endpoint: EndpointArg, as_json: JsonOption = False) -> None:
 
     Example: shipyard rollout promote fraud
     """
-    _moved(endpoint, "promoted", state.workspace.rollouts.promote(endpoint), as_json)
+    _moved(endpoint, "promoted", state.workspace.rollouts.promote(endpoint, actor=state.actor), as_json)
 
 
 @app.command("pause")
@@ -335,7 +335,7 @@ def pause(endpoint: EndpointArg, as_json: JsonOption = False) -> None:
 
     Example: shipyard rollout pause fraud
     """
-    _moved(endpoint, "paused", state.workspace.rollouts.pause(endpoint), as_json)
+    _moved(endpoint, "paused", state.workspace.rollouts.pause(endpoint, actor=state.actor), as_json)
 
 
 @app.command("resume")
@@ -344,7 +344,7 @@ def resume(endpoint: EndpointArg, as_json: JsonOption = False) -> None:
 
     Example: shipyard rollout resume fraud
     """
-    _moved(endpoint, "resumed", state.workspace.rollouts.resume(endpoint), as_json)
+    _moved(endpoint, "resumed", state.workspace.rollouts.resume(endpoint, actor=state.actor), as_json)
 
 
 @app.command("abort")
@@ -357,4 +357,4 @@ def abort(
 
     Example: shipyard rollout abort fraud --reason "complaints from support"
     """
-    _moved(endpoint, "aborted", state.workspace.rollouts.abort(endpoint, reason=reason), as_json)
+    _moved(endpoint, "aborted", state.workspace.rollouts.abort(endpoint, reason=reason, actor=state.actor), as_json)

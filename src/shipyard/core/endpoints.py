@@ -25,13 +25,17 @@ class Arm(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Endpoint:
-    """A named serving address. ``model`` is a ref: a pinned version, or an alias the endpoint follows."""
+    """A named serving address. ``model`` is a ref: a pinned version, or an alias the endpoint follows.
+
+    ``require_approval``: it serves, follows and rolls out to approved versions only (the approval rule).
+    """
 
     name: str
     model: str
     strict: bool = False
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    require_approval: bool = False
 
     @property
     def follows_alias(self) -> bool:

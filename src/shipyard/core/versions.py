@@ -11,6 +11,7 @@ from typing import Any
 from shipyard.core.calibrator import ConfidenceCalibrator
 from shipyard.core.profile import ReferenceProfile
 from shipyard.core.signature import Signature
+from shipyard.errors import ConflictError, PermissionDeniedError
 
 
 class VersionStatus(StrEnum):
@@ -31,6 +32,55 @@ class CodeInfo:
 
     def to_dict(self) -> dict[str, Any]:
         return {"commit": self.commit, "dirty": self.dirty, "repository": self.repository}
+
+
+@dataclass(frozen=True, slots=True)
+class Approval:
+    """Who approved a version for production, when, and the reason they gave (shown on the model card)."""
+
+    by: str
+    at: datetime
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"by": self.by, "at": self.at.isoformat(), "reason": self.reason}
+
+
+class ApprovalRequiredError(ConflictError):
+    """An endpoint that requires approval was asked to serve, follow or roll out to an unapproved version."""
+
+    code = "approval_required"
+
+
+class FourEyesError(PermissionDeniedError):
+    """The identity that registered a version tried to approve it while four-eyes approvals are on."""
+
+    code = "four_eyes"
+
+
+def check_four_eyes(version: ModelVersion, approver: str, *, approver_is_local: bool) -> None:
+    """Refuse an approval by the identity that registered the version.
+
+    The person at this machine (a local principal: the CLI on the store) is one user and exempt; anyone holding
+    the store's credentials could change it directly anyway, and the audit trail records them either way.
+    """
+    if approver_is_local or version.registered_by is None or version.registered_by != approver:
+        return
+    raise FourEyesError(
+        f"four-eyes rule: {approver} registered {version.ref} and cannot approve it too; another identity must "
+        "(or turn the rule off with SHIPYARD_FOUR_EYES=false)"
+    )
+
+
+def check_approved(version: ModelVersion, *, endpoint: str, action: str) -> None:
+    """The require-approval rule of an endpoint: ``action`` (serve, follow, roll out to) an approved version only."""
+    if version.approved:
+        return
+    raise ApprovalRequiredError(
+        f"approval rule: endpoint {endpoint!r} requires approved versions, and {version.ref} is "
+        f"{version.status.value}; it cannot {action} it until someone runs `shipyard models approve {version.ref} "
+        "--reason ...`"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +113,16 @@ class ModelVersion:
     """The registering caller passed trusted=True: loading may run code, and servers load it only then."""
     confidence_calibrator: ConfidenceCalibrator | None = None
     """Fitted on labelled training data at registration; calibrates the label-free accuracy estimate."""
+    registered_by: str | None = None
+    """The audit label of who registered it (``key:ci``, ``token:alice``, an OS user): four-eyes compares it."""
+    vouched_by: str | None = None
+    """Who registered it with trusted=True, so vouched for the code loading it may run; None if nobody did."""
+    approval: Approval | None = None
+    """Who approved it for production, when and why; None until someone does."""
+
+    @property
+    def approved(self) -> bool:
+        return self.status is VersionStatus.APPROVED
 
     @property
     def ref(self) -> str:
@@ -100,6 +160,9 @@ class ModelVersion:
             "input_example": [dict(r) for r in self.input_example] if self.input_example else None,
             "trusted": self.trusted,
             "runs_code": self.runs_code,
+            "registered_by": self.registered_by,
+            "vouched_by": self.vouched_by,
+            "approval": self.approval.to_dict() if self.approval is not None else None,
             "confidence_calibrator": self.confidence_calibrator.to_dict() if self.confidence_calibrator else None,
         }
 

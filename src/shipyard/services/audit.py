@@ -7,13 +7,14 @@ roll back together: there is never a change without its record, or a record of a
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.engine import Connection
 
 from shipyard.core.audit import AuditEvent, ChainCheck, verify
 from shipyard.core.identity import Actor
+from shipyard.errors import InvalidArgumentError
 from shipyard.store import audit as repo
 from shipyard.store.db import Database
 
@@ -42,6 +43,22 @@ def record(
     return repo.append(conn, event)
 
 
+MAX_LIST = 10_000
+"""The most events one listing returns (the newest); ``verify`` reads the whole trail in batches instead."""
+
+
+def since_cutoff(text: str | None, *, now: datetime | None = None) -> datetime | None:
+    """``7d``, ``12h``, ``30m`` (as ``audit list --since`` and ``GET /v1/audit?since=`` take them) to a time."""
+    if text is None or not text.strip():
+        return None
+    from shipyard.rollouts.spec import parse_duration
+
+    seconds = parse_duration(text, option="since")
+    if not 0 < seconds <= 100 * 365 * 86400:
+        raise InvalidArgumentError(f"since must be a positive duration such as 7d or 12h, got {text!r}")
+    return (now or datetime.now(UTC)) - timedelta(seconds=seconds)
+
+
 class AuditService:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -49,8 +66,13 @@ class AuditService:
     def list(
         self, *, target: str | None = None, since: datetime | None = None, limit: int | None = None
     ) -> list[AuditEvent]:
+        """Oldest first; with ``limit``, the newest ``limit`` events (at most ``MAX_LIST`` in any case)."""
+        if limit is not None and not 1 <= limit <= MAX_LIST:
+            raise InvalidArgumentError(f"limit must be between 1 and {MAX_LIST}, got {limit}")
+        if target is not None and not 0 < len(target) <= 256:
+            raise InvalidArgumentError("target must be 1 to 256 characters, e.g. fraud, model:fraud:3 or key:ci")
         with self.db.read() as conn:
-            return repo.events(conn, target=target, since=since, limit=limit)
+            return repo.events(conn, target=target, since=since, limit=limit or MAX_LIST)
 
     def verify(self) -> ChainCheck:
         with self.db.read() as conn:

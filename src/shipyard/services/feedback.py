@@ -18,9 +18,11 @@ from shipyard.core.feedback import (
     conflict_message,
     parse_feedback,
 )
+from shipyard.core.identity import LOCAL_ACTOR, Actor
 from shipyard.core.signature import OutputKind
 from shipyard.errors import InvalidArgumentError, StoreError
-from shipyard.services.endpoints import EndpointService
+from shipyard.services.audit import record
+from shipyard.services.endpoints import EndpointService, endpoint_target
 from shipyard.store import feedback as repo
 from shipyard.store.prediction_log import META_COLUMNS, PredictionLog
 
@@ -37,7 +39,13 @@ class FeedbackService:
         self.max_rows = max_rows
 
     def record(
-        self, endpoint: str, body: Any, *, served_by: ServedBy | None = None, correction: bool = False
+        self,
+        endpoint: str,
+        body: Any,
+        *,
+        served_by: ServedBy | None = None,
+        correction: bool = False,
+        actor: Actor = LOCAL_ACTOR,
     ) -> dict[str, Any]:
         """Check every item against the endpoint's model, then store them all in one transaction, or none.
 
@@ -45,6 +53,9 @@ class FeedbackService:
         is a correction (``"correction": true``, or ``correction`` for the whole body, as ``PUT`` does); the
         check reads the stored rows in the writing transaction, so two concurrent posts cannot both pass it.
         Returns only after the transaction committed, so an acknowledged item survives a crash.
+
+        A bulk import (an ``items`` body) or a body that corrected stored values is one audit event (counts, not
+        the values); a single label is data flowing in, like a prediction, and is not.
         """
         stored = self.endpoints.get(endpoint)
         version = self.registry.get(stored.model)
@@ -75,6 +86,21 @@ class FeedbackService:
             repo.fill(conn, fills)
             repo.correct(conn, corrections, now)
             repo.fill_served(conn, endpoint, served)
+            bulk = isinstance(body, dict) and "items" in body
+            if bulk or corrections:
+                record(
+                    conn,
+                    actor,
+                    "feedback.correct" if corrections else "feedback.import",
+                    endpoint_target(endpoint),
+                    after={
+                        "items": len(rows),
+                        "filled": len(fills),
+                        "corrected": len(corrections),
+                        "request_ids": len({row.request_id for row in rows}),
+                    },
+                    at=now,
+                )
         return {"endpoint": endpoint, "accepted": len(rows), "corrected": len(corrections)}
 
     @staticmethod

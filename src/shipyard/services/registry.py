@@ -15,12 +15,20 @@ import pandas as pd
 
 from shipyard.artifacts.base import ArtifactStore
 from shipyard.core.calibrator import ConfidenceCalibrator
+from shipyard.core.identity import LOCAL_ACTOR, Actor
 from shipyard.core.inference import as_frame, example_rows, infer_features, infer_output
 from shipyard.core.inputs import InputAdapter
 from shipyard.core.profile import ReferenceProfile, build_reference_profile
 from shipyard.core.refs import ModelRef, check_alias, check_model_name
 from shipyard.core.signature import OutputKind, Signature
-from shipyard.core.versions import ModelSummary, ModelVersion, VersionStatus
+from shipyard.core.versions import (
+    Approval,
+    ModelSummary,
+    ModelVersion,
+    VersionStatus,
+    check_approved,
+    check_four_eyes,
+)
 from shipyard.errors import (
     AliasNotFoundError,
     ConflictError,
@@ -38,6 +46,7 @@ from shipyard.flavors.loaded import LoadedModel
 from shipyard.flavors.registry import detect_flavor, flavor_for_file, get_flavor
 from shipyard.monitoring.calibration import fit_confidence_calibrator
 from shipyard.services import lineage, round_trip
+from shipyard.services.audit import record
 from shipyard.services.registration import RegistrationOptions
 from shipyard.store import endpoints as endpoint_repo
 from shipyard.store import registry as repo
@@ -54,21 +63,33 @@ def utcnow() -> datetime:
 class RegistryService:
     """The one place versions are created and changed; the CLI, SDK and server all come here."""
 
-    def __init__(self, db: Database, artifacts: ArtifactStore, *, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self,
+        db: Database,
+        artifacts: ArtifactStore,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        four_eyes: bool = True,
+    ) -> None:
         self.db = db
         self.artifacts = artifacts
         self.clock = clock
+        self.four_eyes = four_eyes
+        """Whoever registered a version may not approve it (settings.four_eyes); local principals are exempt."""
 
     # -- registration ----------------------------------------------------------------------
 
-    def register(self, model: Any, options: RegistrationOptions | None = None, /, **fields: Any) -> ModelVersion:
+    def register(
+        self, model: Any, options: RegistrationOptions | None = None, /, *, actor: Actor = LOCAL_ACTOR, **fields: Any
+    ) -> ModelVersion:
         """Save, verify and record a new version; nothing is stored unless every check passes.
 
         The options come as one ``RegistrationOptions`` (what the SDK, CLI and MLflow import build) or as
         its fields by keyword, a shorthand for building it here. ``code_dir`` is where the code that trained
         the model lives (its git commit is recorded); by default the directory of the calling script. A
         classifier's label-free accuracy estimate is calibrated on ``calibration_data``/``calibration_target``
-        (a holdout), else on the training rows.
+        (a holdout), else on the training rows. ``actor`` is recorded as who registered the version (and who
+        vouched for its code when ``trusted``), and in the audit trail.
         """
         opts = _options(options, fields)
         name, trusted = opts.name, opts.trusted
@@ -128,11 +149,16 @@ class RegistryService:
                 input_example=example_rows(sample_frame) if sample_frame is not None else None,
                 trusted=trusted,
                 confidence_calibrator=opts.confidence_calibrator or calibrator,
+                registered_by=actor.principal.label,
+                vouched_by=actor.principal.label if trusted else None,
             )
             repo.insert_version(conn, mid, version)
+            record(conn, actor, "model.register", model_target(version.ref), after=_audit_view(version), at=now)
         return version
 
-    def register_file(self, path: str, options: RegistrationOptions | None = None, /, **fields: Any) -> ModelVersion:
+    def register_file(
+        self, path: str, options: RegistrationOptions | None = None, /, *, actor: Actor = LOCAL_ACTOR, **fields: Any
+    ) -> ModelVersion:
         """Register a model saved to disk by its own framework (or a pickle, when trusted).
 
         The options come as in ``register``; the version's source is the file unless they name another.
@@ -154,7 +180,7 @@ class RegistryService:
         if opts.source is None:
             opts = replace(opts, source=f"file:{Path(file_part).resolve()}")
         # The object read decides the flavor (a pickle may hold an XGBoost model), unless one was named.
-        return self.register(model, opts)
+        return self.register(model, opts, actor=actor)
 
     def _flavor_for(self, model: Any, flavor: str | None) -> Flavor:
         if flavor is None:
@@ -362,32 +388,76 @@ class RegistryService:
 
     # -- changes ---------------------------------------------------------------------------
 
-    def set_alias(self, ref: str, alias: str) -> ModelVersion:
-        """Point ``name@alias`` at the version ``ref`` names; a move is one atomic statement."""
+    def set_alias(self, ref: str, alias: str, *, actor: Actor = LOCAL_ACTOR) -> ModelVersion:
+        """Point ``name@alias`` at the version ``ref`` names; a move is one atomic statement.
+
+        Refused (409) when an endpoint that requires approval follows the alias and the version is not approved:
+        moving the alias is what would make the endpoint serve it, so the rule is checked here, at the move.
+        """
         check_alias(alias)
         version = self.get(ref)
         if version.status is VersionStatus.ARCHIVED:
             raise ConflictError(f"{version.ref} is archived; an alias cannot point at an archived version")
+        followed = f"{version.name}@{alias}"
         with self.db.write() as conn:
+            for endpoint in endpoint_repo.list_all(conn):
+                if endpoint.require_approval and endpoint.model == followed:
+                    check_approved(version, endpoint=endpoint.name, action=f"follow {followed} to")
             mid = _model_id(conn, version.name)
-            repo.set_alias(conn, mid, alias, version.version, self.clock())
+            previous = repo.set_alias(conn, mid, alias, version.version, self.clock())
+            if previous != version.version:
+                before = {"version": previous} if previous is not None else None
+                record(
+                    conn,
+                    actor,
+                    "model.alias.set",
+                    model_target(followed),
+                    before=before,
+                    after={"version": version.version},
+                )
         return self.get(version.ref)
 
-    def remove_alias(self, name: str, alias: str) -> None:
+    def remove_alias(self, name: str, alias: str, *, actor: Actor = LOCAL_ACTOR) -> None:
         with self.db.write() as conn:
             mid = repo.model_id(conn, name)
             if mid is None:
                 raise ModelNotFoundError(f"no model named {name!r}")
-            if not repo.delete_alias(conn, mid, alias):
+            previous = repo.alias_target(conn, name, alias)
+            if previous is None or not repo.delete_alias(conn, mid, alias):
                 raise AliasNotFoundError(f"model {name!r} has no alias {alias!r}")
+            record(conn, actor, "model.alias.delete", model_target(f"{name}@{alias}"), before={"version": previous})
 
-    def approve(self, ref: str) -> ModelVersion:
+    def approve(self, ref: str, *, reason: str = "", actor: Actor = LOCAL_ACTOR) -> ModelVersion:
+        """Approve a version for production, recording who, when and why.
+
+        Four-eyes (``four_eyes``): the identity that registered the version may not approve it. Approving an
+        approved version again changes nothing (the first approval stands, and nothing is recorded).
+        """
         version = self.get(ref)
         if version.status is VersionStatus.ARCHIVED:
             raise ConflictError(f"{version.ref} is archived; register it again to approve it")
-        return self._set_status(version, VersionStatus.APPROVED)
+        approver = actor.principal.label
+        if self.four_eyes:
+            check_four_eyes(version, approver, approver_is_local=actor.principal.kind == "local")
+        if version.approved:
+            return version
+        if len(reason) > 2000:
+            raise InvalidArgumentError(f"an approval reason is at most 2000 characters, got {len(reason)}")
+        approval = Approval(approver, self.clock(), reason.strip())
+        with self.db.write() as conn:
+            repo.approve(conn, _model_id(conn, version.name), version.version, approval)
+            record(
+                conn,
+                actor,
+                "model.approve",
+                model_target(version.ref),
+                before={"status": version.status.value},
+                after={"status": VersionStatus.APPROVED.value, "reason": approval.reason},
+                at=approval.at,
+            )
+        return self.get(version.ref)
 
-    def archive(self, ref: str) -> ModelVersion:
+    def archive(self, ref: str, *, actor: Actor = LOCAL_ACTOR) -> ModelVersion:
         """Retire a version; refused while an alias or an endpoint still points at it, so nothing live breaks."""
         version = self.get(ref)
         if version.aliases:
@@ -400,13 +470,40 @@ class RegistryService:
                 f"{version.ref} is still served by endpoint(s) {', '.join(serving)}; point them elsewhere first "
                 "(`shipyard endpoints set NAME --model REF`)"
             )
-        return self._set_status(version, VersionStatus.ARCHIVED)
-
-    def _set_status(self, version: ModelVersion, status: VersionStatus) -> ModelVersion:
+        if version.status is VersionStatus.ARCHIVED:
+            return version
         with self.db.write() as conn:
-            mid = _model_id(conn, version.name)
-            repo.set_status(conn, mid, version.version, status)
+            repo.set_status(conn, _model_id(conn, version.name), version.version, VersionStatus.ARCHIVED)
+            record(
+                conn,
+                actor,
+                "model.archive",
+                model_target(version.ref),
+                before={"status": version.status.value},
+                after={"status": VersionStatus.ARCHIVED.value},
+            )
         return self.get(version.ref)
+
+
+def model_target(ref: str) -> str:
+    """The audit target of a version or alias: ``model:fraud:3``, ``model:fraud@champion``.
+
+    Targets are ``KIND:NAME[...]`` throughout (``endpoint:fraud``, ``key:ci``), so ``audit list --target fraud``
+    finds the model's and the endpoint's events alike.
+    """
+    return f"model:{ref}"
+
+
+def _audit_view(version: ModelVersion) -> dict[str, Any]:
+    """What the trail keeps of a new version: enough to recognise it, not its profile or signature."""
+    return {
+        "sha256": version.sha256,
+        "flavor": version.flavor,
+        "status": version.status.value,
+        "trusted": version.trusted,
+        "source": version.source,
+        "owner": version.owner,
+    }
 
 
 def _require_trust_for_code(flavor: str, *, trusted: bool) -> None:

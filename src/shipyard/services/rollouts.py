@@ -14,17 +14,19 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from shipyard.core.endpoints import Arm
+from shipyard.core.identity import LOCAL_ACTOR, Actor
 from shipyard.core.inference import warm_rows
 from shipyard.core.refs import ModelRef
-from shipyard.core.versions import VersionStatus
+from shipyard.core.versions import VersionStatus, check_approved
 from shipyard.errors import ConflictError, InvalidArgumentError, ModelLoadError, NotFoundError, ShipyardError
 from shipyard.rollouts import machine
 from shipyard.rollouts.evidence import ArmEvidence, RewardMoments, ShadowComparison
 from shipyard.rollouts.gates import CanaryGates, canary_verdict, shadow_report
-from shipyard.rollouts.machine import RolloutState, RolloutStatus, Transition
+from shipyard.rollouts.machine import EventKind, RolloutState, RolloutStatus, Transition
 from shipyard.rollouts.sequential import SequentialState, ab_analysis
 from shipyard.rollouts.spec import Analysis, RolloutSpec, Strategy
-from shipyard.services.endpoints import EndpointService
+from shipyard.services.audit import record
+from shipyard.services.endpoints import EndpointService, endpoint_target
 from shipyard.services.registry import RegistryService
 from shipyard.store import endpoints as endpoint_repo
 from shipyard.store import feedback as feedback_repo
@@ -94,13 +96,17 @@ class RolloutService:
 
     # -- starting ----------------------------------------------------------------------------
 
-    def start(self, endpoint: str, *, to: str, strategy: str, **options: Any) -> RolloutState:
+    def start(
+        self, endpoint: str, *, to: str, strategy: str, actor: Actor = LOCAL_ACTOR, **options: Any
+    ) -> RolloutState:
         """Validate, load and smoke-test the candidate, then begin; the stable version is untouched on refusal."""
         resolved = self.endpoints.resolve(self.endpoints.get(endpoint))
         stable = resolved.version
         candidate = self.registry.get(to)
         if candidate.status is VersionStatus.ARCHIVED:
             raise ConflictError(f"{candidate.ref} is archived; it cannot be rolled out")
+        if resolved.endpoint.require_approval:
+            check_approved(candidate, endpoint=endpoint, action="roll out to")
         if candidate.ref == stable.ref:
             raise InvalidArgumentError(f"endpoint {endpoint!r} already serves {stable.ref}; nothing to roll out")
         missing = [f for f in candidate.signature.names if f not in stable.signature.names]
@@ -120,7 +126,7 @@ class RolloutService:
         transition = machine.start(
             spec, rollout_id=uuid.uuid4().hex[:12], endpoint=endpoint, stable=stable.ref, now=self.clock()
         )
-        self._commit(transition, created=True)
+        self._commit(transition, actor, created=True)
         return transition.state
 
     def _smoke_test(self, ref: str) -> None:
@@ -170,37 +176,42 @@ class RolloutService:
 
     # -- manual moves ------------------------------------------------------------------------
 
-    def promote(self, endpoint: str) -> RolloutState:
+    def promote(self, endpoint: str, *, actor: Actor = LOCAL_ACTOR) -> RolloutState:
         """Move a canary one step on, or make the candidate stable now (other strategies)."""
-        return self._manual(endpoint, lambda s, now: machine.promote(s, now))
+        return self._manual(endpoint, lambda s, now: machine.promote(s, now), actor)
 
-    def pause(self, endpoint: str) -> RolloutState:
+    def pause(self, endpoint: str, *, actor: Actor = LOCAL_ACTOR) -> RolloutState:
         """Freeze traffic where it is; time paused does not count toward the step."""
-        return self._manual(endpoint, machine.pause)
+        return self._manual(endpoint, machine.pause, actor)
 
-    def resume(self, endpoint: str) -> RolloutState:
+    def resume(self, endpoint: str, *, actor: Actor = LOCAL_ACTOR) -> RolloutState:
         """Continue a paused rollout."""
-        return self._manual(endpoint, machine.resume)
+        return self._manual(endpoint, machine.resume, actor)
 
-    def abort(self, endpoint: str, *, reason: str = "") -> RolloutState:
+    def abort(self, endpoint: str, *, reason: str = "", actor: Actor = LOCAL_ACTOR) -> RolloutState:
         """Send all traffic back to the stable version at once."""
-        return self._manual(endpoint, lambda s, now: machine.abort(s, now, reason=reason))
+        return self._manual(endpoint, lambda s, now: machine.abort(s, now, reason=reason), actor)
 
-    def _manual(self, endpoint: str, move: Callable[[RolloutState, datetime], Transition]) -> RolloutState:
+    def _manual(
+        self, endpoint: str, move: Callable[[RolloutState, datetime], Transition], actor: Actor
+    ) -> RolloutState:
         state = self.current(endpoint)
         if not state.status.active:
             raise ConflictError(f"rollout {state.id} on {endpoint!r} is already {state.status.value}")
         transition = move(state, self.clock())
-        self._commit(transition)
+        self._commit(transition, actor, previous=state)
         return transition.state
 
     # -- the controller's tick ---------------------------------------------------------------
 
-    def tick(self, state: RolloutState) -> Transition:
-        """Analyse the current step and advance one rollout; persisted when anything changed."""
+    def tick(self, state: RolloutState, *, actor: Actor = LOCAL_ACTOR) -> Transition:
+        """Analyse the current step and advance one rollout; persisted when anything changed.
+
+        ``actor`` is whoever drives the tick: the server's controller names itself (a system principal).
+        """
         transition = machine.tick(state, self.analyze(state), self.clock())
         if transition.changed:
-            self._commit(transition)
+            self._commit(transition, actor, previous=state)
         return transition
 
     def analyze(self, state: RolloutState) -> Analysis | None:
@@ -255,7 +266,9 @@ class RolloutService:
 
     # -- persistence -------------------------------------------------------------------------
 
-    def _commit(self, transition: Transition, *, created: bool = False) -> None:
+    def _commit(
+        self, transition: Transition, actor: Actor, *, created: bool = False, previous: RolloutState | None = None
+    ) -> None:
         state = transition.state
         finished = not state.status.active
         now = self.clock()
@@ -273,6 +286,7 @@ class RolloutService:
             repo.add_events(conn, state.id, events)
             if state.status is RolloutStatus.COMPLETED:
                 self._make_stable(conn, state, now)
+            _audit(conn, actor, transition, previous, now)
             # Last: on PostgreSQL it waits for other writers of events, and must hold no other lock then.
             outbox.add(conn, [(state.endpoint, p["event"], p) for p in _webhook_payloads(state, events)], now)
 
@@ -289,6 +303,33 @@ class RolloutService:
                 registry_repo.set_alias(conn, mid, ref.alias, winner.version, now)
                 return
         endpoint_repo.update(conn, state.endpoint, model=state.candidate, strict=endpoint.strict, now=now)
+
+
+def _audit(conn: Any, actor: Actor, transition: Transition, previous: RolloutState | None, now: datetime) -> None:
+    """One audit event per change of the rollout (a gate holding changes nothing, so it is not one)."""
+    state = transition.state
+    before = {"status": previous.status.value, "weight": previous.weight} if previous is not None else None
+    for event in transition.events:
+        if event.kind is EventKind.HELD:
+            continue
+        after = {
+            "rollout_id": state.id,
+            "strategy": state.spec.strategy.value,
+            "stable": state.stable,
+            "candidate": state.candidate,
+            "status": state.status.value,
+            "weight": event.weight,
+            "message": event.message,
+        }
+        record(
+            conn,
+            actor,
+            f"rollout.{event.kind.value}",
+            endpoint_target(state.endpoint),
+            before=before,
+            after=after,
+            at=now,
+        )
 
 
 def _webhook_payloads(state: RolloutState, events: list[dict[str, Any]]) -> list[dict[str, Any]]:

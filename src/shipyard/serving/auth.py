@@ -95,6 +95,10 @@ RULES: tuple[Rule, ...] = (
     Rule("DELETE", "/v1/endpoints/{name}", (OP,), scope="endpoint:name"),
     Rule("GET", "/v1/models", (R,)),
     Rule("GET", "/v1/models/{ref}", (R,), scope="model:ref"),
+    # approvals and the audit trail: governance, so admin only (an operator's key cannot approve its own work)
+    Rule("POST", "/v1/models/{ref}/approve", (Permission.ADMIN,), scope="model:ref"),
+    Rule("GET", "/v1/audit", (Permission.ADMIN,), unscoped=True),
+    Rule("GET", "/v1/audit/verify", (Permission.ADMIN,), unscoped=True),
     # rollouts and monitoring
     Rule("POST", "/v1/endpoints/{endpoint}/rollouts", (OP,), scope="endpoint:endpoint"),
     Rule("GET", "/v1/endpoints/{endpoint}/rollouts/current", (R,), scope="endpoint:endpoint"),

@@ -12,11 +12,15 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
+from shipyard.core.identity import Actor, Principal, Role
 from shipyard.errors import ShipyardError
 from shipyard.services.rollouts import RolloutService
 from shipyard.services.webhooks import WebhookDelivery, prune_outbox
 
 log = logging.getLogger("shipyard.serving")
+
+CONTROLLER_ACTOR = Actor(Principal("controller", "system", frozenset({Role.OPERATOR})))
+"""Who the audit trail names for what the controller does on its own (steps, auto-rollbacks, completions)."""
 
 PRUNE_EVERY_S = 3600.0
 """How often the lease holder prunes delivered outbox events older than the retention."""
@@ -78,7 +82,7 @@ class Controller:
             try:
                 if self.join_feedback is not None and state.spec.strategy.value == "ab":
                     self.join_feedback(state.endpoint, state.started_at)
-                changed += self.rollouts.tick(state).changed
+                changed += self.rollouts.tick(state, actor=CONTROLLER_ACTOR).changed
             except ShipyardError as exc:
                 log.error("rollout %s on %s: %s", state.id, state.endpoint, exc)
         return changed

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from shipyard.errors import MalformedRequestError
+from shipyard.serving.auth import actor_of
 from shipyard.serving.recorder import Recorder
 from shipyard.serving.rest import read_body
 from shipyard.workspace import Workspace
@@ -60,8 +61,9 @@ def monitoring_router(workspace: Workspace, recorder: Recorder | None, *, max_by
         except orjson.JSONDecodeError as exc:
             raise MalformedRequestError(f"feedback body is not valid JSON: {exc}") from None
         served_by = _served_by(recorder) if recorder is not None else None
+        actor = actor_of(request)
         result = await anyio.to_thread.run_sync(
-            lambda: workspace.feedback.record(endpoint, data, served_by=served_by, correction=correction)
+            lambda: workspace.feedback.record(endpoint, data, served_by=served_by, correction=correction, actor=actor)
         )
         return Response(orjson.dumps(result), media_type="application/json")
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from shipyard.serving.auth import actor_of
 from shipyard.workspace import Workspace
 
 
@@ -53,33 +54,35 @@ def rollout_router(workspace: Workspace) -> APIRouter:
     rollouts = workspace.rollouts
 
     @router.post("", status_code=201, responses={409: {"description": "A rollout is already in progress"}})
-    def start_rollout(endpoint: str, body: RolloutStart) -> dict[str, Any]:
+    def start_rollout(endpoint: str, body: RolloutStart, request: Request) -> dict[str, Any]:
         options = body.model_dump(exclude={"to", "strategy", "gates"}, exclude_none=True)
         if body.gates is not None:
             # Only the gates the caller named: an explicit null turns a gate off, a missing one keeps its default.
             options["gates"] = body.gates.model_dump(exclude_unset=True)
         if isinstance(options.get("steps"), list):
             options["steps"] = tuple(options["steps"])
-        return rollouts.start(endpoint, to=body.to, strategy=body.strategy, **options).to_dict()
+        return rollouts.start(
+            endpoint, to=body.to, strategy=body.strategy, actor=actor_of(request), **options
+        ).to_dict()
 
     @router.get("/current", responses={404: {"description": "The endpoint has no rollout"}})
     def rollout_status(endpoint: str) -> dict[str, Any]:
         return rollouts.status(endpoint).to_dict()
 
     @router.post("/current/promote")
-    def promote_rollout(endpoint: str) -> dict[str, Any]:
-        return rollouts.promote(endpoint).to_dict()
+    def promote_rollout(endpoint: str, request: Request) -> dict[str, Any]:
+        return rollouts.promote(endpoint, actor=actor_of(request)).to_dict()
 
     @router.post("/current/pause")
-    def pause_rollout(endpoint: str) -> dict[str, Any]:
-        return rollouts.pause(endpoint).to_dict()
+    def pause_rollout(endpoint: str, request: Request) -> dict[str, Any]:
+        return rollouts.pause(endpoint, actor=actor_of(request)).to_dict()
 
     @router.post("/current/resume")
-    def resume_rollout(endpoint: str) -> dict[str, Any]:
-        return rollouts.resume(endpoint).to_dict()
+    def resume_rollout(endpoint: str, request: Request) -> dict[str, Any]:
+        return rollouts.resume(endpoint, actor=actor_of(request)).to_dict()
 
     @router.post("/current/abort")
-    def abort_rollout(endpoint: str, body: RolloutAbort | None = None) -> dict[str, Any]:
-        return rollouts.abort(endpoint, reason=body.reason if body else "").to_dict()
+    def abort_rollout(endpoint: str, request: Request, body: RolloutAbort | None = None) -> dict[str, Any]:
+        return rollouts.abort(endpoint, reason=body.reason if body else "", actor=actor_of(request)).to_dict()
 
     return router

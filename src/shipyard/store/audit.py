@@ -53,18 +53,31 @@ def _to_event(row: Any) -> AuditEvent:
 def events(
     conn: Connection, *, target: str | None = None, since: datetime | None = None, limit: int | None = None
 ) -> list[AuditEvent]:
-    """Newest last. ``target`` matches the target exactly or as a prefix up to ':' (``fraud`` finds ``fraud:3``)."""
+    """Newest last. ``target`` matches as ``target_matches`` says (``fraud`` finds ``model:fraud:3``)."""
     query = sa.select(audit_events).order_by(audit_events.c.id)
-    if target is not None:
-        query = query.where(
-            sa.or_(audit_events.c.target == target, audit_events.c.target.startswith(f"{target}:", autoescape=True))
-        )
     if since is not None:
         query = query.where(audit_events.c.at >= since)
+    if target is not None:
+        # The database narrows by substring; the exact rule runs here, then the newest ``limit`` are kept.
+        query = query.where(audit_events.c.target.contains(target, autoescape=True))
+        found = [_to_event(r) for r in conn.execute(query) if target_matches(r.target, target)]
+        return found[-limit:] if limit is not None else found
     if limit is not None:
         query = query.order_by(None).order_by(audit_events.c.id.desc()).limit(limit)
         return list(reversed([_to_event(r) for r in conn.execute(query)]))
     return [_to_event(r) for r in conn.execute(query)]
+
+
+def target_matches(target: str, wanted: str) -> bool:
+    """Targets are ``KIND:NAME[:...|@...]`` (``model:fraud:3``, ``model:fraud@champion``, ``endpoint:fraud``).
+
+    ``wanted`` matches a whole target or the part after its kind, exactly or up to a ':' or '@' that follows:
+    ``fraud`` finds all three above, ``model:fraud`` the model's, ``fraud:3`` only that version's.
+    """
+    for candidate in (target, target.partition(":")[2]):
+        if candidate == wanted or candidate.startswith((f"{wanted}:", f"{wanted}@")):
+            return True
+    return False
 
 
 def chain(conn: Connection, batch: int = 1000) -> Iterator[AuditEvent]:

@@ -19,7 +19,14 @@ def _utc(value: datetime) -> datetime:
 
 
 def _to_endpoint(row: Any) -> Endpoint:
-    return Endpoint(row.name, row.model_ref, bool(row.strict), _utc(row.created_at), _utc(row.updated_at))
+    return Endpoint(
+        row.name,
+        row.model_ref,
+        bool(row.strict),
+        _utc(row.created_at),
+        _utc(row.updated_at),
+        require_approval=bool(row.require_approval),
+    )
 
 
 def create(conn: Connection, endpoint: Endpoint, now: datetime) -> Endpoint:
@@ -30,6 +37,7 @@ def create(conn: Connection, endpoint: Endpoint, now: datetime) -> Endpoint:
                     name=endpoint.name,
                     model_ref=endpoint.model,
                     strict=endpoint.strict,
+                    require_approval=endpoint.require_approval,
                     created_at=now,
                     updated_at=now,
                 )
@@ -38,7 +46,9 @@ def create(conn: Connection, endpoint: Endpoint, now: datetime) -> Endpoint:
         raise ConflictError(
             f"endpoint {endpoint.name!r} already exists; point it elsewhere with `shipyard endpoints set`"
         ) from None
-    return Endpoint(endpoint.name, endpoint.model, endpoint.strict, now, now)
+    return Endpoint(
+        endpoint.name, endpoint.model, endpoint.strict, now, now, require_approval=endpoint.require_approval
+    )
 
 
 def get(conn: Connection, name: str) -> Endpoint | None:
@@ -50,10 +60,14 @@ def list_all(conn: Connection) -> list[Endpoint]:
     return [_to_endpoint(r) for r in conn.execute(sa.select(endpoints).order_by(endpoints.c.name))]
 
 
-def update(conn: Connection, name: str, *, model: str, strict: bool, now: datetime) -> bool:
-    result = conn.execute(
-        sa.update(endpoints).where(endpoints.c.name == name).values(model_ref=model, strict=strict, updated_at=now)
-    )
+def update(
+    conn: Connection, name: str, *, model: str, strict: bool, now: datetime, require_approval: bool | None = None
+) -> bool:
+    """Point an endpoint elsewhere; ``require_approval`` None keeps the rule as it is."""
+    values: dict[str, Any] = {"model_ref": model, "strict": strict, "updated_at": now}
+    if require_approval is not None:
+        values["require_approval"] = require_approval
+    result = conn.execute(sa.update(endpoints).where(endpoints.c.name == name).values(**values))
     return bool(result.rowcount)
 
 

@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection, Row
 from shipyard.core.calibrator import ConfidenceCalibrator
 from shipyard.core.profile import ReferenceProfile
 from shipyard.core.signature import Signature
-from shipyard.core.versions import CodeInfo, ModelSummary, ModelVersion, VersionStatus
+from shipyard.core.versions import Approval, CodeInfo, ModelSummary, ModelVersion, VersionStatus
 from shipyard.store.tables import model_aliases, model_versions, models
 
 
@@ -80,6 +80,8 @@ def insert_version(conn: Connection, mid: int, version: ModelVersion) -> None:
             confidence_calibrator=(
                 version.confidence_calibrator.to_dict() if version.confidence_calibrator is not None else None
             ),
+            registered_by=version.registered_by,
+            vouched_by=version.vouched_by,
         )
     )
 
@@ -142,6 +144,20 @@ def set_status(conn: Connection, mid: int, version: int, status: VersionStatus) 
         sa.update(model_versions)
         .where(model_versions.c.model_id == mid, model_versions.c.version == version)
         .values(status=status.value)
+    )
+
+
+def approve(conn: Connection, mid: int, version: int, approval: Approval) -> None:
+    """Mark a version approved, recording who approved it, when and why (the status and the record together)."""
+    conn.execute(
+        sa.update(model_versions)
+        .where(model_versions.c.model_id == mid, model_versions.c.version == version)
+        .values(
+            status=VersionStatus.APPROVED.value,
+            approved_by=approval.by,
+            approved_at=approval.at,
+            approval_reason=approval.reason,
+        )
     )
 
 
@@ -228,5 +244,12 @@ def _to_version(row: Row[Any], aliases: Any) -> ModelVersion:
         trusted=bool(row.trusted),
         confidence_calibrator=(
             ConfidenceCalibrator.from_dict(row.confidence_calibrator) if row.confidence_calibrator else None
+        ),
+        registered_by=row.registered_by,
+        vouched_by=row.vouched_by,
+        approval=(
+            Approval(row.approved_by, _utc(row.approved_at), row.approval_reason or "")
+            if row.approved_by is not None and row.approved_at is not None
+            else None
         ),
     )
