@@ -291,3 +291,28 @@ def test_sso_settings_are_refused_when_read(overrides: dict[str, Any], problem: 
     with pytest.raises(Exception, match=problem) as refused:
         Settings.load(**overrides)
     assert "\n" not in str(refused.value)
+
+
+def test_the_role_map_reads_from_a_toml_table(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "shipyard.toml"
+    config.write_text(
+        'oidc_issuer = "https://idp.example.com"\noidc_audience = "shipyard"\n'
+        '[oidc_role_map]\n"ml-admins" = "admin"\n"fraud-app" = "predictor"\n'
+    )
+    monkeypatch.setenv("SHIPYARD_CONFIG", str(config))
+    assert Settings.load().oidc_role_specs() == {"fraud-app": "predictor", "ml-admins": "admin"}
+
+
+def test_roles_come_from_a_list_a_string_or_a_nested_claim() -> None:
+    from shipyard.core.identity import Role
+    from shipyard.serving.oidc import roles_from_claims
+
+    role_map = {"ml-apps": Role.PREDICTOR, "ml-admins": Role.ADMIN}
+    assert roles_from_claims({"groups": ["ml-apps", "x"]}, "groups", role_map) == {Role.PREDICTOR}
+    assert roles_from_claims({"roles": "ml-apps ml-admins"}, "roles", role_map) == {Role.PREDICTOR, Role.ADMIN}
+    nested = {"realm_access": {"roles": ["ml-admins"]}}
+    assert roles_from_claims(nested, "realm_access.roles", role_map) == {Role.ADMIN}
+    namespaced = {"https://example.com/groups": ["ml-apps"]}
+    assert roles_from_claims(namespaced, "https://example.com/groups", role_map) == {Role.PREDICTOR}
+    assert roles_from_claims({"groups": {"ml-apps": True}}, "groups", role_map) == frozenset()
+    assert roles_from_claims({"groups": [["ml-apps"]]}, "groups", role_map) == frozenset()
