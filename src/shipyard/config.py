@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -37,7 +37,23 @@ class Settings(BaseSettings):
     artifact_uri: str = ""
     s3_endpoint_url: str | None = None
     url: str | None = None
-    api_key: str | None = None
+    # A secret: SecretStr keeps it out of reprs, logs and error messages (get_secret_value() where it is sent).
+    api_key: SecretStr | None = None
+    # HTTPS: the server's certificate and key (both or neither); the CA the client and CLI trust beyond the system's.
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    ca_file: Path | None = None
+    # Token buckets on predict, V2 infer and feedback (shipyard.serving.ratelimit); 0 requests/s is off.
+    # Each endpoint has its own bucket, and each caller (key, token subject) its own; burst 0: one second's worth.
+    rate_limit_rps: float = Field(0.0, ge=0)
+    rate_limit_burst: int = Field(0, ge=0)
+    rate_limit_key_rps: float = Field(0.0, ge=0)
+    rate_limit_key_burst: int = Field(0, ge=0)
+    # Failed authentications (a credential presented and refused) per client address and minute before that
+    # address gets 429 for a while: brute force is slowed and logged. 0 turns it off.
+    auth_failures_per_minute: int = Field(60, ge=0)
+    # Browser origins allowed to call the API (CORS), e.g. https://dash.example.com; none by default.
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
     # "auto": auth is on as soon as any API key exists (or SSO tokens are configured), off for one user on
     # loopback; "required": on from the first request, even before a key exists (shipyard.serving.auth).
     auth: Literal["auto", "required"] = "auto"
@@ -100,6 +116,26 @@ class Settings(BaseSettings):
             if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
                 raise ValueError(f"webhook URL {url!r} must start with http:// or https:// and name a host")
         return tuple(value)
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _read_cors_origins(cls, value: Any) -> Any:
+        """``SHIPYARD_CORS_ORIGINS`` is comma-separated; each origin is scheme://host[:port] (no path, no "*")."""
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if not isinstance(value, list | tuple):
+            raise ValueError(f"expected origins as a comma-separated string or a list, got {value!r}")
+        for origin in value:
+            parts = urlsplit(origin) if isinstance(origin, str) else None
+            if (
+                parts is None
+                or parts.scheme not in ("http", "https")
+                or not parts.hostname
+                or parts.path not in ("", "/")
+                or parts.query
+            ):
+                raise ValueError(f"CORS origin {origin!r} must look like https://host[:port], without a path")
+        return tuple(str(origin).rstrip("/") for origin in value)
 
     @field_validator("drift_thresholds", mode="before")
     @classmethod
@@ -179,7 +215,17 @@ class Settings(BaseSettings):
             object.__setattr__(self, "database_url", f"sqlite:///{home / 'shipyard.db'}")
         if not self.artifact_uri:
             object.__setattr__(self, "artifact_uri", str(home / "artifacts"))
+        if (self.tls_cert is None) != (self.tls_key is None):
+            given, missing = ("tls_cert", "tls_key") if self.tls_key is None else ("tls_key", "tls_cert")
+            raise ValueError(f"{given} is set but {missing} is not: HTTPS needs both the certificate and its key")
         return self
+
+    def __repr_args__(self) -> Any:
+        # The database URL may hold a password: shown masked wherever settings are printed or logged.
+        from shipyard.store.db import redact
+
+        for name, value in super().__repr_args__():
+            yield name, redact(value) if name == "database_url" and isinstance(value, str) else value
 
     @classmethod
     def settings_customise_sources(

@@ -45,7 +45,7 @@ def _report(endpoint: str, since: str, version: str | None, url: str | None) -> 
         from shipyard.client import Client
         from shipyard.monitoring.report import MonitoringReport
 
-        with Client(target, api_key=settings.api_key, timeout_s=60) as client:
+        with Client.from_settings(settings, url=target, timeout_s=60) as client:
             return MonitoringReport.from_dict(client.monitoring(endpoint, window=since, version=version))
     return state.workspace.monitoring.report(endpoint, window=since, version=version)
 

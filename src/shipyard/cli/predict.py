@@ -46,6 +46,10 @@ def predict(
     url: Annotated[
         str | None, typer.Option(help="Server URL; defaults to SHIPYARD_URL, else predicts in-process.")
     ] = None,
+    ca_file: Annotated[
+        str | None,
+        typer.Option("--ca-file", help="PEM file of the CA that signed the server's certificate; or SHIPYARD_CA_FILE."),
+    ] = None,
 ) -> None:
     """Predict with an endpoint's model and print the JSON answer.
 
@@ -54,12 +58,12 @@ def predict(
     from shipyard.config import Settings
 
     payload = _payload(data)
-    settings = Settings.load()
+    settings = Settings.load(ca_file=ca_file)
     target = url or settings.url
     if target:
         from shipyard.client import Client
 
-        with Client(target, api_key=settings.api_key) as client:
+        with Client.from_settings(settings, url=target) as client:
             result = client.predict(endpoint, payload)
         out: dict[str, Any] = {
             "request_id": result.request_id,

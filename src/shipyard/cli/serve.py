@@ -30,13 +30,25 @@ def serve(
             "--insecure", help="Allow a non-loopback --host with auth off (no API keys): every caller is admin."
         ),
     ] = False,
+    tls_cert: Annotated[
+        str | None,
+        typer.Option(
+            "--tls-cert", help="Serve HTTPS with this PEM certificate (chain); needs --tls-key.", metavar="FILE"
+        ),
+    ] = None,
+    tls_key: Annotated[
+        str | None,
+        typer.Option("--tls-key", help="The certificate's unencrypted PEM private key.", metavar="FILE"),
+    ] = None,
 ) -> None:
     """Serve every endpoint; changes to endpoints and aliases are picked up within seconds.
 
     Example: shipyard serve --port 8000 --workers 2
+
+    Example: shipyard serve --host 0.0.0.0 --tls-cert server.pem --tls-key server-key.pem
     """
     # Nothing else is imported here: the server process reads (and checks) the settings itself, and
     # reports a bad one in one line, so the command line hands over as soon as the port is known free.
     from shipyard.serving.server import exec_server
 
-    exec_server(host=host, port=port, workers=workers, insecure=insecure)
+    exec_server(host=host, port=port, workers=workers, insecure=insecure, tls_cert=tls_cert, tls_key=tls_key)

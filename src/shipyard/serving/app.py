@@ -15,6 +15,7 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 
 from shipyard.config import Settings
@@ -22,10 +23,12 @@ from shipyard.errors import ShipyardError
 from shipyard.serving.admin import admin_router
 from shipyard.serving.auth import Authenticator, AuthMiddleware, is_loopback
 from shipyard.serving.controller import Controller, webhook_delivery
+from shipyard.serving.csrf import CrossSiteGuard
 from shipyard.serving.dataplane import DataPlane
 from shipyard.serving.metrics import ServingMetrics
 from shipyard.serving.models import ModelCache
 from shipyard.serving.monitoring_routes import monitoring_router
+from shipyard.serving.ratelimit import RATE_LIMIT_FILE_ENV, RateLimiter
 from shipyard.serving.recorder import Recorder, RecorderConfig
 from shipyard.serving.refresher import Refresher
 from shipyard.serving.rest import PREDICT_OPENAPI, error_response, make_predict_route, request_id_for
@@ -40,6 +43,17 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("shipyard.serving")
 
+CORS_HEADERS = [
+    "Authorization",
+    "Content-Type",
+    "X-API-Key",
+    "X-Request-ID",
+    "X-Routing-Key",
+    "X-Shipyard-Client",
+    "Inference-Header-Content-Length",
+]
+"""Request headers an allowed origin's page may send (SHIPYARD_CORS_ORIGINS)."""
+
 BIND_HOST_ENV = "SHIPYARD_INTERNAL_BIND_HOST"
 """How ``serve`` tells its uvicorn workers the address it bound (they are spawned, not forked with arguments)."""
 
@@ -50,11 +64,13 @@ def create_app(
     workspace: Workspace | None = None,
     on_ready: Callable[[], None] | None = None,
     bind_host: str = "127.0.0.1",
+    rate_limit_file: str | None = None,
 ) -> FastAPI:
     """A server over ``settings``' store: every endpoint loaded, kept in step with the store.
 
     ``bind_host`` decides who a caller is while auth is off: the local user on loopback, else anonymous
-    (only a server started with ``--insecure`` gets that far without auth).
+    (only a server started with ``--insecure`` gets that far without auth). ``rate_limit_file``: the buckets
+    the workers of one ``serve --workers N`` share (one process keeps its own).
     """
     owns_workspace = workspace is None
     workspace = workspace or Workspace(settings)
@@ -128,7 +144,25 @@ def create_app(
     app.state.refresher = refresher
     app.state.controller = controller
     app.state.authenticator = authenticator
-    app.add_middleware(AuthMiddleware, authenticator=authenticator)
+    # Added innermost first. Outside in: CORS answers preflights (they carry no credentials), then auth, then the
+    # cross-site guard, so a caller without credentials hears 401 before it hears about content types.
+    app.add_middleware(CrossSiteGuard)
+    limited = metrics.rate_limited
+    limiter = RateLimiter.from_settings(
+        settings,
+        shared_file=rate_limit_file,
+        on_limited=lambda endpoint, reason: limited.labels(endpoint, reason).inc(),
+    )
+    app.add_middleware(AuthMiddleware, authenticator=authenticator, limiter=limiter)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=CORS_HEADERS,
+            expose_headers=["X-Request-ID", "Retry-After"],
+            max_age=600,
+        )
 
     app.add_api_route(
         "/v1/endpoints/{endpoint}/predict",
@@ -277,4 +311,8 @@ def start_up_without_collections() -> None:
 def app_from_environment() -> FastAPI:
     """Factory for uvicorn workers: each worker reads the same settings and wires its own app."""
     start_up_without_collections()
-    return create_app(Settings.load(), bind_host=os.environ.get(BIND_HOST_ENV, "127.0.0.1"))
+    return create_app(
+        Settings.load(),
+        bind_host=os.environ.get(BIND_HOST_ENV, "127.0.0.1"),
+        rate_limit_file=os.environ.get(RATE_LIMIT_FILE_ENV),
+    )

@@ -31,7 +31,8 @@ from shipyard.core.identity import (
     Role,
     split_key,
 )
-from shipyard.errors import AuthenticationError, PermissionDeniedError, ShipyardError
+from shipyard.errors import AuthenticationError, PermissionDeniedError, RateLimitedError, ShipyardError
+from shipyard.serving.ratelimit import LIMITED_PATHS, RateLimiter, retry_after_s
 from shipyard.serving.rest import request_id_for
 
 log = logging.getLogger("shipyard.auth")
@@ -247,10 +248,17 @@ def check(principal: Principal, rule: Rule | None, params: Mapping[str, str]) ->
 class AuthMiddleware:
     """Authenticate, authorise, and leave the caller's ``Actor`` in ``scope['state']`` for the routes."""
 
-    def __init__(self, app: Any, authenticator: Authenticator, rules: tuple[Rule, ...] = RULES) -> None:
+    def __init__(
+        self,
+        app: Any,
+        authenticator: Authenticator,
+        rules: tuple[Rule, ...] = RULES,
+        limiter: RateLimiter | None = None,
+    ) -> None:
         self.app = app
         self.authenticator = authenticator
         self.router = _Router(rules)
+        self.limiter = limiter
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -267,10 +275,22 @@ class AuthMiddleware:
         ) or not auth.enabled:
             principal = auth.open_principal
         else:
+            limiter = self.limiter
             try:
+                if limiter is not None and address is not None:
+                    limiter.check_address(address)  # brute force: refused before its credentials are looked at
                 principal = auth.authenticate(headers.get("authorization"), headers.get("x-api-key"))
                 check(principal, rule, params)
             except ShipyardError as exc:
+                presented = "authorization" in headers or "x-api-key" in headers
+                if isinstance(exc, AuthenticationError) and presented and limiter is not None and address:
+                    limiter.failed(address)
+                await _refuse(send, scope["path"], exc, request_id)
+                return
+        if self.limiter is not None and rule is not None and rule.path in LIMITED_PATHS and rule.scope:
+            try:
+                self.limiter.admit(params.get(rule.scope.partition(":")[2], ""), caller=principal.label)
+            except RateLimitedError as exc:
                 await _refuse(send, scope["path"], exc, request_id)
                 return
         scope.setdefault("state", {})["actor"] = Actor(principal, address, request_id)
@@ -283,13 +303,15 @@ def _headers(scope: Mapping[str, Any]) -> dict[str, str]:
 
 
 async def _refuse(send: Any, path: str, exc: ShipyardError, request_id: str) -> None:
-    status = 401 if isinstance(exc, AuthenticationError) else 403
+    status = 401 if isinstance(exc, AuthenticationError) else 429 if isinstance(exc, RateLimitedError) else 403
     body: Any = {"error": {"code": exc.code, "message": exc.message, "request_id": request_id}}
     if path.startswith("/v2/"):
         body = {"error": exc.message}  # the Open Inference Protocol's error shape
     headers = [(b"content-type", b"application/json"), (b"x-request-id", request_id.encode())]
     if status == 401:
         headers.append((b"www-authenticate", _WWW_AUTHENTICATE.encode()))
+    if isinstance(exc, RateLimitedError):
+        headers.append((b"retry-after", str(retry_after_s(exc.retry_after_s)).encode()))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": orjson.dumps(body)})
 

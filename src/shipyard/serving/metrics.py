@@ -123,6 +123,13 @@ class ServingMetrics:
             multiprocess_mode="liveall",
             registry=registry,
         )
+        self.rate_limited = Counter(
+            "shipyard_rate_limited_total",
+            "Requests refused with 429, by endpoint and reason: key (the caller's limit), endpoint (the endpoint's), "
+            "auth_failures (an address that failed authentication too often; endpoint empty).",
+            ["endpoint", "reason"],
+            registry=registry,
+        )
         self.load_failures = Counter(
             "shipyard_model_load_failures_total",
             "Model versions that failed to load or warm.",

@@ -49,6 +49,7 @@ def serve(
 
     if workers < 1:
         raise InvalidArgumentError(f"--workers must be at least 1, got {workers}")
+    tls = tls_options(settings)
     check_port(host, port)
     check_exposure(settings, host, insecure=insecure)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -60,6 +61,7 @@ def serve(
         "access_log": False,
         "log_level": "warning",
         "timeout_graceful_shutdown": 10,
+        **tls,
     }
     if workers == 1:
         import gc
@@ -75,6 +77,9 @@ def serve(
     from shipyard.serving.app import BIND_HOST_ENV
 
     os.environ[BIND_HOST_ENV] = host
+    from shipyard.serving.ratelimit import RATE_LIMIT_FILE_ENV
+
+    os.environ[RATE_LIMIT_FILE_ENV] = os.path.join(metrics_dir, "rate-limits.bin")  # one table for all workers
     try:
         uvicorn.run("shipyard.serving.app:app_from_environment", factory=True, workers=workers, **common)  # type: ignore[arg-type]
     finally:
@@ -113,6 +118,30 @@ def check_exposure(settings: Settings, host: str, *, insecure: bool) -> None:
     )
 
 
+def tls_options(settings: Settings) -> dict[str, str]:
+    """uvicorn's ``ssl_certfile``/``ssl_keyfile`` when HTTPS is asked for, checked now: a missing, unreadable or
+    mismatched file is one line before the port is bound, not a traceback from every worker."""
+    cert, key = settings.tls_cert, settings.tls_key
+    if cert is None or key is None:
+        return {}
+    import ssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        # An encrypted key would make OpenSSL prompt on the terminal; an empty password fails it instead.
+        context.load_cert_chain(str(cert), str(key), password=lambda: b"")
+    except OSError as exc:
+        if isinstance(exc, ssl.SSLError):
+            raise InvalidArgumentError(
+                f"TLS certificate {cert} and key {key} cannot be used: {exc.reason or exc}; give a PEM certificate "
+                "(its chain after it) and the unencrypted private key that matches it"
+            ) from None
+        raise InvalidArgumentError(
+            f"cannot read TLS file {exc.filename or f'{cert} or {key}'}: {exc.strerror or exc}"
+        ) from None
+    return {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
+
+
 def http_protocol(settings: Settings) -> type[asyncio.Protocol]:
     """uvicorn's ``http=`` for these settings: httptools, with the request line and headers bounded."""
     from shipyard.serving.http_limits import HeaderLimits, limited_http
@@ -120,7 +149,15 @@ def http_protocol(settings: Settings) -> type[asyncio.Protocol]:
     return limited_http(HeaderLimits(max_bytes=settings.max_header_bytes, max_count=settings.max_headers))
 
 
-def exec_server(*, host: str, port: int, workers: int, insecure: bool = False) -> None:
+def exec_server(
+    *,
+    host: str,
+    port: int,
+    workers: int,
+    insecure: bool = False,
+    tls_cert: str | None = None,
+    tls_key: str | None = None,
+) -> None:
     """Replace the calling (CLI) process with a lean server process: same PID, no CLI libraries loaded.
 
     Workers are spawned from this module too, so none of them carries the command line's imports. glibc
@@ -145,6 +182,8 @@ def exec_server(*, host: str, port: int, workers: int, insecure: bool = False) -
         "--workers",
         str(workers),
         *(["--insecure"] if insecure else []),
+        *(["--tls-cert", tls_cert] if tls_cert else []),
+        *(["--tls-key", tls_key] if tls_key else []),
     ]
     sys.stdout.flush()
     sys.stderr.flush()
@@ -165,9 +204,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--insecure", action="store_true")
+    parser.add_argument("--tls-cert")
+    parser.add_argument("--tls-key")
     args = parser.parse_args(argv)
     try:
-        serve(Settings.load(), host=args.host, port=args.port, workers=args.workers, insecure=args.insecure)
+        settings = Settings.load(tls_cert=args.tls_cert, tls_key=args.tls_key)
+        serve(settings, host=args.host, port=args.port, workers=args.workers, insecure=args.insecure)
     except ShipyardError as exc:
         sys.stderr.write(f"error: {exc}\n")
         sys.exit(1)

@@ -34,8 +34,9 @@ def normalise_url(url: str) -> str:
 
 
 def redact(url: str) -> str:
-    """The URL with any password hidden, for messages and logs."""
-    return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
+    """The URL with any password hidden, for messages and logs: in the user part and in a ``password=`` query."""
+    url = re.sub(r"://([^:/@]*):[^?#]*@", r"://\1:***@", url)  # to the last @: a password may hold one
+    return re.sub(r"(?i)([?&]password=)[^&]*", r"\1***", url)
 
 
 class Database:
@@ -72,7 +73,13 @@ class Database:
         try:
             yield
         except OperationalError as exc:
-            raise StoreError(f"the control-plane store at {redact(self.url)} failed: {_reason(exc)}") from exc
+            raise StoreError(f"the control-plane store at {redact(self.url)} failed: {self._reason(exc)}") from exc
+
+    def _reason(self, exc: SQLAlchemyError) -> str:
+        """The driver's first line, with this store's password masked should the driver ever echo it."""
+        password = self.engine.url.password
+        reason = _reason(exc)
+        return reason.replace(str(password), "***") if password else reason
 
     def migrate(self) -> str:
         """Bring the schema to the newest revision; concurrent callers wait for one another."""
@@ -89,9 +96,10 @@ class Database:
                         conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK_KEY})
                     self._upgrade(conn)
         except OperationalError as exc:
-            raise StoreError(f"cannot reach the control-plane store at {redact(self.url)}: {_reason(exc)}") from exc
+            reason = self._reason(exc)
+            raise StoreError(f"cannot reach the control-plane store at {redact(self.url)}: {reason}") from exc
         except SQLAlchemyError as exc:
-            raise StoreError(f"migrating the store at {redact(self.url)} failed: {_reason(exc)}") from exc
+            raise StoreError(f"migrating the store at {redact(self.url)} failed: {self._reason(exc)}") from exc
         return head
 
     def _upgrade(self, conn: Connection) -> None:
