@@ -177,11 +177,11 @@ def _loading(v: ModelVersion) -> str:
         if v.trusted:
             return (
                 "registered with --trusted: it may rebuild types outside the reviewed scikit-learn/NumPy/SciPy set"
-                f" (vouched for by {v.vouched_by or 'not recorded'})"
+                f"; vouched for by {v.vouched_by or 'not recorded'}"
             )
         return "runs no code (only reviewed types are rebuilt)"
     if v.trusted:
-        return f"runs code when loaded (registered with --trusted; vouched for by {v.vouched_by or 'not recorded'})"
+        return f"runs code when loaded (registered with --trusted); vouched for by {v.vouched_by or 'not recorded'}"
     return "runs code when loaded, and nobody vouched for it: it loads only for a caller passing trusted=True"
 
 
