@@ -91,7 +91,9 @@ def predict(client: httpx.Client, endpoint: str, rows: list[dict[str, Any]], **h
 
 def send_feedback(client: httpx.Client, endpoint: str, body: Any) -> httpx.Response:
     if isinstance(body, bytes):
-        return client.post(f"/v1/endpoints/{endpoint}/feedback", content=body)
+        return client.post(
+            f"/v1/endpoints/{endpoint}/feedback", content=body, headers={"content-type": "application/json"}
+        )
     return client.post(f"/v1/endpoints/{endpoint}/feedback", json=body)
 
 

@@ -51,7 +51,8 @@ def rollouts(url: str, endpoint: str, action: str = "", body: Any = None) -> htt
     if action == "status":
         return httpx.get(f"{base}/current", timeout=30)
     target = f"{base}/current/{action}" if action else base
-    return httpx.post(target, json=body, timeout=30)
+    # A bodyless move needs the client header: a browser page on another site cannot send it (cross-site guard).
+    return httpx.post(target, json=body, headers={"X-Shipyard-Client": "1"}, timeout=30)
 
 
 def error_of(response: httpx.Response) -> dict[str, Any]:
