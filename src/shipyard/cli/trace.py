@@ -33,7 +33,7 @@ def trace(
     if target:
         from shipyard.client import Client
 
-        with Client(target, api_key=_secret(settings.api_key)) as client:
+        with Client.from_settings(settings, url=target) as client:
             data = client.trace(request_id, endpoint=endpoint)
     else:
         from shipyard.services.tracing import TracingService
@@ -46,14 +46,6 @@ def trace(
         print_json(data)
         return
     _render(data)
-
-
-def _secret(value: Any) -> str | None:
-    """The API key as text, whether the settings hold it plain or as a SecretStr."""
-    if value is None:
-        return None
-    reveal = getattr(value, "get_secret_value", None)
-    return str(reveal() if reveal is not None else value)
 
 
 def _render(data: dict[str, Any]) -> None:
