@@ -382,6 +382,7 @@ def peak_rss_mb(args: list[str], home: Path, tmp_path: Path) -> float:
     with (tmp_path / "stdout").open("w") as out, (tmp_path / "stderr").open("w") as err:
         process = subprocess.Popen([*SHIPYARD, *args], stdout=out, stderr=err, env=env)
         _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen would think it still runs
     assert os.waitstatus_to_exitcode(status) == 0, (tmp_path / "stderr").read_text()
     return usage.ru_maxrss / 1024  # KiB on Linux
 

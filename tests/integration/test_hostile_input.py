@@ -265,24 +265,25 @@ def shipyard_serve(home: Path, *args: str, **extra_env: str) -> Iterator[tuple[s
     """``shipyard serve`` in its own process group (the CLI execs the server: same PID), stopped by PID."""
     port = free_port()
     env = {**os.environ, "SHIPYARD_HOME": str(home), "SHIPYARD_POLL_INTERVAL_S": "0.5", **extra_env}
-    process = subprocess.Popen(
+    url = f"http://127.0.0.1:{port}"
+    # Popen's own block closes the stderr pipe once the process has been stopped below.
+    with subprocess.Popen(
         [sys.executable, "-m", "shipyard.cli.main", "serve", "--port", str(port), *args],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_ready(url, timeout_s=120)
-        yield url, process.pid
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
+    ) as process:
         try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
+            wait_ready(url, timeout_s=120)
+            yield url, process.pid
+        finally:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
 
 
 SIXTEEN_MB = 16 * 2**20

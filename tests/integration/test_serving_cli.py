@@ -57,24 +57,25 @@ def cli_store(tmp_path: Path) -> Path:
 def server_process(args: list[str], home: Path, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[str]]:
     """A real ``shipyard`` process in its own process group, killed by PID when the block ends."""
     full_env = {**os.environ, "SHIPYARD_HOME": str(home), "SHIPYARD_POLL_INTERVAL_S": "0.3", **(env or {})}
-    process = subprocess.Popen(
+    # Popen's own block closes the output pipes once the process has been stopped below.
+    with subprocess.Popen(
         [*SHIPYARD, *args],
         env=full_env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
-    )
-    try:
-        yield process
-    finally:
-        with contextlib.suppress(ProcessLookupError):  # it may have ended by itself
-            os.killpg(process.pid, signal.SIGTERM)
+    ) as process:
         try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
+            yield process
+        finally:
+            with contextlib.suppress(ProcessLookupError):  # it may have ended by itself
+                os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
 
 
 def test_endpoint_commands(home: Path) -> None:

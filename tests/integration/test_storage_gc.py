@@ -81,8 +81,11 @@ def test_a_different_model_is_not_called_identical(workspace: Workspace) -> None
     x, y, _ = iris()
     from sklearn.linear_model import LogisticRegression
 
-    first = workspace.registry.register(LogisticRegression(C=1.0).fit(x, y), name="iris", sample_input=x[:5])
-    second = workspace.registry.register(LogisticRegression(C=0.1).fit(x, y), name="iris", sample_input=x[:5])
+    def fitted(c: float) -> LogisticRegression:
+        return LogisticRegression(C=c, max_iter=500).fit(x, y)  # enough iterations to converge on iris
+
+    first = workspace.registry.register(fitted(1.0), name="iris", sample_input=x[:5])
+    second = workspace.registry.register(fitted(0.1), name="iris", sample_input=x[:5])
 
     assert first.sha256 != second.sha256
     assert workspace.registry.identical_versions(second) == []
@@ -165,13 +168,13 @@ def test_killed_registrations_leave_no_version_and_gc_removes_their_leftovers(
     # 1. Killed with SIGKILL after its blob is stored, while it waits to record the version (we hold the lock).
     with workspace.db.write() as conn:
         conn.execute(sa.select(models.c.id).where(models.c.name == "big").with_for_update())
-        proc = _start_registration(settings, tmp_path, "kill-after-blob")
-        _wait_for(lambda: len(stored_blobs(settings)) == 2, proc, "a second stored blob")
-        proc.send_signal(signal.SIGKILL)
-        assert proc.wait(timeout=30) == -signal.SIGKILL
+        with _start_registration(settings, tmp_path, "kill-after-blob") as proc:
+            _wait_for(lambda: len(stored_blobs(settings)) == 2, proc, "a second stored blob")
+            proc.send_signal(signal.SIGKILL)
+            assert proc.wait(timeout=30) == -signal.SIGKILL
     # 2. Killed by the kernel in the middle of writing its blob.
-    proc = _start_registration(settings, tmp_path, "die-mid-write")
-    assert proc.wait(timeout=180) == -signal.SIGXFSZ, proc.stderr.read() if proc.stderr else ""
+    with _start_registration(settings, tmp_path, "die-mid-write") as proc:
+        assert proc.wait(timeout=180) == -signal.SIGXFSZ, proc.stderr.read() if proc.stderr else ""
 
     assert [v.ref for v in workspace.registry.list_versions("big")] == ["big:1"]
     orphan = next(p for p in stored_blobs(settings) if p.name != kept.sha256)

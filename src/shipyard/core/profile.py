@@ -194,7 +194,10 @@ def _sorted_edges(ordered: np.ndarray, bins: int) -> tuple[float, ...]:
     position = np.linspace(0, 1, bins + 1)[1:-1] * (ordered.size - 1)
     below = np.floor(position).astype(np.int64)
     above = np.minimum(below + 1, ordered.size - 1)
-    cuts = ordered[below] + (ordered[above] - ordered[below]) * (position - below)
+    # Finite values further apart than the float range (beyond about ±9e307) make an infinite or NaN cut:
+    # NumPy's answer, kept as it was, not something to warn about from a serving worker's thread.
+    with np.errstate(over="ignore", invalid="ignore"):
+        cuts = ordered[below] + (ordered[above] - ordered[below]) * (position - below)
     return tuple(float(c) for c in np.unique(cuts))
 
 
@@ -261,17 +264,21 @@ class _NumericAccumulator:
             if ordered.size == 0:
                 return
             self._fix(_sorted_edges(ordered, self.bins))
-        counts, sums = _binned(ordered, self._cuts)
-        self.counts += counts
-        self.sums += sums
-        n_b = ordered.size
-        if n_b == 0:
-            return
-        mean_b = float(sums.sum()) / n_b
-        deviations = ordered - mean_b
-        # einsum, not `@`: a BLAS dot starts OpenBLAS threads, which doubled the CPU time of profiling
-        # on a busy two-core machine for a 30-microsecond sum.
-        m2_b = float(np.einsum("i,i->", deviations, deviations))
+        # Finite values near the float limit (hostile input does send 1e308) sum past it: sums and moments
+        # become inf or NaN, which is NumPy's answer and what the profile keeps, not something to warn about
+        # from a serving worker's thread.
+        with np.errstate(over="ignore", invalid="ignore"):
+            counts, sums = _binned(ordered, self._cuts)
+            self.counts += counts
+            self.sums += sums
+            n_b = ordered.size
+            if n_b == 0:
+                return
+            mean_b = float(sums.sum()) / n_b
+            deviations = ordered - mean_b
+            # einsum, not `@`: a BLAS dot starts OpenBLAS threads, which doubled the CPU time of profiling
+            # on a busy two-core machine for a 30-microsecond sum.
+            m2_b = float(np.einsum("i,i->", deviations, deviations))
         n = self.n + n_b
         delta = mean_b - self.mean  # Chan et al.: exact merge of two windows' moments
         self.mean += delta * n_b / n
