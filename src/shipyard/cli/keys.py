@@ -39,7 +39,9 @@ def create(
     from shipyard.rollouts.spec import parse_duration
 
     lifetime = timedelta(seconds=parse_duration(expires, option="--expires")) if expires else None
-    key, secret = state.workspace.keys.create(name, role=role, endpoints=endpoint, models=model, expires_in=lifetime)
+    key, secret = state.workspace.keys.create(
+        name, role=role, endpoints=endpoint, models=model, expires_in=lifetime, actor=state.actor
+    )
     if json_out:
         print_json({**key.to_dict(), "secret": secret})
         return
@@ -86,5 +88,5 @@ def revoke(name: Annotated[str, typer.Argument(help="The key's name.")]) -> None
 
     Example: shipyard keys revoke ci
     """
-    key = state.workspace.keys.revoke(name)
+    key = state.workspace.keys.revoke(name, actor=state.actor)
     console.print(f"key {key.name} revoked at {key.revoked_at:%Y-%m-%d %H:%M:%S} UTC")
