@@ -91,7 +91,7 @@ class Principal:
 
     def allows(self, permission: Permission, *, endpoint: str | None = None, model: str | None = None) -> bool:
         """Whether this caller holds ``permission`` on the named endpoint or model (if any is named)."""
-        if permission not in self.permissions:
+        if not any(permission in GRANTS[role] for role in self.roles):
             return False
         if endpoint is not None and self.endpoints is not None and endpoint not in self.endpoints:
             return False

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import math
 import re
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -96,10 +98,20 @@ RULES: tuple[Rule, ...] = (
     Rule("DELETE", "/v1/endpoints/{name}", (OP,), scope="endpoint:name"),
     Rule("GET", "/v1/models", (R,)),
     Rule("GET", "/v1/models/{ref}", (R,), scope="model:ref"),
+    Rule("GET", "/v1/models/{name}/versions", (R,), scope="model:name"),
+    # registering code (a pyfunc, trusted=true) also needs Permission.CODE, checked by the route on its metadata
+    Rule("POST", "/v1/models/{name}/versions", (OP,), scope="model:name"),
+    Rule("PUT", "/v1/models/{name}/aliases/{alias}", (OP,), scope="model:name"),
+    Rule("DELETE", "/v1/models/{name}/aliases/{alias}", (OP,), scope="model:name"),
+    Rule("POST", "/v1/models/{ref}/archive", (OP,), scope="model:ref"),
     # approvals and the audit trail: governance, so admin only (an operator's key cannot approve its own work)
     Rule("POST", "/v1/models/{ref}/approve", (Permission.ADMIN,), scope="model:ref"),
     Rule("GET", "/v1/audit", (Permission.ADMIN,), unscoped=True),
     Rule("GET", "/v1/audit/verify", (Permission.ADMIN,), unscoped=True),
+    # keys: unscoped, so a key limited to some names cannot mint itself one that is not
+    Rule("POST", "/v1/keys", (Permission.ADMIN,), unscoped=True),
+    Rule("GET", "/v1/keys", (Permission.ADMIN,), unscoped=True),
+    Rule("DELETE", "/v1/keys/{name}", (Permission.ADMIN,), unscoped=True),
     # rollouts and monitoring
     Rule("POST", "/v1/endpoints/{endpoint}/rollouts", (OP,), scope="endpoint:endpoint"),
     Rule("GET", "/v1/endpoints/{endpoint}/rollouts/current", (R,), scope="endpoint:endpoint"),
@@ -149,6 +161,9 @@ class Authenticator:
         self.token_verifier = token_verifier
         self.metrics_public = metrics_public
         self.ring: Mapping[str, ApiKey] = {}
+        # Keys already checked, by their full text: a repeat caller costs one lookup, not a hash. Emptied
+        # whenever the ring changes (a revocation), and each entry still honours its key's expiry.
+        self._verified: dict[str, tuple[Principal, float]] = {}
 
     @property
     def enabled(self) -> bool:
@@ -161,10 +176,16 @@ class Authenticator:
 
     def load(self, ring: Mapping[str, ApiKey]) -> None:
         """Swap in a fresh ring (one assignment: requests see the old or the new one, never a mix)."""
-        self.ring = dict(ring)
+        fresh = dict(ring)
+        if fresh != self.ring:
+            self.ring = fresh
+            self._verified = {}
 
     def authenticate(self, authorization: str | None, api_key: str | None) -> Principal:
         token = _credential(authorization, api_key)
+        hit = self._verified.get(token)
+        if hit is not None and time.time() < hit[1]:
+            return hit[0]
         parts = split_key(token)
         if parts is not None:
             key = self.ring.get(parts[0])
@@ -174,7 +195,11 @@ class Authenticator:
             if not key.usable_at(datetime.now(UTC)):
                 log.info("refused key %r: %s", key.name, "revoked" if key.revoked_at else "expired")
                 raise AuthenticationError("invalid credentials: the key is revoked or expired")
-            return key.principal()
+            principal = key.principal()
+            if len(self._verified) < 10_000:  # only keys that verified get in, so no caller can flood it
+                expires = key.expires_at.timestamp() if key.expires_at is not None else math.inf
+                self._verified[token] = (principal, expires)
+            return principal
         if token.startswith("shy_"):
             raise AuthenticationError("invalid credentials: a Shipyard key looks like shy_<id>_<secret>")
         if self.token_verifier is not None and token.count(".") == 2:
