@@ -205,6 +205,11 @@ class Settings(BaseSettings):
         """An issuer alone would accept its tokens for any application, and grant them nothing: say so at start."""
         if self.oidc_issuer is None:
             return self
+        if not self.oidc_audience:
+            raise ValueError("oidc_audience is required with oidc_issuer (the client id tokens must be issued for)")
+        if self.oidc_role_map == "{}":
+            raise ValueError('oidc_role_map is required with oidc_issuer, e.g. {"ml-admins": "admin"}')
+        return self
 
     @model_validator(mode="after")
     def _fill_derived_defaults(self) -> Settings:
