@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +60,7 @@ class Client:
         ``verify=False`` turns certificate checks off altogether: for a throwaway test server only.
         """
         secret = api_key.get_secret_value() if isinstance(api_key, SecretStr) else api_key
+        self._has_key = bool(secret)
         headers = {CLIENT_HEADER: "1", **({"Authorization": f"Bearer {secret}"} if secret else {})}
         self.url = url.rstrip("/")
         tls = _tls_context(ca_file) if verify else False
@@ -110,6 +113,124 @@ class Client:
         params = {"endpoint": endpoint} if endpoint else {}
         return dict(self._call("GET", f"/v1/requests/{quote(request_id, safe='')}", params=params))
 
+    # --- the registry ---------------------------------------------------------------------------------------
+
+    def register(
+        self, path: str | Path, name: str, *, metadata: dict[str, Any] | None = None, timeout_s: float = 600.0
+    ) -> dict[str, Any]:
+        """Upload a model file as the next version of ``name``; returns its card.
+
+        The file streams from disk with its SHA-256 in ``X-Content-SHA256`` (the server refuses a mismatch);
+        ``metadata`` holds what ``shipyard models register`` takes besides the file (see the server's
+        ``RegistrationMetadata``). ``timeout_s``: how long the server may take to check and profile it.
+        """
+        file = Path(path)
+        digest = _sha256_of(file)
+        headers = {"X-Content-SHA256": digest}
+        form = {"metadata": json.dumps(metadata or {}, default=str)}
+        with file.open("rb") as stream:
+            files = {"file": (file.name, stream, "application/octet-stream")}
+            return dict(
+                self._call(
+                    "POST",
+                    f"/v1/models/{_seg(name)}/versions",
+                    data=form,
+                    files=files,
+                    headers=headers,
+                    timeout=httpx.Timeout(self._http.timeout.connect, read=timeout_s, write=timeout_s, pool=None),
+                )
+            )
+
+    def models(self) -> list[dict[str, Any]]:
+        return list(self._call("GET", "/v1/models"))
+
+    def versions(self, name: str) -> list[dict[str, Any]]:
+        return list(self._call("GET", f"/v1/models/{_seg(name)}/versions"))
+
+    def model(self, ref: str) -> dict[str, Any]:
+        """A version's card: ``fraud:3``, ``fraud@champion`` or ``fraud`` (the latest)."""
+        return dict(self._call("GET", f"/v1/models/{_seg(ref)}"))
+
+    def set_alias(self, name: str, alias: str, version: int) -> dict[str, Any]:
+        body = {"version": version}
+        return dict(self._call("PUT", f"/v1/models/{_seg(name)}/aliases/{_seg(alias)}", json=body))
+
+    def remove_alias(self, name: str, alias: str) -> None:
+        self._call("DELETE", f"/v1/models/{_seg(name)}/aliases/{_seg(alias)}")
+
+    def approve(self, ref: str, *, reason: str = "") -> dict[str, Any]:
+        return dict(self._call("POST", f"/v1/models/{_seg(ref)}/approve", json={"reason": reason}))
+
+    def archive(self, ref: str) -> dict[str, Any]:
+        return dict(self._call("POST", f"/v1/models/{_seg(ref)}/archive"))
+
+    # --- endpoints and rollouts ------------------------------------------------------------------------------
+
+    def endpoints(self) -> list[dict[str, Any]]:
+        return list(self._call("GET", "/v1/endpoints"))
+
+    def endpoint(self, name: str) -> dict[str, Any]:
+        return dict(self._call("GET", f"/v1/endpoints/{_seg(name)}"))
+
+    def create_endpoint(
+        self, name: str, *, model: str, strict: bool = False, require_approval: bool = False
+    ) -> dict[str, Any]:
+        body = {"name": name, "model": model, "strict": strict, "require_approval": require_approval}
+        return dict(self._call("POST", "/v1/endpoints", json=body))
+
+    def update_endpoint(
+        self, name: str, *, model: str, strict: bool | None = None, require_approval: bool | None = None
+    ) -> dict[str, Any]:
+        body = {"model": model, "strict": strict, "require_approval": require_approval}
+        return dict(self._call("PUT", f"/v1/endpoints/{_seg(name)}", json=body))
+
+    def delete_endpoint(self, name: str) -> None:
+        self._call("DELETE", f"/v1/endpoints/{_seg(name)}")
+
+    def start_rollout(self, endpoint: str, *, to: str, strategy: str, **options: Any) -> dict[str, Any]:
+        """Options as ``POST /v1/endpoints/{endpoint}/rollouts`` takes them (steps, interval_s, gates, ...)."""
+        body = {"to": to, "strategy": strategy, **options}
+        return dict(self._call("POST", f"/v1/endpoints/{_seg(endpoint)}/rollouts", json=body))
+
+    def rollout(self, endpoint: str) -> dict[str, Any]:
+        return dict(self._call("GET", f"/v1/endpoints/{_seg(endpoint)}/rollouts/current"))
+
+    def move_rollout(self, endpoint: str, move: str, *, reason: str = "") -> dict[str, Any]:
+        """``promote``, ``pause``, ``resume`` or ``abort`` (with ``reason``) the endpoint's rollout."""
+        body = {"reason": reason} if move == "abort" else None
+        path = f"/v1/endpoints/{_seg(endpoint)}/rollouts/current/{_seg(move)}"
+        return dict(self._call("POST", path, json=body))
+
+    # --- keys and the audit trail (admin) --------------------------------------------------------------------
+
+    def create_key(
+        self,
+        name: str,
+        *,
+        role: str,
+        endpoints: list[str] | None = None,
+        models: list[str] | None = None,
+        expires_in_s: str | float | None = None,
+    ) -> dict[str, Any]:
+        """A new key; ``secret`` in the answer is its only copy."""
+        body = {"name": name, "role": role, "endpoints": endpoints, "models": models, "expires_in_s": expires_in_s}
+        return dict(self._call("POST", "/v1/keys", json=body))
+
+    def list_keys(self) -> list[dict[str, Any]]:
+        return list(self._call("GET", "/v1/keys"))
+
+    def revoke_key(self, name: str) -> dict[str, Any]:
+        return dict(self._call("DELETE", f"/v1/keys/{_seg(name)}"))
+
+    def audit(self, *, target: str | None = None, since: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {"limit": limit, **({"target": target} if target else {})}
+        if since:
+            params["since"] = since
+        return list(self._call("GET", "/v1/audit", params=params))
+
+    def verify_audit(self) -> dict[str, Any]:
+        return dict(self._call("GET", "/v1/audit/verify"))
+
     def ready(self) -> bool:
         try:
             return self._http.get("/readyz").status_code == 200
@@ -127,8 +248,29 @@ class Client:
                 code, message = error["code"], error["message"]
             except (ValueError, KeyError, TypeError):
                 code, message = "error", response.text[:200]
+            if response.status_code == 401 and not self._has_key:
+                message += "; set SHIPYARD_API_KEY to a key (shipyard keys create) for this server"
             raise _BY_CODE.get(code, _errors.ShipyardError)(f"{message} (HTTP {response.status_code})")
+        if response.status_code == 204 or not response.content:
+            return None
         return response.json()
+
+
+def _seg(value: str) -> str:
+    """One path segment: a name with a slash or ``..`` in it stays one segment, never another route."""
+    return quote(value, safe="@:")
+
+
+def _sha256_of(file: Path) -> str:
+    """The file's SHA-256, read in blocks (a model file may be gigabytes); one line naming a file not there."""
+    digest = hashlib.sha256()
+    try:
+        with file.open("rb") as stream:
+            for block in iter(lambda: stream.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as exc:
+        raise _errors.InvalidArgumentError(f"cannot read model file {file}: {exc.strerror or exc}") from None
+    return digest.hexdigest()
 
 
 def _tls_context(ca_file: str | Path | None) -> ssl.SSLContext:

@@ -78,6 +78,8 @@ class Settings(BaseSettings):
     four_eyes: bool = True
     max_request_rows: int = Field(10_000, ge=1)
     max_request_bytes: int = Field(16 * 2**20, ge=1024)
+    # A model file uploaded to POST /v1/models/{name}/versions (remote `models register`): past it, 413.
+    max_upload_bytes: int = Field(2 * 2**30, ge=1024)
     # The request line and headers together, and how many header fields: past either, 431 (serving.http_limits).
     max_header_bytes: int = Field(64 * 1024, ge=1024)
     max_headers: int = Field(100, ge=1)

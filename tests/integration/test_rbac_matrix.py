@@ -80,6 +80,14 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     ("GET", "/v1/models"): Expect(READ),
     ("GET", "/v1/models/{ref}"): Expect(READ, "model"),
     ("POST", "/v1/models/{ref}/approve"): Expect(ADMIN_ONLY, "model"),
+    ("GET", "/v1/models/{name}/versions"): Expect(READ, "model"),
+    ("POST", "/v1/models/{name}/versions"): Expect(OPERATE, "model"),  # code (a pyfunc, a trusted pickle): admin
+    ("PUT", "/v1/models/{name}/aliases/{alias}"): Expect(OPERATE, "model"),
+    ("DELETE", "/v1/models/{name}/aliases/{alias}"): Expect(OPERATE, "model"),
+    ("POST", "/v1/models/{ref}/archive"): Expect(OPERATE, "model"),
+    ("POST", "/v1/keys"): Expect(ADMIN_ONLY, "global"),
+    ("GET", "/v1/keys"): Expect(ADMIN_ONLY, "global"),
+    ("DELETE", "/v1/keys/{name}"): Expect(ADMIN_ONLY, "global"),
     # rollouts and monitoring
     ("POST", "/v1/endpoints/{endpoint}/rollouts"): Expect(OPERATE, "endpoint"),
     ("GET", "/v1/endpoints/{endpoint}/rollouts/current"): Expect(READ, "endpoint"),
@@ -103,6 +111,7 @@ PATH_VALUES = {
     "ref": f"{MODEL}:1",
     "model_version": "1",
     "request_id": REQUEST_ID,
+    "alias": "matrix",
 }
 QUERY_VALUES = {"endpoint": ENDPOINT}
 """Optional query parameters that name what a route acts on: sent, so a scoped key's verdict is about iris."""
@@ -117,6 +126,7 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/v1/endpoints"): {"name": "created-by-matrix", "model": f"{MODEL}:1"},
     ("PUT", "/v1/endpoints/{name}"): {"model": f"{MODEL}:1"},
     ("POST", "/v1/models/{ref}/approve"): {"reason": "rbac matrix"},
+    ("PUT", "/v1/models/{name}/aliases/{alias}"): {"version": 1},
     ("POST", "/v1/endpoints/{endpoint}/rollouts"): {
         "to": f"{MODEL}:2",
         "strategy": "canary",
@@ -179,7 +189,9 @@ def matrix_server(settings: Settings, workspace: Workspace) -> Iterator[tuple[Se
             .where(api_keys.c.name == "matrix-expired")
             .values(expires_at=datetime.now(UTC) - timedelta(hours=1))
         )
-    with running_server(settings, workspace) as url:
+    # Brute-force limiting off: the revoked and expired keys fail on every route, far over a minute's allowance,
+    # and this test judges each route's verdict, not the limiter (tests/integration/test_rate_limits.py does).
+    with running_server(settings.model_copy(update={"auth_failures_per_minute": 0}), workspace) as url:
         traced = httpx.post(
             f"{url}/v1/endpoints/{ENDPOINT}/predict",
             json={"instances": [ROW]},

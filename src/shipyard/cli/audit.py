@@ -41,9 +41,15 @@ def list_events(
 
     Example: shipyard audit list --target fraud --since 7d
     """
-    from shipyard.services.audit import since_cutoff
+    remote = state.remote
+    if remote is not None:
+        from shipyard.cli.remote import event_from_dict
 
-    events = state.workspace.audit.list(target=target, since=since_cutoff(since), limit=limit)
+        events = [event_from_dict(e) for e in remote.audit(target=target, since=since, limit=limit)]
+    else:
+        from shipyard.services.audit import since_cutoff
+
+        events = state.workspace.audit.list(target=target, since=since_cutoff(since), limit=limit)
     if json_out:
         print_json([e.to_dict() for e in events])
         return
@@ -66,7 +72,14 @@ def verify() -> None:
 
     Example: shipyard audit verify
     """
-    check = state.workspace.audit.verify()
+    remote = state.remote
+    if remote is not None:
+        from shipyard.core.audit import ChainCheck
+
+        answer = remote.verify_audit()
+        check = ChainCheck(int(answer["checked"]), answer.get("broken_at"), answer.get("reason") or "")
+    else:
+        check = state.workspace.audit.verify()
     if not check.intact:
         raise AuditTrailBrokenError(
             f"audit trail broken at event {check.broken_at} ({check.checked} events before it hold): {check.reason}"

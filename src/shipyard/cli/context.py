@@ -15,11 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
-from shipyard.errors import InvalidArgumentError
+from shipyard.errors import ConfigError, InvalidArgumentError
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from shipyard.client import Client
+    from shipyard.config import Settings
     from shipyard.core.identity import Actor
     from shipyard.workspace import Workspace
 
@@ -27,19 +29,52 @@ console = Console(highlight=False)
 
 
 class CliState:
-    """Built by the entry point; the workspace (and its store migration) only when a command needs it."""
+    """Built by the entry point; the workspace (and its store migration) only when a command needs it.
+
+    With SHIPYARD_URL set, commands that have a remote form go through ``remote`` (the server's HTTP API, so a
+    laptop needs no database credentials); asking for the local ``workspace`` then is refused in one line
+    rather than silently changing a store on this machine.
+    """
 
     def __init__(self) -> None:
         self._workspace: Workspace | None = None
+        self._settings: Settings | None = None
+        self._remote: Client | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            from shipyard.config import Settings
+
+            self._settings = Settings.load()
+        return self._settings
+
+    @property
+    def remote(self) -> Client | None:
+        """The server at SHIPYARD_URL (with SHIPYARD_API_KEY and SHIPYARD_CA_FILE), or None to use the local store."""
+        if self._remote is None and self.settings.url:
+            from shipyard.client import Client
+
+            self._remote = Client.from_settings(self.settings)
+        return self._remote
 
     @property
     def workspace(self) -> Workspace:
         if self._workspace is None:
-            from shipyard.config import Settings
             from shipyard.workspace import Workspace
 
-            self._workspace = Workspace(Settings.load())
+            self._workspace = Workspace(self.local_settings())
         return self._workspace
+
+    def local_settings(self) -> Settings:
+        """The settings of a command that only works on a store this machine reaches: refused with SHIPYARD_URL."""
+        settings = self.settings
+        if settings.url:
+            raise ConfigError(
+                f"this command has no remote form: it works on a store this machine reaches, and SHIPYARD_URL "
+                f"is set ({settings.url}); unset SHIPYARD_URL to run it on the local store"
+            )
+        return settings
 
     @property
     def actor(self) -> Actor:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from shipyard.cli.context import console
+from shipyard.cli.context import console, state
 
 app = typer.Typer(
     help="The control-plane store: its schema and migrations.\n\nExample: shipyard db upgrade",
@@ -19,10 +19,9 @@ def upgrade() -> None:
 
     Example: SHIPYARD_DATABASE_URL=postgresql://postgres@127.0.0.1/test shipyard db upgrade
     """
-    from shipyard.config import Settings
     from shipyard.store.db import Database, redact
 
-    settings = Settings.load()
+    settings = state.local_settings()
     db = Database(settings.database_url, migrate=False)
     try:
         head = db.migrate()

@@ -33,6 +33,12 @@ def _row(e: Endpoint, serves: str | None) -> dict[str, Any]:
     }
 
 
+def _remote_row(data: dict[str, Any]) -> dict[str, Any]:
+    """An endpoint as the server sent it, in the order and with the keys ``_row`` prints."""
+    keys = ("name", "model", "version", "strict", "require_approval", "created_at", "updated_at")
+    return {key: data.get(key) for key in keys}
+
+
 @app.command("create")
 def create(
     name: Annotated[str, typer.Argument(help="Endpoint name, e.g. fraud.")],
@@ -56,6 +62,11 @@ def create(
 
     Example: shipyard endpoints create fraud --model fraud@champion --require-approval
     """
+    remote = state.remote
+    if remote is not None:
+        made = remote.create_endpoint(name, model=model, strict=strict, require_approval=require_approval)
+        console.print(f"endpoint {made['name']} -> {made['model']} (now {made['version']})")
+        return
     resolved = state.workspace.endpoints.create(
         name, model=model, strict=strict, require_approval=require_approval, actor=state.actor
     )
@@ -76,6 +87,11 @@ def set_model(
 
     Example: shipyard endpoints set fraud --model fraud:4
     """
+    remote = state.remote
+    if remote is not None:
+        moved = remote.update_endpoint(name, model=model, strict=strict, require_approval=require_approval)
+        console.print(f"endpoint {moved['name']} -> {moved['model']} (now {moved['version']})")
+        return
     resolved = state.workspace.endpoints.set_model(
         name, model=model, strict=strict, require_approval=require_approval, actor=state.actor
     )
@@ -90,13 +106,17 @@ def list_(as_json: JsonOption = False) -> None:
     """
     from rich.table import Table
 
-    from shipyard.cli.catalog import Catalog
+    remote = state.remote
+    if remote is not None:
+        rows = [_remote_row(e) for e in remote.endpoints()]
+    else:
+        from shipyard.cli.catalog import Catalog
 
-    catalog = Catalog.open()
-    try:
-        rows = [_row(listed.endpoint, listed.serves) for listed in catalog.endpoints()]
-    finally:
-        catalog.close()
+        catalog = Catalog.open()
+        try:
+            rows = [_row(listed.endpoint, listed.serves) for listed in catalog.endpoints()]
+        finally:
+            catalog.close()
     if as_json:
         print_json(rows)
         return
@@ -119,9 +139,13 @@ def show(name: Annotated[str, typer.Argument(help="Endpoint name.")], as_json: J
 
     Example: shipyard endpoints show fraud
     """
-    service = state.workspace.endpoints
-    resolved = service.resolve(service.get(name))
-    row = _row(resolved.endpoint, resolved.version.ref)
+    remote = state.remote
+    if remote is not None:
+        row = _remote_row(remote.endpoint(name))
+    else:
+        service = state.workspace.endpoints
+        resolved = service.resolve(service.get(name))
+        row = _row(resolved.endpoint, resolved.version.ref)
     if as_json:
         print_json(row)
         return
@@ -135,5 +159,9 @@ def delete(name: Annotated[str, typer.Argument(help="Endpoint name.")]) -> None:
 
     Example: shipyard endpoints delete fraud
     """
-    state.workspace.endpoints.delete(name, actor=state.actor)
+    remote = state.remote
+    if remote is not None:
+        remote.delete_endpoint(name)
+    else:
+        state.workspace.endpoints.delete(name, actor=state.actor)
     console.print(f"deleted endpoint {name}")

@@ -39,9 +39,22 @@ def create(
     from shipyard.rollouts.spec import parse_duration
 
     lifetime = timedelta(seconds=parse_duration(expires, option="--expires")) if expires else None
-    key, secret = state.workspace.keys.create(
-        name, role=role, endpoints=endpoint, models=model, expires_in=lifetime, actor=state.actor
-    )
+    remote = state.remote
+    if remote is not None:
+        from shipyard.cli.remote import key_from_dict
+
+        made = remote.create_key(
+            name,
+            role=role,
+            endpoints=endpoint,
+            models=model,
+            expires_in_s=lifetime.total_seconds() if lifetime is not None else None,
+        )
+        key, secret = key_from_dict(made), str(made["secret"])
+    else:
+        key, secret = state.workspace.keys.create(
+            name, role=role, endpoints=endpoint, models=model, expires_in=lifetime, actor=state.actor
+        )
     if json_out:
         print_json({**key.to_dict(), "secret": secret})
         return
@@ -60,7 +73,13 @@ def list_keys(json_out: Annotated[bool, typer.Option("--json", help="Print JSON 
 
     from rich.table import Table
 
-    keys = state.workspace.keys.list()
+    remote = state.remote
+    if remote is not None:
+        from shipyard.cli.remote import key_from_dict
+
+        keys = [key_from_dict(k) for k in remote.list_keys()]
+    else:
+        keys = state.workspace.keys.list()
     if json_out:
         print_json([k.to_dict() for k in keys])
         return
@@ -88,5 +107,11 @@ def revoke(name: Annotated[str, typer.Argument(help="The key's name.")]) -> None
 
     Example: shipyard keys revoke ci
     """
-    key = state.workspace.keys.revoke(name, actor=state.actor)
+    remote = state.remote
+    if remote is not None:
+        from shipyard.cli.remote import key_from_dict
+
+        key = key_from_dict(remote.revoke_key(name))
+    else:
+        key = state.workspace.keys.revoke(name, actor=state.actor)
     console.print(f"key {key.name} revoked at {key.revoked_at:%Y-%m-%d %H:%M:%S} UTC")

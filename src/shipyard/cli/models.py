@@ -73,12 +73,10 @@ def register(
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Register a model file as the next version of a model.
+    """Register a model file as the next version of a model (uploaded to the server when SHIPYARD_URL is set).
 
     Example: shipyard models register model.skops --name fraud --sample train.csv --target label
     """
-    from shipyard.services.registration import RegistrationOptions
-
     sample_frame = _without_target(read_table(sample, what="sample"), target) if sample else None
     training = read_table(training_data, what="training data") if training_data else None
     training_target = None
@@ -102,6 +100,39 @@ def register(
             metrics[key] = float(value)
         except ValueError:
             raise InvalidArgumentError(f"metric {key!r} must be a number, got {value!r}") from None
+    remote = state.remote
+    if remote is not None:
+        from shipyard.cli.remote import table_json
+        from shipyard.services.lineage import code_info, current_user
+
+        file_part, _, entry = path.partition(".py:")
+        code = code_info(code_dir if code_dir is not None else Path.cwd())
+        metadata = {
+            "flavor": flavor,
+            "entry": entry or None,
+            "trusted": trusted,
+            "sample_input": table_json(sample_frame) if sample_frame is not None else None,
+            "training_data": table_json(training) if training is not None else None,
+            "training_target": training_target.tolist() if training_target is not None else None,
+            "calibration_data": table_json(holdout) if holdout is not None else None,
+            "calibration_target": holdout_target.tolist() if holdout_target is not None else None,
+            "metrics": metrics,
+            "tags": parse_pairs(tag or [], what="tag"),
+            "notes": notes,
+            "owner": owner or current_user(),
+            "sensitive_features": list(sensitive_feature or ()),
+            "code": code.to_dict(),
+        }
+        card = remote.register(file_part + ".py" if entry else path, name, metadata=metadata)
+        if as_json:
+            print_json(card)
+            return
+        console.print(
+            f"registered [bold]{card['ref']}[/] ({card['flavor']}, sha256 {card['sha256'][:12]}…) on {remote.url}"
+        )
+        return
+    from shipyard.services.registration import RegistrationOptions
+
     options = RegistrationOptions(
         name=name,
         flavor=flavor,
@@ -135,14 +166,22 @@ def list_(
     Example: shipyard models list fraud --json
     """
     from shipyard.cli.cards import render_model_list, render_version_list
-    from shipyard.cli.catalog import Catalog
 
-    catalog = Catalog.open()
-    try:
-        models = catalog.models() if name is None else []
-        versions = catalog.versions(name) if name is not None else []
-    finally:
-        catalog.close()
+    remote = state.remote
+    if remote is not None:
+        from shipyard.cli.remote import summary_from_dict, version_from_card
+
+        models = [summary_from_dict(m) for m in remote.models()] if name is None else []
+        versions = [version_from_card(v) for v in remote.versions(name)] if name is not None else []
+    else:
+        from shipyard.cli.catalog import Catalog
+
+        catalog = Catalog.open()
+        try:
+            models = catalog.models() if name is None else []
+            versions = catalog.versions(name) if name is not None else []
+        finally:
+            catalog.close()
     if name is None:
         if as_json:
             print_json(
@@ -178,9 +217,16 @@ def show(
     """
     from shipyard.cli.cards import render_card
 
-    registry = state.workspace.registry
-    version = registry.get(ref)
-    identical = registry.identical_versions(version)
+    remote = state.remote
+    if remote is not None:
+        from shipyard.cli.remote import version_from_card
+
+        data = remote.model(ref)
+        version, identical = version_from_card(data), list(data.get("identical_to") or [])
+    else:
+        registry = state.workspace.registry
+        version = registry.get(ref)
+        identical = registry.identical_versions(version)
     if as_json:
         print_json({**version.to_dict(), "identical_to": identical})
         return
@@ -199,6 +245,17 @@ def alias(
     """
     from shipyard.core.refs import ModelRef
 
+    remote = state.remote
+    if remote is not None:
+        parsed = ModelRef.parse(ref)
+        if remove:
+            remote.remove_alias(parsed.name, alias_name)
+            console.print(f"removed {parsed.name}@{alias_name}")
+            return
+        number = parsed.version if parsed.version is not None else int(remote.model(ref)["version"])
+        moved = remote.set_alias(parsed.name, alias_name, number)
+        console.print(f"{moved['name']}@{alias_name} -> {moved['ref']}")
+        return
     registry = state.workspace.registry
     if remove:
         registry.remove_alias(ModelRef.parse(ref).name, alias_name, actor=state.actor)
@@ -221,7 +278,13 @@ def approve(
     four-eyes on (SHIPYARD_FOUR_EYES, the default) an identity cannot approve a version it registered.
     Example: shipyard models approve fraud:3 --reason "AUC 0.93 on the March holdout"
     """
-    version = state.workspace.registry.approve(ref, reason=reason, actor=state.actor)
+    remote = state.remote
+    if remote is not None:
+        from shipyard.cli.remote import version_from_card
+
+        version = version_from_card(remote.approve(ref, reason=reason))
+    else:
+        version = state.workspace.registry.approve(ref, reason=reason, actor=state.actor)
     approval = version.approval
     by = f" by {approval.by}" if approval is not None else ""
     console.print(f"{version.ref} is {version.status.value}{by}")
@@ -233,6 +296,11 @@ def archive(ref: Annotated[str, typer.Argument(help="e.g. fraud:2")]) -> None:
 
     Example: shipyard models archive fraud:2
     """
+    remote = state.remote
+    if remote is not None:
+        card = remote.archive(ref)
+        console.print(f"{card['ref']} is {card['status']}")
+        return
     version = state.workspace.registry.archive(ref, actor=state.actor)
     console.print(f"{version.ref} is {version.status.value}")
 

@@ -152,7 +152,11 @@ def start(
         "gates": gates or None,
     }
     given = {k: v for k, v in options.items() if v is not None}
-    started = state.workspace.rollouts.start(endpoint, to=to, strategy=strategy, actor=state.actor, **given)
+    remote = state.remote
+    if remote is not None:
+        started = RolloutState.from_dict(remote.start_rollout(endpoint, to=to, strategy=strategy, **given))
+    else:
+        started = state.workspace.rollouts.start(endpoint, to=to, strategy=strategy, actor=state.actor, **given)
     if as_json:
         print_json(started.to_dict())
         return
@@ -171,7 +175,8 @@ def status(endpoint: EndpointArg, as_json: JsonOption = False) -> None:
 
     Example: shipyard rollout status fraud
     """
-    view = state.workspace.rollouts.status(endpoint).to_dict()
+    remote = state.remote
+    view = remote.rollout(endpoint) if remote is not None else state.workspace.rollouts.status(endpoint).to_dict()
     if as_json:
         print_json(view)
         return
@@ -320,13 +325,25 @@ def _moved(endpoint: str, verb: str, moved: RolloutState, as_json: bool) -> None
             console.print(f"  {event.kind.value}: {event.message}", soft_wrap=True)
 
 
+def _move(endpoint: str, move: str, *, reason: str = "") -> RolloutState:
+    """A manual move, on the server at SHIPYARD_URL or on the local store."""
+    remote = state.remote
+    if remote is not None:
+        return RolloutState.from_dict(remote.move_rollout(endpoint, move, reason=reason))
+    rollouts = state.workspace.rollouts
+    if move == "abort":
+        return rollouts.abort(endpoint, reason=reason, actor=state.actor)
+    moves = {"promote": rollouts.promote, "pause": rollouts.pause, "resume": rollouts.resume}
+    return moves[move](endpoint, actor=state.actor)
+
+
 @app.command("promote")
 def promote(endpoint: EndpointArg, as_json: JsonOption = False) -> None:
     """Move forward by hand: a canary goes one step; other strategies complete, making the candidate stable.
 
     Example: shipyard rollout promote fraud
     """
-    _moved(endpoint, "promoted", state.workspace.rollouts.promote(endpoint, actor=state.actor), as_json)
+    _moved(endpoint, "promoted", _move(endpoint, "promote"), as_json)
 
 
 @app.command("pause")
@@ -335,7 +352,7 @@ def pause(endpoint: EndpointArg, as_json: JsonOption = False) -> None:
 
     Example: shipyard rollout pause fraud
     """
-    _moved(endpoint, "paused", state.workspace.rollouts.pause(endpoint, actor=state.actor), as_json)
+    _moved(endpoint, "paused", _move(endpoint, "pause"), as_json)
 
 
 @app.command("resume")
@@ -344,7 +361,7 @@ def resume(endpoint: EndpointArg, as_json: JsonOption = False) -> None:
 
     Example: shipyard rollout resume fraud
     """
-    _moved(endpoint, "resumed", state.workspace.rollouts.resume(endpoint, actor=state.actor), as_json)
+    _moved(endpoint, "resumed", _move(endpoint, "resume"), as_json)
 
 
 @app.command("abort")
@@ -357,4 +374,4 @@ def abort(
 
     Example: shipyard rollout abort fraud --reason "complaints from support"
     """
-    _moved(endpoint, "aborted", state.workspace.rollouts.abort(endpoint, reason=reason, actor=state.actor), as_json)
+    _moved(endpoint, "aborted", _move(endpoint, "abort", reason=reason), as_json)

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from shipyard.core.endpoints import Endpoint
+from shipyard.errors import ShipyardError
 from shipyard.services.audit import MAX_LIST, since_cutoff
 from shipyard.serving.auth import actor_of
 from shipyard.workspace import Workspace
@@ -57,7 +58,14 @@ def admin_router(workspace: Workspace) -> APIRouter:
 
     @router.get("/endpoints")
     def list_endpoints() -> list[dict[str, Any]]:
-        return [_endpoint(e) for e in endpoints.list()]
+        """Every endpoint, with the version its model names now (None when that no longer resolves)."""
+        return [_endpoint(e, _serves(e)) for e in endpoints.list()]
+
+    def _serves(endpoint: Endpoint) -> str | None:
+        try:
+            return endpoints.resolve(endpoint).version.ref
+        except ShipyardError:  # an alias removed or a version archived under it: listed all the same
+            return None
 
     @router.post("/endpoints", status_code=201)
     def create_endpoint(body: EndpointCreate, request: Request) -> dict[str, Any]:
@@ -93,14 +101,23 @@ def admin_router(workspace: Workspace) -> APIRouter:
     @router.get("/models")
     def list_models() -> list[dict[str, Any]]:
         return [
-            {"name": m.name, "latest_version": m.latest_version, "versions": m.versions, "aliases": dict(m.aliases)}
+            {
+                "name": m.name,
+                "latest_version": m.latest_version,
+                "versions": m.versions,
+                "aliases": dict(m.aliases),
+                "created_at": m.created_at.isoformat(),
+                "updated_at": m.updated_at.isoformat(),
+            }
             for m in registry.list_models()
         ]
 
     @router.get("/models/{ref}")
     def show_model(ref: str) -> dict[str, Any]:
-        card = registry.get(ref).to_dict()
+        version = registry.get(ref)
+        card = version.to_dict()
         card.pop("reference_profile", None)
+        card["identical_to"] = registry.identical_versions(version)
         return card
 
     @router.post("/models/{ref}/approve", responses={403: {"description": "The four-eyes rule"}})

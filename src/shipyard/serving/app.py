@@ -25,12 +25,14 @@ from shipyard.serving.auth import Authenticator, AuthMiddleware, is_loopback
 from shipyard.serving.controller import Controller, webhook_delivery
 from shipyard.serving.csrf import CrossSiteGuard
 from shipyard.serving.dataplane import DataPlane
+from shipyard.serving.key_routes import keys_router
 from shipyard.serving.metrics import ServingMetrics
 from shipyard.serving.models import ModelCache
 from shipyard.serving.monitoring_routes import monitoring_router
 from shipyard.serving.ratelimit import RATE_LIMIT_FILE_ENV, RateLimiter
 from shipyard.serving.recorder import Recorder, RecorderConfig
 from shipyard.serving.refresher import Refresher
+from shipyard.serving.registry_routes import registry_router
 from shipyard.serving.rest import PREDICT_OPENAPI, error_response, make_predict_route, request_id_for
 from shipyard.serving.rollout_routes import rollout_router
 from shipyard.serving.shadow import ShadowProcess
@@ -189,6 +191,8 @@ def create_app(
         return Response(content, media_type=media_type)
 
     app.include_router(admin_router(workspace))
+    app.include_router(registry_router(workspace, max_upload_bytes=settings.max_upload_bytes))
+    app.include_router(keys_router(workspace))
     app.include_router(rollout_router(workspace))
     app.include_router(v2_router(plane, max_bytes=settings.max_request_bytes))
     app.include_router(monitoring_router(workspace, recorder, max_bytes=settings.max_request_bytes))

@@ -9,13 +9,16 @@ origin. So a mutating request (POST, PUT, PATCH, DELETE) gets through only with
 - a body of type ``application/json`` (the V2 infer routes also take ``application/octet-stream``; they and
   REST predict also take no type at all, which is what Triton's clients and ``curl --data-binary`` send:
   a prediction changes nothing but the log and the rate-limit buckets), or
-- no body and the header ``X-Shipyard-Client`` (the Python client and the CLI always send it),
+- no body and the header ``X-Shipyard-Client`` (the Python client and the CLI always send it), or
+- for a model upload (``POST /v1/models/{name}/versions``), ``multipart/form-data`` with the header
+  ``X-Content-SHA256`` that the upload needs anyway,
 
 and is otherwise refused with 415 before any route runs. Health checks and reads (GET, HEAD) are untouched.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
@@ -26,6 +29,9 @@ CLIENT_HEADER = b"x-shipyard-client"
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 JSON = "application/json"
 BINARY = "application/octet-stream"
+MULTIPART = "multipart/form-data"
+UPLOAD_PATH = re.compile(r"^/v1/models/[^/]+/versions$")
+DIGEST_HEADER = b"x-content-sha256"
 
 
 class CrossSiteGuard:
@@ -52,6 +58,9 @@ def refusal(path: str, headers: dict[bytes, bytes]) -> str | None:
     if raw_type is not None:
         media_type = raw_type.decode("latin-1").split(";", 1)[0].strip().lower()
         if media_type == JSON or (v2_infer and media_type == BINARY):
+            return None
+        # A model upload is a form post, which a page could send, but not with the digest header it needs.
+        if media_type == MULTIPART and UPLOAD_PATH.match(path) and DIGEST_HEADER in headers:
             return None
         allowed = f"{JSON} or {BINARY}" if v2_infer else JSON
         shown = media_type[:60] or "(empty)"

@@ -26,7 +26,10 @@ from shipyard.errors import (
     RateLimitedError,
     ShipyardError,
     SignatureError,
+    SignatureInferenceError,
     StoreError,
+    UnsupportedModelError,
+    UntrustedArtifactError,
 )
 from shipyard.serving.redact import without_paths
 
@@ -45,6 +48,10 @@ STATUS_BY_ERROR: tuple[tuple[type[ShipyardError], int], ...] = (
     (SignatureError, 422),
     (InvalidArgumentError, 422),
     (InvalidRefError, 422),
+    # A model refused at registration (an upload): what was sent is the problem, not the server.
+    (SignatureInferenceError, 422),
+    (UnsupportedModelError, 422),
+    (UntrustedArtifactError, 422),
     # Raised to callers only when the version they asked for cannot load (a refused rollout candidate);
     # the server's own loading failures surface as 503 not_ready instead.
     (ModelLoadError, 422),
