@@ -52,7 +52,7 @@ class CliState:
     @property
     def remote(self) -> Client | None:
         """The server at SHIPYARD_URL (with SHIPYARD_API_KEY and SHIPYARD_CA_FILE), or None to use the local store."""
-        if self._remote is None and self.settings.url:
+        if self._remote is None and self._workspace is None and self.settings.url:  # an opened store stays in use
             from shipyard.client import Client
 
             self._remote = Client.from_settings(self.settings)

@@ -6,13 +6,16 @@ key that is not limited to some names, so a scoped admin key cannot mint itself 
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from shipyard.errors import InvalidArgumentError
 from shipyard.rollouts.spec import parse_duration
+from shipyard.services.keys import MAX_EXPIRY
 from shipyard.serving.auth import actor_of
 from shipyard.workspace import Workspace
 
@@ -27,6 +30,18 @@ class KeyCreate(BaseModel):
     expires_in_s: str | float | None = Field(None, examples=["90d", 3600], description="lifetime; none: never")
 
 
+def _lifetime(expires_in_s: str | float | None) -> timedelta | None:
+    """A key's lifetime; one beyond what a timedelta holds is refused like any other out of range."""
+    if expires_in_s is None:
+        return None
+    seconds = parse_duration(expires_in_s, option="expires_in_s")
+    if not math.isfinite(seconds) or not 0 < seconds <= MAX_EXPIRY.total_seconds():
+        raise InvalidArgumentError(
+            f"expires_in_s must be between 1 second and 10 years (e.g. 90d), got {str(expires_in_s)[:40]!r}"
+        )
+    return timedelta(seconds=seconds)
+
+
 def keys_router(workspace: Workspace) -> APIRouter:
     """Sync handlers: FastAPI runs them in its thread pool."""
     router = APIRouter(prefix="/v1/keys", tags=["keys"])
@@ -35,9 +50,7 @@ def keys_router(workspace: Workspace) -> APIRouter:
     @router.post("", status_code=201)
     def create_key(body: KeyCreate, request: Request) -> dict[str, Any]:
         """Create a key; ``secret`` in the answer is the only copy there will ever be."""
-        lifetime = None
-        if body.expires_in_s is not None:
-            lifetime = timedelta(seconds=parse_duration(body.expires_in_s, option="expires_in_s"))
+        lifetime = _lifetime(body.expires_in_s)
         key, secret = keys.create(
             body.name,
             role=body.role,
