@@ -174,7 +174,7 @@ class Settings(BaseSettings):
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"{value!r} must be an https:// URL naming a host")
-        if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        if parts.scheme == "http" and not is_loopback(parts.hostname):
             raise ValueError(f"{value!r} must use https:// (plain http is accepted only on loopback, for tests)")
         return value
 
@@ -274,8 +274,8 @@ class Settings(BaseSettings):
             ) from exc
 
 
-def _is_loopback(host: str) -> bool:
-    """The test and single-machine case for plain-HTTP OIDC URLs (config sits below serving's own check)."""
+def is_loopback(host: str) -> bool:
+    """This machine only: plain-HTTP OIDC URLs are allowed there, and a server bound there may run auth off."""
     import ipaddress
 
     if host == "localhost":

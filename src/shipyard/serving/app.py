@@ -18,10 +18,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 
-from shipyard.config import Settings
+from shipyard.config import Settings, is_loopback
 from shipyard.errors import ShipyardError
 from shipyard.serving.admin import admin_router
-from shipyard.serving.auth import Authenticator, AuthMiddleware, is_loopback
+from shipyard.serving.auth import Authenticator, AuthMiddleware
 from shipyard.serving.controller import Controller, webhook_delivery
 from shipyard.serving.csrf import CrossSiteGuard
 from shipyard.serving.dataplane import DataPlane

@@ -11,7 +11,6 @@ without one. A path that matches no rule (a 404 in the making) still needs valid
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import math
 import re
@@ -130,15 +129,6 @@ _WWW_AUTHENTICATE = 'Bearer realm="shipyard"'
 def _model_name(ref: str) -> str:
     """``fraud:3`` and ``fraud@champion`` are scoped by the model's name."""
     return re.split(r"[:@]", ref, maxsplit=1)[0]
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 TokenVerifier = Callable[[str], Principal]

@@ -92,7 +92,7 @@ def check_exposure(settings: Settings, host: str, *, insecure: bool) -> None:
     Auth is on when ``SHIPYARD_AUTH=required``, SSO tokens are configured or any API key exists; otherwise every
     caller would be an administrator, which is only acceptable on loopback (one user) or by an explicit choice.
     """
-    from shipyard.serving.auth import is_loopback
+    from shipyard.config import is_loopback
 
     if is_loopback(host) or settings.auth == "required" or settings.oidc_issuer is not None:
         return
