@@ -6,6 +6,10 @@ calibrator, labels and rewards, drift in later windows and an unrouted request; 
 candidate; a regressor with labels. The typed report must write the same keys in the same order, the same
 types and the same values (floats to a tolerance: they come from a model fit and SciPy), and must read its
 own JSON back into an equal report.
+
+The file grows only by additions: keys a later release adds are inserted where the service writes them, and no
+key written before is removed, renamed or changed (the classifier's ``average_precision``, ``brier_score``,
+``per_class`` and ``precision_recall_curve`` were added so).
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from shipyard.monitoring.calibration import CalibrationResult, ReliabilityBin
 from shipyard.monitoring.drift import FeatureDrift, Kind, StatResult, StatTest, WindowDrift
 from shipyard.monitoring.fairness import FairnessMetrics, GroupRates
 from shipyard.monitoring.metrics import ClassificationPerformance, RegressionPerformance, RewardSummary
+from shipyard.monitoring.precision_recall import ClassScores, PrecisionRecallCurve
 
 P_VALUE_TESTS = ("ks", "chi2")
 """Tests decided by a p-value: a null p-value in their JSON was an undefined (NaN) one, not an absent one."""
@@ -242,8 +243,32 @@ def calibration_from_dict(fields: Fields) -> CalibrationResult:
     )
 
 
+def _class_scores(fields: Fields) -> ClassScores:
+    return ClassScores(
+        label=fields.scalar("class"),
+        precision=fields.optional_number("precision"),
+        recall=fields.optional_number("recall"),
+        f1=fields.optional_number("f1"),
+        support=fields.integer("support"),
+        predicted=fields.integer("predicted"),
+    )
+
+
+def _precision_recall_curve(fields: Fields) -> PrecisionRecallCurve:
+    return PrecisionRecallCurve(
+        positive=fields.scalar("positive"),
+        precision=fields.numbers("precision"),
+        recall=fields.numbers("recall"),
+        thresholds=fields.numbers("thresholds"),
+        points=fields.integer("points"),
+    )
+
+
 def classification_from_dict(fields: Fields) -> ClassificationPerformance:
+    """A classifier's figures; those added later (Brier score, per-class rates, the precision-recall curve) are
+    read when present, so a report from an older release still reads, with them None or empty."""
     calibration = fields.optional_section("calibration")
+    curve = fields.optional_section("precision_recall_curve") if fields.has("precision_recall_curve") else None
     return ClassificationPerformance(
         n=fields.integer("n"),
         classes=fields.scalars("classes"),
@@ -261,6 +286,10 @@ def classification_from_dict(fields: Fields) -> ClassificationPerformance:
         unknown_predictions=fields.integer("unknown_predictions"),
         unknown_label_values=fields.texts("unknown_label_values"),
         notes=fields.notes("notes"),
+        brier_score=fields.optional_number("brier_score") if fields.has("brier_score") else None,
+        average_precision=fields.optional_number("average_precision") if fields.has("average_precision") else None,
+        per_class=tuple(_class_scores(item) for item in fields.objects("per_class")) if fields.has("per_class") else (),
+        precision_recall_curve=_precision_recall_curve(curve) if curve is not None else None,
     )
 
 

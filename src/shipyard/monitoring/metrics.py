@@ -37,6 +37,13 @@ from shipyard.monitoring.labels import (
     probability_rows,
     resolve_classes,
 )
+from shipyard.monitoring.precision_recall import (
+    ClassScores,
+    PrecisionRecallCurve,
+    per_class_scores,
+    precision_recall,
+    undefined_note,
+)
 
 MAX_UNKNOWN_SHOWN = 10
 
@@ -48,7 +55,12 @@ MAX_UNKNOWN_SHOWN = 10
 class ClassificationPerformance:
     """How a classifier did on labelled rows. ``average`` says how precision, recall, F1 and ROC AUC were
     taken: ``binary`` (for ``positive``), ``one_vs_rest`` (a multiclass model scored for ``positive``) or
-    ``macro`` (unweighted mean over classes). Confusion matrix rows are true classes, columns predicted."""
+    ``macro`` (unweighted mean over classes). Confusion matrix rows are true classes, columns predicted.
+
+    ``brier_score`` is the binary Brier score on the positive class's probability for two classes (scikit-learn's
+    ``brier_score_loss``, in [0, 1]) and the multi-class Brier score, squared error summed over the classes
+    (in [0, 2]), for more. ``per_class`` holds each class's precision, recall, F1 and support;
+    ``average_precision`` and ``precision_recall_curve`` are for the scored class (``positive``)."""
 
     n: int
     classes: tuple[Any, ...]
@@ -66,6 +78,10 @@ class ClassificationPerformance:
     unknown_predictions: int = 0
     unknown_label_values: tuple[str, ...] = ()
     notes: Mapping[str, str] = field(default_factory=dict)
+    brier_score: float | None = None
+    average_precision: float | None = None
+    per_class: tuple[ClassScores, ...] = ()
+    precision_recall_curve: PrecisionRecallCurve | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -78,12 +94,18 @@ class ClassificationPerformance:
             "recall": finite_or_none(self.recall),
             "f1": finite_or_none(self.f1),
             "roc_auc": finite_or_none(self.roc_auc),
+            "average_precision": finite_or_none(self.average_precision),
             "log_loss": finite_or_none(self.log_loss),
+            "brier_score": finite_or_none(self.brier_score),
             "calibration": self.calibration.to_dict() if self.calibration is not None else None,
             "confusion_matrix": {
                 "labels": [json_value(c) for c in self.classes],
                 "matrix": [list(row) for row in self.confusion_matrix],
             },
+            "per_class": [c.to_dict() for c in self.per_class],
+            "precision_recall_curve": (
+                self.precision_recall_curve.to_dict() if self.precision_recall_curve is not None else None
+            ),
             "unknown_labels": self.unknown_labels,
             "unknown_predictions": self.unknown_predictions,
             "unknown_label_values": list(self.unknown_label_values),
@@ -136,6 +158,37 @@ def _roc_auc(
     return float(np.mean(defined))
 
 
+def _brier_score(codes: np.ndarray, proba: np.ndarray, positive_index: int | None) -> float:
+    """Two classes: mean squared error of the positive class's probability (scikit-learn's binary Brier).
+    More: the multi-class Brier score, squared error summed over classes, averaged over rows."""
+    k = proba.shape[1]
+    if k == 2:
+        index = 1 if positive_index is None else positive_index
+        return float(np.mean(np.square(proba[:, index] - (codes == index))))
+    truth = np.zeros_like(proba)
+    truth[np.arange(codes.size), codes] = 1.0
+    return float(np.mean(np.square(proba - truth).sum(axis=1)))
+
+
+def _precision_recall(
+    codes: np.ndarray, proba: np.ndarray, positive_index: int | None, classes: Sequence[Any], notes: dict[str, str]
+) -> tuple[PrecisionRecallCurve | None, float | None]:
+    if positive_index is None:
+        notes["average_precision"] = (
+            "average precision and the precision-recall curve are for one scored class; pass positive= to pick "
+            "one of a multiclass model's classes"
+        )
+        return None, None
+    result = precision_recall(codes == positive_index, proba[:, positive_index], positive=classes[positive_index])
+    if result is None:
+        present = [json_value(classes[c]) for c in np.unique(codes).tolist()]
+        notes["average_precision"] = (
+            f"average precision needs rows of the positive class and of others; labels hold only {present}"
+        )
+        return None, None
+    return result
+
+
 def _log_loss(codes: np.ndarray, proba: np.ndarray) -> float:
     # Clipped as scikit-learn does, so one confident miss costs ~36 nats rather than infinity.
     eps = np.finfo(np.float64).eps
@@ -169,7 +222,8 @@ def classification_performance(
     positive: Any = None,
     calibration_bins: int = DEFAULT_CALIBRATION_BINS,
 ) -> ClassificationPerformance:
-    """Accuracy, precision, recall, F1, ROC AUC, log loss, calibration and the confusion matrix.
+    """Accuracy, precision, recall, F1, ROC AUC, log loss, Brier score, calibration, the confusion matrix,
+    per-class precision/recall/F1/support, and average precision with its precision-recall curve.
 
     ``probabilities`` is (n, k) in ``classes`` order (the model's); without it the probability-based figures
     are None. Binary models are scored for ``positive`` (default: the second class, as scikit-learn does),
@@ -219,6 +273,10 @@ def classification_performance(
         return ClassificationPerformance(**common, **empty)
 
     precision, recall, f1, predicted, actual = _rates(matrix)
+    per_class = per_class_scores(matrix, resolved)
+    undefined = undefined_note(per_class)
+    if undefined is not None:
+        notes["per_class"] = undefined
     if positive_index is not None:
         scores = (precision[positive_index], recall[positive_index], f1[positive_index])
         name = json_value(resolved[positive_index])
@@ -233,20 +291,26 @@ def classification_performance(
                 "classes never predicted (or never seen) count as 0 in the macro average, as in scikit-learn"
             )
 
-    roc_auc = log_loss = calibration = None
+    roc_auc = log_loss = calibration = brier = average_precision = curve = None
     if proba is None:
-        notes["probabilities"] = "no probabilities given: ROC AUC, log loss and calibration need them"
+        notes["probabilities"] = (
+            "no probabilities given: ROC AUC, average precision, log loss, Brier score and calibration need them"
+        )
     else:
         rows = proba[scored]
         finite = np.isfinite(rows).all(axis=1)
         if not finite.all():
             notes["probabilities"] = (
-                f"{int((~finite).sum())} scored rows have no probabilities and are left out of ROC AUC, log loss "
-                "and calibration"
+                f"{int((~finite).sum())} scored rows have no probabilities and are left out of ROC AUC, average "
+                "precision, log loss, Brier score and calibration"
             )
         if finite.any():
             roc_auc = _roc_auc(t[finite], rows[finite], positive_index, resolved, notes)
+            curve, average_precision = _precision_recall(t[finite], rows[finite], positive_index, resolved, notes)
             log_loss = _log_loss(t[finite], rows[finite])
+            brier = _brier_score(t[finite], rows[finite], positive_index)
+            if k > 2:
+                notes["brier_score"] = f"multi-class Brier score: squared error summed over the {k} classes, in [0, 2]"
             calibration = with_positive(
                 reliability(t[finite], rows[finite], positive_index, calibration_bins),
                 positive=common["positive"],
@@ -261,6 +325,10 @@ def classification_performance(
         roc_auc=roc_auc,
         log_loss=log_loss,
         calibration=calibration,
+        brier_score=brier,
+        average_precision=average_precision,
+        per_class=per_class,
+        precision_recall_curve=curve,
     )
 
 
