@@ -2,8 +2,8 @@
 
 Built from closed-form distributions (no randomness), so every run renders the same report. The full report
 has every section a report can hold: drift with an untested feature and the prediction, data quality,
-classification performance with calibration, a confusion matrix, notes and rewards, regression performance,
-the label-free estimate, fairness, a timeline and unrouted requests.
+classification performance with calibration, a confusion matrix, per-class figures, the precision-recall curve,
+notes and rewards, regression performance, the label-free estimate, fairness, a timeline and unrouted requests.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from shipyard.monitoring.calibration import CalibrationResult, ReliabilityBin
 from shipyard.monitoring.drift import FeatureDrift, StatResult, WindowDrift
 from shipyard.monitoring.fairness import FairnessMetrics, GroupRates
 from shipyard.monitoring.metrics import ClassificationPerformance, RegressionPerformance, RewardSummary
+from shipyard.monitoring.precision_recall import ClassScores, PrecisionRecallCurve
 from shipyard.monitoring.report import (
     CalibrationBasis,
     DataQuality,
@@ -149,6 +150,15 @@ def _calibration() -> CalibrationResult:
     return CalibrationResult("positive_class", 1, 1000, 0.03, tuple(bins))
 
 
+def _precision_recall_curve() -> PrecisionRecallCurve:
+    """A thinned curve of a good model, 21 of its 980 points: recall falls from 1 to 0 as precision rises from
+    the share of positives (0.26) to 1."""
+    recall = tuple(round(1 - i / 20, 3) for i in range(21))
+    precision = (*(round(0.26 + 0.74 * (i / 20) ** 0.5, 3) for i in range(20)), 1.0)
+    thresholds = tuple(round(i / 20, 3) for i in range(20))
+    return PrecisionRecallCurve(positive=1, precision=precision, recall=recall, thresholds=thresholds, points=980)
+
+
 def _quality(features: tuple[FeatureDrift, ...]) -> DataQuality:
     return DataQuality(
         rejected_requests=3,
@@ -207,6 +217,13 @@ def full_version(name: str = "fraud:3", *, extra_feature: str | None = None) -> 
         calibration=_calibration(),
         confusion_matrix=((700, 40), (30, 230)),
         notes={"precision": "counted as 0 where no row was predicted positive, as scikit-learn does"},
+        brier_score=0.061,
+        average_precision=0.912,
+        per_class=(
+            ClassScores(0, 0.959, 0.946, 0.952, 740, 730),
+            ClassScores(1, 0.852, 0.885, 0.868, 260, 270),
+        ),
+        precision_recall_curve=_precision_recall_curve(),
     )
     fairness = FairnessMetrics(
         n=1020,

@@ -35,18 +35,19 @@ from shipyard.reporting.markup import (
     table,
     time_figure,
 )
-from shipyard.reporting.svg import CalibrationPoint, Series, reliability_chart
+from shipyard.reporting.svg import CalibrationPoint, Series, precision_recall_chart, reliability_chart
 from shipyard.reporting.timeline import Timeline
 
 MAX_CONFUSION_CLASSES = 20  # a bigger matrix is unreadable as a table, and the per-class figures say more
+MAX_PER_CLASS_ROWS = 100  # one row per class; past this the file grows more than a reader gains
 
 
 def figures_of(performance: Performance) -> list[tuple[str, float | None]]:
     """The model's own figures by display name: a classifier's or a regressor's, none before labels."""
     c, r = performance.classification, performance.regression
     if c is not None:
-        values = (c.accuracy, c.precision, c.recall, c.f1, c.roc_auc, c.log_loss)
-        names = ("accuracy", "precision", "recall", "F1", "ROC AUC", "log loss")
+        values = (c.accuracy, c.precision, c.recall, c.f1, c.roc_auc, c.average_precision, c.log_loss, c.brier_score)
+        names = ("accuracy", "precision", "recall", "F1", "ROC AUC", "average precision", "log loss", "Brier score")
         return [(name, finite(value)) for name, value in zip(names, values, strict=True)]
     if r is not None:
         return [("MAE", finite(r.mae)), ("RMSE", finite(r.rmse)), ("R²", finite(r.r2)), ("bias", finite(r.mean_error))]
@@ -95,6 +96,63 @@ def _confusion(classification: ClassificationPerformance | None) -> str:
     return f'<figure class="confusion"><figcaption>Confusion matrix</figcaption>{grid}</figure>'
 
 
+def per_class_rows(classification: ClassificationPerformance) -> list[tuple[str, str, str, str, str, str]]:
+    """(class, precision, recall, F1, support, predicted) as display text, in the model's class order."""
+    return [
+        (
+            label_text(c.label, MISSING),
+            fmt_number(finite(c.precision)),
+            fmt_number(finite(c.recall)),
+            fmt_number(finite(c.f1)),
+            fmt_count(c.support),
+            fmt_count(c.predicted),
+        )
+        for c in classification.per_class
+    ]
+
+
+def _per_class(classification: ClassificationPerformance | None) -> str:
+    if classification is None or not classification.per_class:
+        return ""
+    rows = [
+        f'<tr><th scope="row">{escape(label)}</th>' + "".join(cell(v, numeric=True) for v in values) + "</tr>"
+        for label, *values in per_class_rows(classification)[:MAX_PER_CLASS_ROWS]
+    ]
+    grid = table(
+        ["class", "precision", "recall", "F1", "support", "predicted"], rows, numeric={1, 2, 3, 4, 5}, css="per-class"
+    )
+    rest = len(classification.per_class) - MAX_PER_CLASS_ROWS
+    more = empty(f"{rest} more classes not listed; the report's JSON has them all.") if rest > 0 else ""
+    return f'<figure class="per-class"><figcaption>Per class</figcaption>{grid}{more}</figure>'
+
+
+def _precision_recall(classification: ClassificationPerformance | None) -> str:
+    curve = classification.precision_recall_curve if classification is not None else None
+    if classification is None or curve is None or not curve.recall:
+        return ""
+    positive = label_text(curve.positive, MISSING)
+    average = fmt_number(finite(classification.average_precision))
+    caption = f"Precision-recall curve for {positive} (average precision {average})"
+    # The first stored point is the lowest threshold, where every row counts as positive: its precision is the
+    # share of positives, what a model guessing at random would score.
+    chart = precision_recall_chart(
+        title=caption,
+        recall=curve.recall,
+        precision=curve.precision,
+        thresholds=curve.thresholds,
+        baseline=finite(curve.precision[0]),
+        color=ACCURACY_COLOR,
+        baseline_color=DIAGONAL_COLOR,
+    )
+    thinned = (
+        f" · {fmt_count(len(curve.recall))} of {fmt_count(curve.points)} points"
+        if curve.points > len(curve.recall)
+        else ""
+    )
+    detail = f'<span class="muted">{escape(thinned)}</span>' if thinned else ""
+    return f'<figure class="precision-recall"><figcaption>{escape(caption)}{detail}</figcaption>{chart}</figure>'
+
+
 def performance_section(version: VersionReport, timeline: Timeline, endpoint: str) -> str:
     """Metrics from labelled feedback, the label-free estimate, and both per window."""
     performance = version.performance
@@ -104,6 +162,8 @@ def performance_section(version: VersionReport, timeline: Timeline, endpoint: st
         parts.append(figures(_performance_figures(performance)))
         parts.append(notes_list([(k, v) for k, v in notes_of(performance).items() if v]))
         parts.append(_confusion(performance.classification))
+        parts.append(_per_class(performance.classification))
+        parts.append(_precision_recall(performance.classification))
     else:
         parts.append(
             empty(

@@ -1,4 +1,4 @@
-"""Small inline-SVG charts (grouped bars, lines over time, a reliability curve) drawn in Python.
+"""Small inline-SVG charts (grouped bars, lines over time, a reliability and a precision-recall curve) in Python.
 
 The report must open offline and stay one file, so no JavaScript plotting library: each chart is a
 few hundred bytes of SVG with an accessible name (`role="img"`, `aria-label`, `<title>`) and
@@ -326,6 +326,56 @@ class CalibrationPoint:
     count: float | None
 
 
+@dataclass(frozen=True)
+class _UnitSquare:
+    """A square plot of [0, 1] by [0, 1] (both axes probabilities or rates) and where it sits in the SVG."""
+
+    left: float
+    top: float
+    side: float
+
+    def x(self, value: float) -> float:
+        return self.left + self.side * min(max(value, 0.0), 1.0)
+
+    def y(self, value: float) -> float:
+        return self.top + self.side - self.side * min(max(value, 0.0), 1.0)
+
+
+def _unit_square(
+    *,
+    title: str,
+    description: str,
+    legend_items: Sequence[tuple[str, str, str, bool]],
+    x_label: str,
+    y_label: str,
+    size: int,
+) -> tuple[list[str], _UnitSquare]:
+    """The opening, legend, grid and labelled axes of a square chart of two quantities in [0, 1]."""
+    legend, legend_px = _legend(legend_items, size)
+    left, top = MARGIN_LEFT, legend_px + 4
+    side = size - MARGIN_LEFT - MARGIN_RIGHT
+    right, bottom = left + side, top + side
+    height = bottom + MARGIN_BOTTOM
+    ticks = [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
+    square = _UnitSquare(left, top, side)
+    parts = [_open(title, size, height, description)]
+    parts += legend
+    parts += _y_axis(
+        ticks, to_y=square.y, left=left, right=right, label=y_label, top=top, bottom=bottom, fmt=fmt_number
+    )
+    for tick in ticks:
+        px = _num(square.x(tick))
+        parts.append(f'<line class="grid" x1="{px}" y1="{_num(top)}" x2="{px}" y2="{_num(bottom)}"/>')
+        parts.append(
+            f'<text class="tick" x="{px}" y="{_num(bottom + 16)}" text-anchor="middle">{fmt_number(tick)}</text>'
+        )
+    parts.append(
+        f'<text class="axis-label" x="{_num((left + right) / 2)}" y="{height - 6}" text-anchor="middle">'
+        f"{escape(x_label)}</text>"
+    )
+    return parts, square
+
+
 def reliability_chart(
     *, title: str, points: Sequence[CalibrationPoint], color: str, diagonal_color: str, size: int = 320
 ) -> str:
@@ -333,36 +383,15 @@ def reliability_chart(
 
     Dot area grows with the bin's count, so a wild point backed by three predictions reads as such.
     """
-    legend, legend_px = _legend(
-        [("model", color, "line", False), ("perfectly calibrated", diagonal_color, "line", True)], size
+    parts, square = _unit_square(
+        title=title,
+        description=f"{len(points)} probability bins against the diagonal",
+        legend_items=[("model", color, "line", False), ("perfectly calibrated", diagonal_color, "line", True)],
+        x_label="mean predicted probability",
+        y_label="fraction positive",
+        size=size,
     )
-    left, top = MARGIN_LEFT, legend_px + 4
-    side = size - MARGIN_LEFT - MARGIN_RIGHT
-    right, bottom = left + side, top + side
-    height = bottom + MARGIN_BOTTOM
-    ticks = [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
-
-    def to_x(value: float) -> float:
-        return left + side * min(max(value, 0.0), 1.0)
-
-    def to_y(value: float) -> float:
-        return bottom - side * min(max(value, 0.0), 1.0)
-
-    parts = [_open(title, size, height, f"{len(points)} probability bins against the diagonal")]
-    parts += legend
-    parts += _y_axis(
-        ticks, to_y=to_y, left=left, right=right, label="fraction positive", top=top, bottom=bottom, fmt=fmt_number
-    )
-    for tick in ticks:
-        px = _num(to_x(tick))
-        parts.append(f'<line class="grid" x1="{px}" y1="{_num(top)}" x2="{px}" y2="{_num(bottom)}"/>')
-        parts.append(
-            f'<text class="tick" x="{px}" y="{_num(bottom + 16)}" text-anchor="middle">{fmt_number(tick)}</text>'
-        )
-    parts.append(
-        f'<text class="axis-label" x="{_num((left + right) / 2)}" y="{height - 6}" text-anchor="middle">'
-        "mean predicted probability</text>"
-    )
+    to_x, to_y = square.x, square.y
     parts.append(
         f'<line x1="{_num(to_x(0))}" y1="{_num(to_y(0))}" x2="{_num(to_x(1))}" y2="{_num(to_y(1))}" '
         f'stroke="{diagonal_color}" stroke-width="1.5" stroke-dasharray="5 3"/>'
@@ -382,6 +411,59 @@ def reliability_chart(
         parts.append(
             f'<circle cx="{_num(to_x(p.mean_predicted))}" cy="{_num(to_y(p.fraction_positive))}" '
             f'r="{_num(radius)}" fill="{color}" fill-opacity="0.75"><title>{escape(tip)}</title></circle>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def precision_recall_chart(
+    *,
+    title: str,
+    recall: Sequence[float],
+    precision: Sequence[float],
+    thresholds: Sequence[float],
+    baseline: float | None,
+    color: str,
+    baseline_color: str,
+    size: int = 320,
+) -> str:
+    """Precision against recall as steps (the area under them is average precision), with the precision a
+    model guessing at random would have (the share of positives) as a dashed line.
+
+    Points come ordered by rising threshold (falling recall), as the report stores them; each carries its
+    threshold in a tooltip, which is what a reader picking an operating point wants.
+    """
+    items = [("model", color, "line", False)]
+    if baseline is not None:
+        items.append(("random guess (share of positives)", baseline_color, "line", True))
+    parts, square = _unit_square(
+        title=title,
+        description=f"{len(recall)} points of the precision-recall curve",
+        legend_items=items,
+        x_label="recall",
+        y_label="precision",
+        size=size,
+    )
+    if baseline is not None:
+        y = _num(square.y(baseline))
+        parts.append(
+            f'<line x1="{_num(square.x(0))}" y1="{y}" x2="{_num(square.x(1))}" y2="{y}" stroke="{baseline_color}" '
+            'stroke-width="1.5" stroke-dasharray="5 3"/>'
+        )
+    # Steps as scikit-learn's display draws them: from recall 0 upwards, precision held until the next point.
+    pairs = sorted(zip(recall, precision, strict=False), key=lambda p: p[0])
+    steps: list[str] = []
+    for i, (r, p) in enumerate(pairs):
+        if i:
+            steps.append(f"{_num(square.x(r))},{_num(square.y(pairs[i - 1][1]))}")
+        steps.append(f"{_num(square.x(r))},{_num(square.y(p))}")
+    if len(steps) > 1:
+        parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="2" points="{" ".join(steps)}"/>')
+    for r, p, t in zip(recall, precision, thresholds, strict=False):
+        tip = f"threshold {fmt_number(t)}: precision {fmt_number(p)}, recall {fmt_number(r)}"
+        parts.append(
+            f'<circle cx="{_num(square.x(r))}" cy="{_num(square.y(p))}" r="2" fill="{color}">'
+            f"<title>{escape(tip)}</title></circle>"
         )
     parts.append("</svg>")
     return "".join(parts)

@@ -2,8 +2,8 @@
 
 The terminal view answers "is this model still fine?" at a glance: one table of features per
 version with the drifted ones on top in red, then one line each for traffic, performance, the
-label-free estimate, fairness and data quality. Lines are plain text first (`summary_lines` serves
-notifiers and logs too) and styled only here.
+label-free estimate, fairness and data quality, and a classifier's per-class figures as a small table.
+Lines are plain text first (`summary_lines` serves notifiers and logs too) and styled only here.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from shipyard.reporting.fields import (
     tested,
     unrouted_text,
 )
-from shipyard.reporting.labelled import figures_of
+from shipyard.reporting.labelled import figures_of, per_class_rows
 
 
 def render_terminal(report: MonitoringReport, console: Console) -> None:
@@ -65,6 +65,9 @@ def render_terminal(report: MonitoringReport, console: Console) -> None:
             console.print(table)
         for label, line in version_lines(version):
             console.print(Text.assemble((f"{label}: ", "bold"), _styled(label, line)), highlight=False)
+        per_class = _per_class_table(version.performance)
+        if per_class is not None:
+            console.print(per_class)
 
 
 def summary_lines(report: MonitoringReport) -> list[str]:
@@ -212,7 +215,25 @@ def _drift(drift: WindowDrift | None) -> str:
 
 
 # The figures the one-line summary shows of a classifier's and of a regressor's.
-SUMMARY_FIGURES = ("accuracy", "F1", "ROC AUC", "MAE", "RMSE", "R²")
+SUMMARY_FIGURES = ("accuracy", "F1", "ROC AUC", "average precision", "Brier score", "MAE", "RMSE", "R²")
+MAX_PER_CLASS_ROWS = 20  # the terminal shows the first classes; the HTML report and the JSON have them all
+
+
+def _per_class_table(performance: Performance | None) -> Table | None:
+    """Precision, recall, F1, support and predicted count per class, in the model's class order."""
+    classification = performance.classification if performance is not None else None
+    if classification is None or not classification.per_class:
+        return None
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, expand=False, title_justify="left")
+    table.add_column("class", overflow="fold", min_width=FEATURE_MIN_WIDTH)
+    for column in ("precision", "recall", "F1", "support", "predicted"):
+        table.add_column(column, justify="right", no_wrap=True)
+    rows = per_class_rows(classification)
+    for label, *values in rows[:MAX_PER_CLASS_ROWS]:
+        table.add_row(Text(label), *(Text(v) for v in values))  # Text: class names are user data, not markup
+    if len(rows) > MAX_PER_CLASS_ROWS:
+        table.caption = f"{len(rows) - MAX_PER_CLASS_ROWS} more classes in the HTML report"
+    return table
 
 
 def _performance(performance: Performance | None) -> str:

@@ -325,3 +325,66 @@ def test_axis_ticks_are_round_and_cover_the_range(low: float, high: float) -> No
     steps = {round(b - a, 9) for a, b in itertools.pairwise(ticks)}
     assert len(steps) == 1
     assert nice_ticks(0.0, 2.0, integer=True) == [0.0, 1.0, 2.0]
+
+
+def _per_class_rows(page_source: str) -> list[list[str]]:
+    body = page_source.split('class="per-class"', 2)[2].split("</tbody>")[0]  # the figure, then its table
+    return [re.findall(r">([^<>]+)</t[hd]>", row) for row in body.split("<tr>")[2:]]
+
+
+def test_html_shows_brier_score_per_class_figures_and_the_precision_recall_curve() -> None:
+    source = render_html(full_report())
+    page = parse(source)
+    text = " ".join(page.text)
+    for figure in ("average precision", "0.912", "Brier score", "0.061", "Per class"):
+        assert figure in text, figure
+    assert _per_class_rows(source)[:2] == [
+        ["0", "0.959", "0.946", "0.952", "740", "730"],
+        ["1", "0.852", "0.885", "0.868", "260", "270"],
+    ]
+    charts = [svg for svg in page.svgs if (svg["attrs"].get("aria-label") or "").startswith("Precision-recall")]
+    assert [c["attrs"]["aria-label"] for c in charts] == ["Precision-recall curve for 1 (average precision 0.912)"]
+    assert "21 of 980 points" in text  # the report keeps a thinned curve and says so
+    assert "threshold 0.5: precision" in text  # each point's threshold, for picking an operating point
+    assert "random guess (share of positives)" in text
+
+
+def test_an_undefined_per_class_rate_is_a_dash_and_its_note_is_shown() -> None:
+    report = full_report()
+    version = report.versions[0]
+    assert version.performance is not None and version.performance.classification is not None
+    classification = version.performance.classification
+    never = replace(classification.per_class[1], precision=None, predicted=0)
+    note = "precision is undefined for classes never predicted: [1]"
+    classification = replace(
+        classification,
+        per_class=(classification.per_class[0], never),
+        precision_recall_curve=None,
+        average_precision=None,
+        notes={**classification.notes, "per_class": note},
+    )
+    report = _with_first_version(
+        report, replace(version, performance=replace(version.performance, classification=classification))
+    )
+    source = render_html(report)
+    text = " ".join(parse(source).text)
+    assert _per_class_rows(source)[1][:2] == ["1", "\N{EN DASH}"]
+    assert note in text
+    assert "Precision-recall curve" not in text
+    terminal = _terminal(report)
+    assert not re.search(r"\b(nan|none)\b", terminal, flags=re.IGNORECASE)
+
+
+def test_terminal_shows_the_new_figures_and_a_per_class_table() -> None:
+    text = _terminal(full_report())
+    flat = " ".join(text.split())
+    assert "average precision 0.912" in flat and "Brier score 0.061" in flat
+    rows = [line.split() for line in text.split("fraud:2")[0].splitlines()]
+    assert rows[_row_index(rows, "precision")][1:] == ["precision", "recall", "F1", "support", "predicted"]
+    assert ["0", "0.959", "0.946", "0.952", "740", "730"] in rows
+    narrow = _terminal(full_report(), width=40)
+    assert all(len(line) <= 40 for line in narrow.splitlines())
+
+
+def _row_index(rows: list[list[str]], second: str) -> int:
+    return next(i for i, row in enumerate(rows) if len(row) > 1 and row[1] == second)
