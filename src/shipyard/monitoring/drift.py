@@ -17,16 +17,23 @@ Every measure that applies is computed and reported:
 One of them decides, by the size of the live window (the "default test"). Below ``large_window_rows``
 live values (1,000 by default) a p-value decides, KS for numbers and chi-square for categories, at
 ``alpha``: effect sizes on small samples mostly measure sampling noise (PSI's floor is about
-(bins - 1)(1/n_ref + 1/n_live)). From 1,000 values on an effect size decides, PSI > 0.2 for numbers (or
-normalised Wasserstein > 0.1) and JS > 0.1 for categories: with tens of thousands of rows every p-value is
-tiny, and differences too small to matter would raise alarms. Evidently follows the same rule of thumb.
+(bins - 1)(1/n_ref + 1/n_live)). From 1,000 values on an effect size decides, PSI > 0.2 or normalised
+Wasserstein > 0.1 for numbers (whichever is further past its threshold decides) and JS > 0.1 for
+categories: with tens of thousands of rows every p-value is tiny, and differences too small to matter
+would raise alarms. Evidently follows the same rule of thumb. PSI alone would miss a standard deviation
+grown by half (0.194 over ten deciles); Wasserstein alone reads a heavy tail's shift less than PSI does.
+
+A window tests many features at once, so its p-values are corrected (Holm by default, see
+``DriftThresholds``): without it, 30 features at alpha 0.05 flag a window without drift a third of the
+time. Beside that verdict stands the dataset-level one: the share of tested features that drifted against
+``drift_share``.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, cast
 
 import numpy as np
@@ -34,6 +41,7 @@ import numpy as np
 from shipyard.core.histograms import psi as psi_of_counts
 from shipyard.core.jsonsafe import finite_or_none
 from shipyard.core.profile import OTHER, CategoricalProfile, FeatureProfile, NumericProfile, ReferenceProfile
+from shipyard.errors import InvalidArgumentError
 from shipyard.monitoring.divergence import (
     RARE,
     chi_square,
@@ -174,13 +182,21 @@ class FeatureDrift:
 
 @dataclass(frozen=True, slots=True)
 class WindowDrift:
-    """A window's verdict: drifted when any feature or the prediction is, features sorted worst first."""
+    """A window's verdict: drifted when any feature or the prediction is, features sorted worst first.
+
+    Features' p-values are judged after ``correction``. ``drift_share`` is the share of tested features
+    that drifted (None when none was tested); ``dataset_drifted`` says it is above ``drift_share_threshold``,
+    the dataset-level rule Evidently's preset applies.
+    """
 
     drifted: bool
     drifted_features: tuple[str, ...]
     features: tuple[FeatureDrift, ...]
     prediction: FeatureDrift | None
     correction: str = "none"
+    drift_share: float | None = None
+    drift_share_threshold: float = 0.5
+    dataset_drifted: bool = False
 
     def feature(self, name: str) -> FeatureDrift:
         """One feature's result by name; KeyError names the features there are."""
@@ -200,6 +216,9 @@ class WindowDrift:
             "correction": self.correction,
             "features": [f.to_dict() for f in self.features],
             "prediction": self.prediction.to_dict() if self.prediction else None,
+            "drift_share": self.drift_share,
+            "drift_share_threshold": self.drift_share_threshold,
+            "dataset_drifted": self.dataset_drifted,
         }
 
 
@@ -266,9 +285,16 @@ def _numeric_drift(
     note = _too_few(live, thresholds)
     test: StatTest | None = None
     if note is None:
-        test = "ks" if live.count < thresholds.large_window_rows else cast(StatTest, thresholds.numeric_effect)
-        if test == "wasserstein" and normalised is None:
+        effect = thresholds.numeric_effect
+        if live.count < thresholds.large_window_rows:
+            test = "ks"
+        elif effect == "psi_or_wasserstein":
+            # Either one past its threshold drifts the feature; the one further past it is reported.
+            test = max(stats[2:] + stats[:1], key=lambda s: s.severity).test  # Wasserstein first on ties
+        elif effect == "wasserstein" and normalised is None:
             test, note = "psi", "the reference is constant, so Wasserstein cannot be normalised: PSI decides"
+        else:
+            test = cast(StatTest, effect)
     # Group boundaries: the fine edge after the last bin of every group but the last.
     last_bins = np.flatnonzero(np.diff(groups)) if groups.size > 1 else np.array([], dtype=np.int64)
     cuts = [float(reference.edges[i]) for i in last_bins]
@@ -373,10 +399,6 @@ def feature_drift(
     return _feature_drift(name, reference, live, chosen, chosen.alpha)
 
 
-def _decidable(reference: FeatureProfile | None, live: FeatureProfile | None, thresholds: FeatureThresholds) -> bool:
-    return _incompatible(reference, live) is None and live is not None and live.count >= thresholds.min_rows
-
-
 def window_drift(
     reference: ReferenceProfile,
     live_features: Mapping[str, FeatureProfile],
@@ -394,16 +416,65 @@ def window_drift(
     pairs = [(n, reference.features.get(n), live_features.get(n), chosen.for_feature(n)) for n in names]
     if live_prediction is not None:
         pairs.append((PREDICTION, reference.prediction, live_prediction, chosen.for_prediction()))
-    tested = sum(_decidable(r, lv, t) for _, r, lv, t in pairs)
-    divisor = max(1, tested) if chosen.correction == "bonferroni" else 1
-    results = [_feature_drift(n, r, lv, t, t.alpha / divisor) for n, r, lv, t in pairs]
+    results = [_feature_drift(n, r, lv, t, t.alpha) for n, r, lv, t in pairs]
+    # The family: the p-value of every tested feature (and the prediction), each over its own alpha.
+    family = [_p_value(f) / t.alpha for f, (_, _, _, t) in zip(results, pairs, strict=True) if f.test]
+    factor = correction_factor(family, chosen.correction)
+    if factor != 1.0:
+        results = [_judged_at(f, t.alpha * factor) for f, (_, _, _, t) in zip(results, pairs, strict=True)]
     prediction = results.pop() if live_prediction is not None else None
     results.sort(key=lambda f: (not f.drifted, f.test is None, -f.severity))
     drifted_features = tuple(f.feature for f in results if f.drifted)
+    tested = sum(1 for f in results if f.test is not None)
+    share = len(drifted_features) / tested if tested else None
     return WindowDrift(
         drifted=bool(drifted_features) or bool(prediction and prediction.drifted),
         drifted_features=drifted_features,
         features=tuple(results),
         prediction=prediction,
         correction=chosen.correction,
+        drift_share=share,
+        drift_share_threshold=chosen.drift_share,
+        dataset_drifted=share is not None and share > chosen.drift_share,
     )
+
+
+def correction_factor(q_values: Sequence[float], correction: str) -> float:
+    """What each feature's alpha is multiplied by, given every tested p-value divided by its own alpha.
+
+    Holm and Benjamini-Hochberg are step procedures, but each ends at one cut: the features they reject
+    are exactly those with p < alpha x factor, so every feature can show the threshold that judged it.
+    (Rejection is strict, p < threshold, as for a single test; with equal alphas these are the textbook
+    procedures, with per-feature alphas their weighted forms.)
+    """
+    m = len(q_values)
+    if correction == "none" or m == 0:
+        return 1.0
+    if correction == "bonferroni":
+        return 1.0 / m
+    ordered = sorted(q_values)
+    if correction == "holm":  # step down: stop at the first p-value that misses alpha / (m - k + 1)
+        for k, q in enumerate(ordered, start=1):
+            if q >= 1.0 / (m - k + 1):
+                return 1.0 / (m - k + 1)
+        return 1.0
+    if correction == "bh":  # step up: the largest k whose p-value is under k alpha / m
+        largest = max((k for k, q in enumerate(ordered, start=1) if q < k / m), default=1)
+        return largest / m
+    raise InvalidArgumentError(f"correction must be one of holm, bh, bonferroni, none, got {correction!r}")
+
+
+def _p_value(result: FeatureDrift) -> float:
+    """The p-value of a tested feature's p-value test (KS or chi-square; every tested feature has one)."""
+    return next(s.p_value for s in result.stats if s.p_value is not None)
+
+
+def _judged_at(result: FeatureDrift, alpha: float) -> FeatureDrift:
+    """The same feature with its p-value test judged at a corrected alpha (effect sizes unchanged)."""
+    if not result.stats:
+        return result
+    stats = tuple(
+        replace(s, threshold=alpha, drifted=s.p_value < alpha) if s.p_value is not None else s for s in result.stats
+    )
+    decided = next((s for s in stats if s.test == result.test), None)
+    return replace(result, stats=stats, drifted=bool(decided and decided.drifted))

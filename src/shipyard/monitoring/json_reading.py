@@ -217,6 +217,10 @@ def window_drift_from_dict(fields: Fields) -> WindowDrift:
         features=tuple(feature_drift_from_dict(item) for item in fields.objects("features")),
         prediction=feature_drift_from_dict(prediction) if prediction is not None else None,
         correction=fields.text("correction"),
+        # Reports written before the drift-share rule have none of its three fields.
+        drift_share=fields.optional_number("drift_share") if fields.has("drift_share") else None,
+        drift_share_threshold=fields.number("drift_share_threshold") if fields.has("drift_share_threshold") else 0.5,
+        dataset_drifted=fields.flag("dataset_drifted") if fields.has("dataset_drifted") else False,
     )
 
 

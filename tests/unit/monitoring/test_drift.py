@@ -175,7 +175,8 @@ def test_false_alarm_rate_over_many_seeded_windows_stays_near_alpha() -> None:
             builder = ProfileBuilder(ref)
             builder.add(columns({name: values[w * rows : (w + 1) * rows] for name, values in data.items()}))
             live = builder.profiles()
-            for item in window_drift(ref, live).features:
+            # Each feature at its own alpha: what the window's correction starts from.
+            for item in window_drift(ref, live, thresholds=DriftThresholds(correction="none")).features:
                 for stat in item.stats:
                     alarms[(item.feature, stat.test)] = alarms.get((item.feature, stat.test), 0) + stat.drifted
             if rows < 1000:  # large windows are judged by effect sizes, which the correction leaves alone
@@ -343,7 +344,8 @@ def test_profiles_stored_before_fine_bins_and_sums_still_work() -> None:
     old = profile_from_dict({k: v for k, v in numeric_profile(ref).to_dict().items() if k != "sums"})
     assert isinstance(old, NumericProfile) and old.sums is None and len(old.counts) == 10
     result = feature_drift("x", old, numeric_profile(live, old.edges))
-    assert result.drifted and result.test == "psi" and len(result.bins) == 10
+    assert result.drifted and result.test in ("psi", "wasserstein") and len(result.bins) == 10
+    assert {"psi", "wasserstein"} <= set(result.flagged_by())
     assert result.scores["wasserstein_distance"] == pytest.approx(stats.wasserstein_distance(ref, live), rel=0.1)
 
 
@@ -352,7 +354,7 @@ def test_profiles_stored_before_fine_bins_and_sums_still_work() -> None:
 
 def test_thresholds_are_overridden_per_feature_and_validated(reference: ReferenceProfile) -> None:
     live = _live(reference, _frame(np.random.default_rng(14), 5_000, shift="numeric"))
-    relaxed = DriftThresholds(features={"x03": {"psi": 50.0}})
+    relaxed = DriftThresholds(features={"x03": {"psi": 50.0, "wasserstein": 50.0}})
     assert window_drift(reference, live, thresholds=relaxed).drifted_features == ("x11",)
     assert relaxed.for_feature("x03").psi == 50.0 and relaxed.for_feature("x11").psi == 0.2
     assert DriftThresholds.from_dict(relaxed.to_dict()) == relaxed
@@ -365,8 +367,10 @@ def test_thresholds_are_overridden_per_feature_and_validated(reference: Referenc
         DriftThresholds(features={"x03": {"psy": 0.1}})
     with pytest.raises(InvalidArgumentError, match="alpha must be a probability"):
         FeatureThresholds(alpha=5)
-    with pytest.raises(InvalidArgumentError, match="correction must be one of none, bonferroni"):
-        DriftThresholds(correction="holm")
+    with pytest.raises(InvalidArgumentError, match="correction must be one of holm, bh, bonferroni, none"):
+        DriftThresholds(correction="sidak")
+    with pytest.raises(InvalidArgumentError, match=r"drift_share must be a fraction in \[0, 1\)"):
+        DriftThresholds(drift_share=1.0)
 
 
 def test_a_shifted_prediction_drifts_the_window_on_its_own() -> None:
@@ -390,8 +394,9 @@ def test_window_dict_is_json_and_lists_drifted_features_first(reference: Referen
     data = json.loads(_json(window_drift(reference, live).to_dict()))
     assert set(data) == {
         "drifted", "drifted_features", "prediction_drifted", "tested", "skipped", "correction", "features",
-        "prediction",
+        "prediction", "drift_share", "drift_share_threshold", "dataset_drifted",
     }  # fmt: skip
+    assert data["correction"] == "holm" and data["drift_share"] == 2 / 24 and not data["dataset_drifted"]
     first = data["features"][0]
     assert set(first) == {
         "feature", "kind", "test", "score", "threshold", "drifted", "severity", "p_value", "scores", "tests", "rows",
