@@ -129,7 +129,16 @@ def wasserstein_binned(reference: NumericProfile, live: NumericProfile) -> float
     """Wasserstein-1 distance between two profiles over the same edges, in the feature's units.
 
     It is the area between the two CDFs. Bin by bin that area is exact from the per-bin sums, unless the
-    CDFs cross inside a bin; then the bin contributes the net area, a little less. None when a side is empty.
+    CDFs cross inside a bin; then the bin contributes the net area, less. None when a side is empty.
+
+    Measured against ``scipy.stats.wasserstein_distance`` on the raw values, with 100 reference-quantile
+    bins: for a mean shift of 0.25 sd or more or a spread change of x0.7 to x1.5, within 0.2% on normal,
+    uniform and bimodal data at 5,000 to 1,000,000 rows, and within 2.5% on lognormal data at 5,000 rows
+    (its top bin, 1% of the reference out to its maximum, holds crossings by sampling noise). Where the
+    distance is mostly sampling noise (no shift, or 0.05 sd) it reads up to 15% below SciPy at 0.05 sd and
+    up to 42% below with no shift: the crossings of two samples' CDFs inside a bin are not in the bins.
+    Modelling the difference as a quadratic within each bin made it worse (up to 2x above SciPy in the
+    tails), so the net area stays; extra quantile cuts in the tails would bring the lognormal within 1.5%.
     """
     if reference.count == 0 or live.count == 0 or reference.min is None or live.min is None:
         return None
