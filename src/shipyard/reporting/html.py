@@ -152,6 +152,9 @@ def _version(version: VersionReport, *, slug: str, newest: bool, endpoint: str) 
         status = f'<span class="badge bad">drift in {count} of {len(drift.features)} features</span>'
     else:
         status = '<span class="badge ok">no drift</span>'
+    if drift is not None and drift.dataset_drifted and drift.drift_share is not None:
+        share = f"{drift.drift_share:.0%} of features drifted, over {drift.drift_share_threshold:.0%}"
+        status += f'<span class="badge bad" title="{escape(share)}">dataset drift</span>'
     timeline = build_timeline(version.timeline)
     sections = [
         ("operational", "Traffic and latency", _operational(version)),

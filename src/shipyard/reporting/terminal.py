@@ -206,6 +206,9 @@ def _drift(drift: WindowDrift | None) -> str:
         if drifted
         else f"no drift in {len(features)} features"
     )
+    if drift.drift_share is not None:
+        verdict = "drifted" if drift.dataset_drifted else "not drifted"
+        line += f" · dataset {verdict} (share {drift.drift_share:.0%}, limit {drift.drift_share_threshold:.0%})"
     prediction = drift.prediction
     if prediction is not None:
         verdict = "drifted" if prediction.drifted else "no drift"

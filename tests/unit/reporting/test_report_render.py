@@ -316,6 +316,16 @@ def test_summary_lines_name_the_drifted_features() -> None:
     assert "  performance: no labels yet" in summary_lines(bare_report())
 
 
+def test_the_dataset_verdict_from_the_drift_share_is_shown_beside_the_features() -> None:
+    report = full_report()
+    newest = report.versions[0]
+    assert newest.drift is not None
+    shared = replace(newest.drift, drift_share=0.6, drift_share_threshold=0.5, dataset_drifted=True)
+    report = replace(report, versions=(replace(newest, drift=shared), *report.versions[1:]))
+    assert any("dataset drifted (share 60%, limit 50%)" in line for line in summary_lines(report))
+    assert ">dataset drift</span>" in render_html(report)
+
+
 @pytest.mark.parametrize(("low", "high"), [(0.0, 0.43), (0.0, 1.0), (0.02, 0.97), (0.0, 2.0), (-3.0, 7.5), (5.0, 5.0)])
 def test_axis_ticks_are_round_and_cover_the_range(low: float, high: float) -> None:
     ticks = nice_ticks(low, high)
