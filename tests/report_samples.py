@@ -15,9 +15,9 @@ from datetime import UTC, datetime, timedelta
 
 from shipyard.core.signature import OutputKind
 from shipyard.monitoring.calibration import CalibrationResult, ReliabilityBin
-from shipyard.monitoring.drift import FeatureDrift, StatResult, WindowDrift
+from shipyard.monitoring.drift_records import FeatureDrift, StatResult, WindowDrift
 from shipyard.monitoring.fairness import FairnessMetrics, GroupRates
-from shipyard.monitoring.metrics import ClassificationPerformance, RegressionPerformance, RewardSummary
+from shipyard.monitoring.metrics import ClassificationPerformance, RegressionPerformance
 from shipyard.monitoring.precision_recall import ClassScores, PrecisionRecallCurve
 from shipyard.monitoring.report import (
     CalibrationBasis,
@@ -34,6 +34,7 @@ from shipyard.monitoring.report import (
     Unrouted,
     VersionReport,
 )
+from shipyard.monitoring.rewards import RewardSummary
 
 START = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
 WINDOW_S = 300

@@ -17,10 +17,11 @@ from typing import Any, cast, get_args
 from shipyard.core.inputs import describe_value
 from shipyard.errors import InvalidArgumentError
 from shipyard.monitoring.calibration import CalibrationResult, ReliabilityBin
-from shipyard.monitoring.drift import FeatureDrift, Kind, StatResult, StatTest, WindowDrift
+from shipyard.monitoring.drift_records import FeatureDrift, Kind, StatResult, StatTest, WindowDrift
 from shipyard.monitoring.fairness import FairnessMetrics, GroupRates
-from shipyard.monitoring.metrics import ClassificationPerformance, RegressionPerformance, RewardSummary
+from shipyard.monitoring.metrics import ClassificationPerformance, RegressionPerformance
 from shipyard.monitoring.precision_recall import ClassScores, PrecisionRecallCurve
+from shipyard.monitoring.rewards import RewardSummary
 
 P_VALUE_TESTS = ("ks", "chi2")
 """Tests decided by a p-value: a null p-value in their JSON was an undefined (NaN) one, not an absent one."""

@@ -112,3 +112,11 @@ def probability_rows(probabilities: ArrayLike, k: int | None = None) -> np.ndarr
     if outside.any():
         raise InvalidArgumentError(f"probabilities must lie in [0, 1]; got {float(proba[outside][0])!r}")
     return np.clip(proba, 0.0, 1.0)
+
+
+def as_numbers(values: Numbers, name: str) -> np.ndarray:
+    """One column of numbers (labels, predictions, rewards); None and NaN stay as NaN for callers to count."""
+    try:
+        return as_1d(np.asarray(values, dtype=np.float64), name)
+    except (TypeError, ValueError) as exc:
+        raise InvalidArgumentError(f"{name} must be numbers: {exc}") from exc

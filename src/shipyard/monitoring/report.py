@@ -20,7 +20,7 @@ from typing import Any
 from shipyard.core.jsonsafe import finite_or_none
 from shipyard.core.signature import OutputKind
 from shipyard.errors import NotFoundError
-from shipyard.monitoring.drift import WindowDrift
+from shipyard.monitoring.drift_records import WindowDrift
 from shipyard.monitoring.fairness import FairnessMetrics
 from shipyard.monitoring.json_reading import (
     Fields,
@@ -30,7 +30,8 @@ from shipyard.monitoring.json_reading import (
     reward_from_dict,
     window_drift_from_dict,
 )
-from shipyard.monitoring.metrics import ClassificationPerformance, RegressionPerformance, RewardSummary
+from shipyard.monitoring.metrics import ClassificationPerformance, RegressionPerformance
+from shipyard.monitoring.rewards import RewardSummary
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ gives the limits that apply to one column.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
@@ -159,3 +159,28 @@ class DriftThresholds:
             str(data.get("correction", "holm")),
             data.get("drift_share", 0.5),
         )
+
+
+def correction_factor(q_values: Sequence[float], correction: str) -> float:
+    """What each feature's alpha is multiplied by, given every tested p-value divided by its own alpha.
+
+    Holm and Benjamini-Hochberg are step procedures, but each ends at one cut: the features they reject
+    are exactly those with p < alpha x factor, so every feature can show the threshold that judged it.
+    (Rejection is strict, p < threshold, as for a single test; with equal alphas these are the textbook
+    procedures, with per-feature alphas their weighted forms.)
+    """
+    m = len(q_values)
+    if correction == "none" or m == 0:
+        return 1.0
+    if correction == "bonferroni":
+        return 1.0 / m
+    ordered = sorted(q_values)
+    if correction == "holm":  # step down: stop at the first p-value that misses alpha / (m - k + 1)
+        for k, q in enumerate(ordered, start=1):
+            if q >= 1.0 / (m - k + 1):
+                return 1.0 / (m - k + 1)
+        return 1.0
+    if correction == "bh":  # step up: the largest k whose p-value is under k alpha / m
+        largest = max((k for k, q in enumerate(ordered, start=1) if q < k / m), default=1)
+        return largest / m
+    raise InvalidArgumentError(f"correction must be one of holm, bh, bonferroni, none, got {correction!r}")

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from shipyard.core.jsonsafe import json_value
-from shipyard.monitoring.drift import FeatureDrift
+from shipyard.monitoring.drift_records import FeatureDrift
 from shipyard.monitoring.report import Estimate, MonitoringReport
 
 MISSING = "\N{EN DASH}"  # an en dash: reads as "no value" in a table without looking like a zero or a minus

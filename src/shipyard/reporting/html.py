@@ -20,7 +20,7 @@ import re
 from collections.abc import Sequence
 from html import escape
 
-from shipyard.monitoring.drift import FeatureDrift, WindowDrift
+from shipyard.monitoring.drift_records import FeatureDrift, WindowDrift
 from shipyard.monitoring.report import MonitoringReport, VersionReport
 from shipyard.reporting.fields import (
     MISSING,

@@ -13,7 +13,7 @@ from rich.console import Console, JustifyMethod
 from rich.table import Table
 from rich.text import Text
 
-from shipyard.monitoring.drift import FeatureDrift, WindowDrift
+from shipyard.monitoring.drift_records import FeatureDrift, WindowDrift
 from shipyard.monitoring.fairness import FairnessMetrics
 from shipyard.monitoring.report import (
     DataQuality,

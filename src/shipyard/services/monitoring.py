@@ -22,7 +22,8 @@ from shipyard.core.profile import OTHER, CategoricalProfile, NumericProfile, Ref
 from shipyard.core.signature import OutputKind, Signature
 from shipyard.core.versions import ModelVersion
 from shipyard.errors import InvalidArgumentError, ShipyardError
-from shipyard.monitoring.drift import WindowDrift, window_drift
+from shipyard.monitoring.drift import window_drift
+from shipyard.monitoring.drift_records import WindowDrift
 from shipyard.monitoring.report import (
     CalibrationBasis,
     DataQuality,
@@ -348,7 +349,8 @@ def _labels_for(values: list[Any], signature: Signature) -> list[Any]:
 def _performance(rows: Mapping[str, list[Any]], signature: Signature | None) -> Performance | None:
     if signature is None or not rows:
         return None
-    from shipyard.monitoring.metrics import classification_performance, regression_performance, reward_summary
+    from shipyard.monitoring.metrics import classification_performance, regression_performance
+    from shipyard.monitoring.rewards import reward_summary
 
     labels, predictions = rows.get("_label") or [], rows.get("_prediction") or []
     rewards = [r for r in (rows.get("_reward") or []) if r is not None]

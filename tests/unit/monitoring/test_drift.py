@@ -80,7 +80,7 @@ def _live(reference: ReferenceProfile, frame: pd.DataFrame) -> dict[str, Feature
 
 
 def _flagged(result: object, test: str) -> set[str]:
-    from shipyard.monitoring.drift import WindowDrift
+    from shipyard.monitoring.drift_records import WindowDrift
 
     assert isinstance(result, WindowDrift)
     found = set()

@@ -11,8 +11,8 @@ import pytest
 from scipy import stats
 
 from shipyard.core.profile import FEATURE_BINS, ProfileBuilder, ReferenceProfile, numeric_profile
-from shipyard.monitoring.drift import correction_factor, feature_drift, window_drift
-from shipyard.monitoring.thresholds import DriftThresholds
+from shipyard.monitoring.drift import feature_drift, window_drift
+from shipyard.monitoring.thresholds import DriftThresholds, correction_factor
 
 ALPHA = 0.05
 WINDOWS = 200

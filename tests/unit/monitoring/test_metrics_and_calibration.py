@@ -25,7 +25,8 @@ from shipyard.monitoring.calibration import (
     estimate_accuracy,
     fit_confidence_calibrator,
 )
-from shipyard.monitoring.metrics import classification_performance, regression_performance, reward_summary
+from shipyard.monitoring.metrics import classification_performance, regression_performance
+from shipyard.monitoring.rewards import reward_summary
 
 
 def _json(result: Any) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from shipyard.errors import InvalidArgumentError, NotFoundError
-from shipyard.monitoring.drift import StatResult
+from shipyard.monitoring.drift_records import StatResult
 from shipyard.monitoring.report import MonitoringReport
 from tests.report_samples import bare_report, categorical_feature, full_report
 
