@@ -227,6 +227,18 @@ class Settings(BaseSettings):
             raise ValueError(f"{given} is set but {missing} is not: HTTPS needs both the certificate and its key")
         return self
 
+    def behaviour(self) -> dict[str, Any]:
+        """The settings that change what a server does, as the audit trail records them: no secret in them.
+
+        The API key and webhook URLs (which may carry tokens) are left out, the database URL's password masked.
+        """
+        from shipyard.store.db import redact
+
+        data = self.model_dump(mode="json", exclude={"api_key", "webhook_urls", "home"})
+        data["database_url"] = redact(self.database_url)
+        data["webhook_receivers"] = len(self.webhook_urls)
+        return data
+
     def __repr_args__(self) -> Any:
         # The database URL may hold a password: shown masked wherever settings are printed or logged.
         from shipyard.store.db import redact

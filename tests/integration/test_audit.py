@@ -242,7 +242,7 @@ def test_changes_over_http_record_the_key_the_address_and_the_request_id(
         assert httpx.get(f"{url}/v1/audit", headers={"authorization": f"Bearer {operator}"}).status_code == 403
         assert httpx.get(f"{url}/v1/audit/verify", headers=as_admin).json() == {
             "intact": True,
-            "checked": 12,
+            "checked": 13,  # the 12 changes, and the server's first start recording its settings
             "broken_at": None,
             "reason": "",
         }
@@ -266,3 +266,24 @@ def test_the_local_cli_names_the_os_user(workspace: Workspace, settings: Setting
     event = workspace.audit.list(target="iris:1")[-1]
     assert (event.action, event.actor) == ("model.approve", getpass.getuser())
     assert event.after == {"status": "approved", "reason": "shadow run clean"}
+
+
+def test_a_server_records_changed_settings_once_and_never_a_secret(settings: Settings, workspace: Workspace) -> None:
+    from pydantic import SecretStr
+
+    secret = "shy_0123456789abcdef_" + "S" * 43
+    first = settings.model_copy(update={"api_key": SecretStr(secret), "rate_limit_rps": 0.0})
+    with running_server(first, workspace, ready=False):
+        pass
+    with running_server(first, workspace, ready=False):  # the same settings again: nothing new to record
+        pass
+    changed = first.model_copy(update={"rate_limit_rps": 50.0, "rate_limit_burst": 100})
+    with running_server(changed, workspace, ready=False):
+        pass
+    events = [e for e in workspace.audit.list() if e.action == "settings.change"]
+    assert len(events) == 2 and all(e.actor == "system:server" and e.target == "settings" for e in events)
+    assert events[0].before is None and events[0].after is not None and events[0].after["rate_limit_rps"] == 0.0
+    assert events[1].before == events[0].after
+    assert events[1].after is not None and events[1].after["rate_limit_rps"] == 50.0
+    assert secret not in json.dumps([e.to_dict() for e in events]) and "api_key" not in (events[1].after or {})
+    assert workspace.audit.verify().intact

@@ -59,6 +59,9 @@ def since_cutoff(text: str | None, *, now: datetime | None = None) -> datetime |
     return (now or datetime.now(UTC)) - timedelta(seconds=seconds)
 
 
+SETTINGS_TARGET = "settings"
+
+
 class AuditService:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -73,6 +76,20 @@ class AuditService:
             raise InvalidArgumentError("target must be 1 to 256 characters, e.g. fraud, model:fraud:3 or key:ci")
         with self.db.read() as conn:
             return repo.events(conn, target=target, since=since, limit=limit or MAX_LIST)
+
+    def record_settings(self, settings: Mapping[str, Any], *, actor: Actor) -> AuditEvent | None:
+        """Record the behaviour settings a server starts with, when they differ from the last ones recorded.
+
+        Settings live in the environment and ``shipyard.toml``, not in the store, so the first server to start
+        with changed ones records the change (before and after); a restart with the same settings adds nothing.
+        """
+        with self.db.write() as conn:
+            repo.lock_chain(conn)  # two servers starting together record one change, not two
+            last = repo.latest(conn, action="settings.change", target=SETTINGS_TARGET)
+            previous = dict(last.after) if last is not None and last.after is not None else None
+            if previous == dict(settings):
+                return None
+            return record(conn, actor, "settings.change", SETTINGS_TARGET, before=previous, after=settings)
 
     def verify(self) -> ChainCheck:
         with self.db.read() as conn:

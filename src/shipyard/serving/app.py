@@ -19,6 +19,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 
 from shipyard.config import Settings, is_loopback
+from shipyard.core.identity import Actor, Principal, Role
 from shipyard.errors import ShipyardError
 from shipyard.serving.admin import admin_router
 from shipyard.serving.auth import Authenticator, AuthMiddleware
@@ -105,6 +106,7 @@ def create_app(
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         # Keys are loaded before the first request is let in: a server never serves open while keys exist.
         authenticator.load(await asyncio.to_thread(workspace.keys.ring))
+        await asyncio.to_thread(_record_settings, workspace, settings, bind_host)
         if sso is not None:  # the issuer's keys too (an issuer that cannot be reached is retried in the background)
             await sso.refresh()
         await asyncio.to_thread(controller.start)
@@ -199,6 +201,14 @@ def create_app(
     app.include_router(trace_router(workspace, recorder))
     _install_error_handlers(app)
     return app
+
+
+SERVER_ACTOR = Principal("server", "system", frozenset({Role.ADMIN}))
+
+
+def _record_settings(workspace: Workspace, settings: Settings, bind_host: str) -> None:
+    """A server that starts with changed behaviour settings says so in the audit trail (who: the server)."""
+    workspace.audit.record_settings(settings.behaviour(), actor=Actor(SERVER_ACTOR, bind_host))
 
 
 async def _refresh_keys(authenticator: Authenticator, workspace: Workspace, interval_s: float) -> None:

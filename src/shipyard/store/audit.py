@@ -17,10 +17,26 @@ from shipyard.store.tables import audit_events
 _CHAIN_LOCK = 0x5A1A_AD17
 
 
-def append(conn: Connection, event: AuditEvent) -> AuditEvent:
-    """Link ``event`` after the last one and insert it, in the caller's transaction (so with the change)."""
+def lock_chain(conn: Connection) -> None:
+    """Hold the chain until the transaction ends (PostgreSQL; SQLite's write transaction already does)."""
     if conn.dialect.name == "postgresql":
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CHAIN_LOCK})
+
+
+def latest(conn: Connection, *, action: str, target: str) -> AuditEvent | None:
+    """The newest event of this action on this target, if any."""
+    row = conn.execute(
+        sa.select(audit_events)
+        .where(audit_events.c.action == action, audit_events.c.target == target)
+        .order_by(audit_events.c.id.desc())
+        .limit(1)
+    ).first()
+    return _to_event(row) if row is not None else None
+
+
+def append(conn: Connection, event: AuditEvent) -> AuditEvent:
+    """Link ``event`` after the last one and insert it, in the caller's transaction (so with the change)."""
+    lock_chain(conn)  # a lock taken twice in one transaction is held once
     last = conn.execute(sa.select(audit_events.c.hash).order_by(audit_events.c.id.desc()).limit(1)).scalar()
     linked = chained(event, last or GENESIS)
     new_id = conn.execute(
