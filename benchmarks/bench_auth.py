@@ -39,7 +39,7 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_serving import _wait_ready
-from serving.load import LUA_SCRIPT, ensure_wrk, run_wrk
+from serving.load import LUA_SCRIPT, ensure_wrk, median_figures, run_wrk
 from serving.model import BenchModel, body, train
 from serving.procs import ServerProcess, cpu_seconds, free_port
 from serving.servers import PROJECT_BIN, home_env
@@ -302,25 +302,9 @@ def run(quick: bool = False) -> dict[str, Any]:
                 server.stop()
     results["config"]["load_average_after"] = os.getloadavg()[0]
     results["config"]["elapsed_s"] = time.monotonic() - started
-    results["medians"] = _medians(results.get("runs", []))
+    results["medians"] = median_figures(results.get("runs", []), by="cell", names=CELLS, concurrency=CONCURRENCY)
     results["paired"] = _paired(results.get("runs", []))
     return results
-
-
-def _medians(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    out: dict[str, dict[str, Any]] = {}
-    for cell in CELLS:
-        for c in CONCURRENCY:
-            cells = [r for r in runs if r["cell"] == cell and r["concurrency"] == c]
-            if cells:
-                out.setdefault(cell, {})[str(c)] = {
-                    "rps": statistics.median(r["rps"] for r in cells),
-                    "p50_ms": statistics.median(r["p50_ms"] for r in cells),
-                    "p99_ms": statistics.median(r["p99_ms"] for r in cells),
-                    "cpu_us_per_request": statistics.median(r["cpu_us_per_request"] for r in cells),
-                    "errors": sum(r["errors"] for r in cells),
-                }
-    return out
 
 
 def _paired(runs: list[dict[str, Any]]) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_serving import _verify, _wait_ready
-from serving.load import ensure_wrk, metric_total, run_wrk
+from serving.load import ensure_wrk, median_figures, metric_total, run_wrk
 from serving.model import BenchModel, body, train
 from serving.procs import ServerProcess, cpu_seconds, free_port
 from serving.servers import PROJECT_BIN, home_env, json_script
@@ -160,25 +160,9 @@ def run(quick: bool = False) -> dict[str, Any]:
                 server.stop()
     results["config"]["load_average_after"] = os.getloadavg()[0]
     results["config"]["elapsed_s"] = time.monotonic() - started
-    results["medians"] = _medians(results.get("runs", []))
+    results["medians"] = median_figures(results.get("runs", []), by="server", names=SERVERS, concurrency=CONCURRENCY)
     results["ratios"] = _ratios(results.get("runs", []))
     return results
-
-
-def _medians(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    out: dict[str, dict[str, Any]] = {}
-    for name in SERVERS:
-        for c in CONCURRENCY:
-            cells = [r for r in runs if r["server"] == name and r["concurrency"] == c]
-            if cells:
-                out.setdefault(name, {})[str(c)] = {
-                    "rps": statistics.median(r["rps"] for r in cells),
-                    "p50_ms": statistics.median(r["p50_ms"] for r in cells),
-                    "p99_ms": statistics.median(r["p99_ms"] for r in cells),
-                    "cpu_us_per_request": statistics.median(r["cpu_us_per_request"] for r in cells),
-                    "errors": sum(r["errors"] for r in cells),
-                }
-    return out
 
 
 def _ratios(runs: list[dict[str, Any]]) -> dict[str, Any]:

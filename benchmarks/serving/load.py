@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import statistics
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
@@ -107,3 +108,22 @@ def metric_total(base: str, metric: str, *, label: str = "") -> float | None:
     return sum(
         float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(metric + "{") and label in line
     )
+
+
+def median_figures(
+    runs: list[dict[str, Any]], *, by: str, names: Sequence[str], concurrency: Sequence[int]
+) -> dict[str, dict[str, Any]]:
+    """Per ``runs[by]`` name and concurrency: median req/s, p50, p99 and server CPU per request, total errors."""
+    out: dict[str, dict[str, Any]] = {}
+    for name in names:
+        for c in concurrency:
+            cells = [r for r in runs if r[by] == name and r["concurrency"] == c]
+            if cells:
+                out.setdefault(name, {})[str(c)] = {
+                    "rps": statistics.median(r["rps"] for r in cells),
+                    "p50_ms": statistics.median(r["p50_ms"] for r in cells),
+                    "p99_ms": statistics.median(r["p99_ms"] for r in cells),
+                    "cpu_us_per_request": statistics.median(r["cpu_us_per_request"] for r in cells),
+                    "errors": sum(r["errors"] for r in cells),
+                }
+    return out
