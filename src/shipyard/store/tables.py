@@ -96,6 +96,10 @@ model_versions = sa.Table(
     sa.Column("approved_at", Timestamp, nullable=True),
     sa.Column("approval_reason", sa.Text, nullable=True),
     sa.Column("vouched_by", sa.String(160), nullable=True),
+    # Fitted at registration on training data (JSON, no pickle): the loss model behind a regressor's label-free
+    # error estimate (DLE) and the novelty model that scores served rows as outliers. Null when not fitted.
+    sa.Column("loss_model", Json, nullable=True),
+    sa.Column("outlier_model", Json, nullable=True),
     sa.UniqueConstraint("model_id", "version", name="uq_model_versions_model_id_version"),
 )
 
