@@ -30,13 +30,15 @@ def register(
     parent_version: int | None = None,
     trusted: bool = False,
     code_dir: str | Path | None = None,
+    outlier_model: str = "mahalanobis",
 ) -> ModelVersion:
     """Register ``model`` as the next version of ``name``; hyperparameters, commit and data hash are captured.
 
     The commit is that of ``code_dir`` (default: the directory of the calling script). ``trusted=True``
     vouches for code that runs when the model loads (a pickle, a pyfunc's source): servers load it then.
     A classifier's label-free accuracy estimate is calibrated on ``calibration_data``/``calibration_target``
-    (held-out rows: preferred) or else on ``training_data``/``training_target``.
+    (held-out rows: preferred) or else on ``training_data``/``training_target``. ``outlier_model`` is the novelty
+    model fitted on ``training_data`` that scores every served row: "mahalanobis", "isolation_forest" or "none".
 
     The keywords are the public fields of ``RegistrationOptions``, spelled out for readers and IDEs; a test
     holds the two to the same names, types and defaults.
@@ -57,6 +59,7 @@ def register(
         parent_version=parent_version,
         trusted=trusted,
         code_dir=code_dir,
+        outlier_model=outlier_model,
     )
     return default_workspace().registry.register(model, options)
 

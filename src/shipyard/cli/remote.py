@@ -13,6 +13,7 @@ from typing import Any
 from shipyard.core.audit import AuditEvent
 from shipyard.core.calibrator import ConfidenceCalibrator
 from shipyard.core.identity import ApiKey, Role
+from shipyard.core.outlier_model import OutlierModel
 from shipyard.core.signature import Signature
 from shipyard.core.versions import Approval, CodeInfo, ModelSummary, ModelVersion, VersionStatus
 
@@ -22,6 +23,7 @@ def version_from_card(data: Mapping[str, Any]) -> ModelVersion:
     code = data.get("code") or {}
     approval = data.get("approval")
     calibrator = data.get("confidence_calibrator")
+    outliers = data.get("outlier_model")
     return ModelVersion(
         name=data["name"],
         version=int(data["version"]),
@@ -53,6 +55,7 @@ def version_from_card(data: Mapping[str, Any]) -> ModelVersion:
             if approval
             else None
         ),
+        outlier_model=OutlierModel.from_dict(outliers) if outliers else None,
     )
 
 

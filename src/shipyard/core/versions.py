@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import Any
 
 from shipyard.core.calibrator import ConfidenceCalibrator
+from shipyard.core.outlier_model import OutlierModel
 from shipyard.core.profile import ReferenceProfile
 from shipyard.core.signature import Signature
 from shipyard.errors import ConflictError, PermissionDeniedError
@@ -119,6 +120,9 @@ class ModelVersion:
     """Who registered it with trusted=True, so vouched for the code loading it may run; None if nobody did."""
     approval: Approval | None = None
     """Who approved it for production, when and why; None until someone does."""
+    outlier_model: OutlierModel | None = None
+    """Fitted on the training rows at registration; scores each served row as an outlier. None without
+    training data, or when registered with outlier_model="none"."""
 
     @property
     def approved(self) -> bool:
@@ -164,6 +168,7 @@ class ModelVersion:
             "vouched_by": self.vouched_by,
             "approval": self.approval.to_dict() if self.approval is not None else None,
             "confidence_calibrator": self.confidence_calibrator.to_dict() if self.confidence_calibrator else None,
+            "outlier_model": self.outlier_model.to_dict() if self.outlier_model is not None else None,
         }
 
 

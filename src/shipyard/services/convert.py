@@ -64,4 +64,5 @@ def convert_version(registry: RegistryService, ref: str, *, to: str = "onnx", tr
         training_data_hash=source.training_data_hash,
         code=source.code,
         confidence_calibrator=source.confidence_calibrator,  # the same probabilities, so the same calibration
+        fitted_outlier_model=source.outlier_model,  # the same training rows, so the same novelty model
     )

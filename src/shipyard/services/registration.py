@@ -14,6 +14,7 @@ from types import MappingProxyType
 from typing import Any
 
 from shipyard.core.calibrator import ConfidenceCalibrator
+from shipyard.core.outlier_model import DEFAULT_OUTLIER_METHOD, OutlierModel, check_outlier_option
 from shipyard.core.profile import ReferenceProfile
 from shipyard.core.signature import Signature
 from shipyard.core.versions import CodeInfo
@@ -47,6 +48,8 @@ class RegistrationOptions:
     parent_version: int | None = None
     trusted: bool = False
     code_dir: str | Path | None = None
+    outlier_model: str = DEFAULT_OUTLIER_METHOD
+    """The novelty model fitted on training_data: "mahalanobis", "isolation_forest", or "none" for no scoring."""
     signature: Signature | None = field(default=None, metadata=NOT_PUBLIC)
     source: str | None = field(default=None, metadata=NOT_PUBLIC)
     """Where the model came from; None is "python", or "file:PATH" for ``register_file``."""
@@ -55,8 +58,16 @@ class RegistrationOptions:
     reference_profile: ReferenceProfile | None = field(default=None, metadata=NOT_PUBLIC)
     training_data_hash: str | None = field(default=None, metadata=NOT_PUBLIC)
     confidence_calibrator: ConfidenceCalibrator | None = field(default=None, metadata=NOT_PUBLIC)
+    fitted_outlier_model: OutlierModel | None = field(default=None, metadata=NOT_PUBLIC)
+    """An outlier model fitted before (conversion keeps the source version's)."""
 
     def __post_init__(self) -> None:
+        check_outlier_option(self.outlier_model)
+        if self.outlier_model not in (DEFAULT_OUTLIER_METHOD, "none") and self.training_data is None:
+            raise InvalidArgumentError(
+                f"registering {self.name!r} with outlier_model={self.outlier_model!r} needs training_data to fit "
+                "it on; pass the training rows, or leave outlier_model out (nothing was registered)"
+            )
         if self.reference_profile is not None and self.training_data is not None:
             raise InvalidArgumentError(
                 f"registering {self.name!r} was given both training_data and a precomputed reference_profile; "

@@ -18,6 +18,7 @@ from shipyard.core.calibrator import ConfidenceCalibrator
 from shipyard.core.identity import LOCAL_ACTOR, Actor
 from shipyard.core.inference import as_frame, example_rows, infer_features, infer_output
 from shipyard.core.inputs import InputAdapter
+from shipyard.core.outlier_model import OutlierModel
 from shipyard.core.profile import ReferenceProfile, build_reference_profile
 from shipyard.core.refs import ModelRef, check_alias, check_model_name
 from shipyard.core.signature import OutputKind, Signature
@@ -45,7 +46,8 @@ from shipyard.flavors.base import Flavor, Predictor, SavedModel, layout_option
 from shipyard.flavors.loaded import LoadedModel
 from shipyard.flavors.registry import detect_flavor, flavor_for_file, get_flavor
 from shipyard.monitoring.calibration import fit_confidence_calibrator
-from shipyard.services import lineage, round_trip
+from shipyard.monitoring.multivariate import fit_reconstruction
+from shipyard.services import lineage, outliers, round_trip
 from shipyard.services.audit import record
 from shipyard.services.registration import RegistrationOptions
 from shipyard.store import endpoints as endpoint_repo
@@ -119,6 +121,9 @@ class RegistryService:
             calibrator = self._holdout_calibrator(
                 sig, saved, predictor, opts.calibration_data, opts.calibration_target, name
             )
+        outlier_model = opts.fitted_outlier_model or self._outlier_model(
+            sig, opts.training_data, opts.outlier_model, name
+        )
         if opts.reference_profile is not None:  # RegistrationOptions refuses it together with training_data
             profile, data_hash = opts.reference_profile, opts.training_data_hash
         digest = self.artifacts.put(saved.data)
@@ -151,6 +156,7 @@ class RegistryService:
                 confidence_calibrator=opts.confidence_calibrator or calibrator,
                 registered_by=actor.principal.label,
                 vouched_by=actor.principal.label if trusted else None,
+                outlier_model=outlier_model,
             )
             repo.insert_version(conn, mid, version)
             record(conn, actor, "model.register", model_target(version.ref), after=_audit_view(version), at=now)
@@ -284,8 +290,20 @@ class RegistryService:
             scores=scores,
             target=target,
         )
+        # The PCA for multivariate drift, on every training row (a seeded sample past FIT_ROWS), not the
+        # prediction sample: its error bins are the reference live windows are counted in.
+        profile = replace(profile, multivariate=fit_reconstruction(frame))
         calibrator = _calibrator(sig, predictor, proba, sample_target, data="training")
         return profile, lineage.frame_hash(frame), calibrator
+
+    def _outlier_model(self, sig: Signature, training_data: Any, method: str, name: str) -> OutlierModel | None:
+        """The novelty model that scores every served row, fitted on the training rows (none without them)."""
+        if training_data is None or method == "none":
+            return None
+        frame = as_frame(training_data, feature_names=sig.names, what="training_data")
+        frame = _align_columns(frame, sig.names, name, what="training_data")
+        frame.columns = list(sig.names)
+        return outliers.fit_for_registration(frame, sig, method=method)
 
     def _holdout_calibrator(
         self, sig: Signature, saved: SavedModel, predictor: Predictor, data: Any, target: Any, name: str

@@ -11,6 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Row
 
 from shipyard.core.calibrator import ConfidenceCalibrator
+from shipyard.core.outlier_model import OutlierModel
 from shipyard.core.profile import ReferenceProfile
 from shipyard.core.signature import Signature
 from shipyard.core.versions import Approval, CodeInfo, ModelSummary, ModelVersion, VersionStatus
@@ -82,6 +83,7 @@ def insert_version(conn: Connection, mid: int, version: ModelVersion) -> None:
             ),
             registered_by=version.registered_by,
             vouched_by=version.vouched_by,
+            outlier_model=version.outlier_model.to_dict() if version.outlier_model is not None else None,
         )
     )
 
@@ -252,4 +254,5 @@ def _to_version(row: Row[Any], aliases: Any) -> ModelVersion:
             if row.approved_by is not None and row.approved_at is not None
             else None
         ),
+        outlier_model=OutlierModel.from_dict(row.outlier_model) if row.outlier_model else None,
     )
