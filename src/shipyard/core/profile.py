@@ -13,8 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from shipyard.core.comoments import CoMoments, choose_features
+
 if TYPE_CHECKING:
     import pandas as pd
+
+    from shipyard.core.reconstruction import ReconstructionReference
 
 # pandas is imported inside the functions that take pandas objects: reading a stored profile (every
 # `shipyard models list`, every server start) then costs no pandas import.
@@ -157,6 +161,13 @@ class ReferenceProfile:
     score: NumericProfile | None = None
     target: FeatureProfile | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    # The PCA multivariate drift measures live rows against (shipyard.monitoring.multivariate); None for
+    # profiles stored before it, or training data with fewer than two features that vary.
+    multivariate: ReconstructionReference | None = None
+    # Co-moments of up to ten numeric features (shipyard.monitoring.correlations) and the training rows that
+    # repeat an earlier one exactly (data quality's duplicate rate); None for profiles stored before them.
+    comoments: CoMoments | None = None
+    duplicates: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -166,6 +177,12 @@ class ReferenceProfile:
         for key in ("prediction", "score", "target"):
             value = getattr(self, key)
             out[key] = value.to_dict() if value is not None else None
+        if self.multivariate is not None:  # absent rather than null: older readers see the shape they know
+            out["multivariate"] = self.multivariate.to_dict()
+        if self.comoments is not None:
+            out["comoments"] = self.comoments.to_dict()
+        if self.duplicates is not None:
+            out["duplicates"] = self.duplicates
         return out
 
     @classmethod
@@ -179,7 +196,19 @@ class ReferenceProfile:
             prediction=opt("prediction"),
             score=opt("score"),
             target=opt("target"),
+            multivariate=_reconstruction(data.get("multivariate")),
+            comoments=CoMoments.from_dict(data["comoments"]) if data.get("comoments") else None,
+            duplicates=int(data["duplicates"]) if data.get("duplicates") is not None else None,
         )
+
+
+def _reconstruction(data: Mapping[str, Any] | None) -> ReconstructionReference | None:
+    """The stored PCA, imported here because its module builds on this one's profiles."""
+    if not data:
+        return None
+    from shipyard.core.reconstruction import ReconstructionReference
+
+    return ReconstructionReference.from_dict(data)
 
 
 def quantile_edges(values: np.ndarray, bins: int = DEFAULT_BINS) -> tuple[float, ...]:
@@ -456,8 +485,39 @@ def build_reference_profile(
     score = numeric_profile(scores) if scores is not None else None
     target_profile: FeatureProfile | None = None
     if target is not None:
-        target_profile = column_profile(pd.Series(np.asarray(target).ravel()))
-    return ReferenceProfile(len(frame), features, prediction, score, target_profile)
+        # A classifier's target is counted by class whatever its dtype (0/1 labels are classes, not numbers),
+        # so label drift compares class shares; a regressor's is binned like a numeric feature.
+        values = np.asarray(target).ravel()
+        target_profile = (
+            categorical_profile(values) if classification else column_profile(pd.Series(values), bins=feature_bins)
+        )
+    return ReferenceProfile(
+        len(frame),
+        features,
+        prediction,
+        score,
+        target_profile,
+        comoments=reference_comoments(frame),
+        duplicates=_duplicates(frame),
+    )
+
+
+def reference_comoments(frame: pd.DataFrame) -> CoMoments | None:
+    """The training rows' co-moments over the features ``choose_features`` picks; None with fewer than two."""
+    columns = {str(name): frame[name].to_numpy() for name in frame.columns}
+    names, means = choose_features(columns)
+    if len(names) < 2:
+        return None
+    return CoMoments.empty(names, means).add(columns)
+
+
+def _duplicates(frame: pd.DataFrame) -> int | None:
+    """Training rows equal to an earlier one (exact, by row hash); None for a frame without columns."""
+    from shipyard.core.rowhash import duplicates_within, row_hashes
+
+    if frame.shape[1] == 0:
+        return None
+    return duplicates_within(row_hashes({str(name): frame[name] for name in frame.columns}))
 
 
 class ProfileBuilder:

@@ -139,12 +139,63 @@ class FeatureDrift:
 
 
 @dataclass(frozen=True, slots=True)
+class MultivariateDrift:
+    """A window's multivariate drift: its rows' PCA reconstruction errors against the training rows'.
+
+    ``error`` is the errors' distribution test, decided like a numeric feature's; ``drifted`` is its verdict.
+    ``lower``/``upper`` bound the window's mean error under no drift (training mean +/- 3 standard errors,
+    NannyML's band). With no PCA stored or no live rows, ``error`` is None and ``note`` says why.
+    """
+
+    drifted: bool
+    method: str = "pca_reconstruction"
+    columns: tuple[str, ...] = ()
+    left_out: Mapping[str, str] = field(default_factory=dict)
+    components: int = 0
+    variance_kept: float | None = None
+    reference_mean: float | None = None
+    reference_sd: float | None = None
+    live_mean: float | None = None
+    lower: float | None = None
+    upper: float | None = None
+    error: FeatureDrift | None = None
+    note: str | None = None
+
+    @property
+    def outside_band(self) -> bool | None:
+        """Whether the window's mean error left NannyML's band; None without live rows."""
+        if self.live_mean is None or self.lower is None or self.upper is None:
+            return None
+        return not self.lower <= self.live_mean <= self.upper
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "drifted": self.drifted,
+            "test": self.error.test if self.error is not None else None,
+            "columns": list(self.columns),
+            "left_out": dict(self.left_out),
+            "components": self.components,
+            "variance_kept": finite_or_none(self.variance_kept),
+            "reference_mean": finite_or_none(self.reference_mean),
+            "reference_sd": finite_or_none(self.reference_sd),
+            "live_mean": finite_or_none(self.live_mean),
+            "lower": finite_or_none(self.lower),
+            "upper": finite_or_none(self.upper),
+            "outside_band": self.outside_band,
+            "error": self.error.to_dict() if self.error is not None else None,
+            "note": self.note,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class WindowDrift:
-    """A window's verdict: drifted when any feature or the prediction is, features sorted worst first.
+    """A window's verdict: drifted when any feature, the prediction or the multivariate test is, features
+    sorted worst first.
 
     Features' p-values are judged after ``correction``. ``drift_share`` is the share of tested features
     that drifted (None when none was tested); ``dataset_drifted`` says it is above ``drift_share_threshold``,
-    the dataset-level rule Evidently's preset applies.
+    the dataset-level rule Evidently's preset applies. ``multivariate`` is None for reports from before it.
     """
 
     drifted: bool
@@ -155,6 +206,7 @@ class WindowDrift:
     drift_share: float | None = None
     drift_share_threshold: float = 0.5
     dataset_drifted: bool = False
+    multivariate: MultivariateDrift | None = None
 
     def feature(self, name: str) -> FeatureDrift:
         """One feature's result by name; KeyError names the features there are."""
@@ -177,4 +229,5 @@ class WindowDrift:
             "drift_share": self.drift_share,
             "drift_share_threshold": self.drift_share_threshold,
             "dataset_drifted": self.dataset_drifted,
+            "multivariate": self.multivariate.to_dict() if self.multivariate is not None else None,
         }

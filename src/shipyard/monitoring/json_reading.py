@@ -17,7 +17,14 @@ from typing import Any, cast, get_args
 from shipyard.core.inputs import describe_value
 from shipyard.errors import InvalidArgumentError
 from shipyard.monitoring.calibration import CalibrationResult, ReliabilityBin
-from shipyard.monitoring.drift_records import FeatureDrift, Kind, StatResult, StatTest, WindowDrift
+from shipyard.monitoring.drift_records import (
+    FeatureDrift,
+    Kind,
+    MultivariateDrift,
+    StatResult,
+    StatTest,
+    WindowDrift,
+)
 from shipyard.monitoring.fairness import FairnessMetrics, GroupRates
 from shipyard.monitoring.metrics import ClassificationPerformance, RegressionPerformance
 from shipyard.monitoring.precision_recall import ClassScores, PrecisionRecallCurve
@@ -222,6 +229,32 @@ def window_drift_from_dict(fields: Fields) -> WindowDrift:
         drift_share=fields.optional_number("drift_share") if fields.has("drift_share") else None,
         drift_share_threshold=fields.number("drift_share_threshold") if fields.has("drift_share_threshold") else 0.5,
         dataset_drifted=fields.flag("dataset_drifted") if fields.has("dataset_drifted") else False,
+        multivariate=_multivariate(section) if (section := _optional(fields, "multivariate")) is not None else None,
+    )
+
+
+def _optional(fields: Fields, key: str) -> Fields | None:
+    """A section added in a later release: absent from older reports, null when not measured."""
+    return fields.optional_section(key) if fields.has(key) else None
+
+
+def _multivariate(fields: Fields) -> MultivariateDrift:
+    """The multivariate section as ``MultivariateDrift.to_dict`` wrote it (``outside_band`` is derived)."""
+    error = fields.optional_section("error")
+    return MultivariateDrift(
+        drifted=fields.flag("drifted"),
+        method=fields.text("method"),
+        columns=fields.texts("columns"),
+        left_out=fields.notes("left_out"),
+        components=fields.integer("components"),
+        variance_kept=fields.optional_number("variance_kept"),
+        reference_mean=fields.optional_number("reference_mean"),
+        reference_sd=fields.optional_number("reference_sd"),
+        live_mean=fields.optional_number("live_mean"),
+        lower=fields.optional_number("lower"),
+        upper=fields.optional_number("upper"),
+        error=feature_drift_from_dict(error) if error is not None else None,
+        note=fields.optional_text("note"),
     )
 
 

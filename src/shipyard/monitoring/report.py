@@ -22,6 +22,7 @@ from shipyard.core.signature import OutputKind
 from shipyard.errors import NotFoundError
 from shipyard.monitoring.drift_records import WindowDrift
 from shipyard.monitoring.fairness import FairnessMetrics
+from shipyard.monitoring.label_drift import LabelDrift
 from shipyard.monitoring.json_reading import (
     Fields,
     classification_from_dict,
@@ -30,7 +31,10 @@ from shipyard.monitoring.json_reading import (
     reward_from_dict,
     window_drift_from_dict,
 )
+from shipyard.monitoring.correlations import CorrelationChanges
 from shipyard.monitoring.metrics import ClassificationPerformance, RegressionPerformance
+from shipyard.monitoring.outlier_counts import OutlierReport
+from shipyard.monitoring.quality_stats import QUANTILE_METHOD, DuplicateRows, FeatureSummary
 from shipyard.monitoring.rewards import RewardSummary
 
 
@@ -176,24 +180,50 @@ class DataQuality:
     rejected_requests: int = 0
     features: tuple[FeatureQuality, ...] = ()
     unknown_features: tuple[str, ...] = ()
+    # Summary statistics live against the reference (quantiles as ``quantile_method`` says), features holding
+    # one value, duplicate rows (``duplicates.method`` says how counted) and correlation changes between the
+    # tracked numeric features. Reports from before these read back with the defaults.
+    summaries: tuple[FeatureSummary, ...] = ()
+    constant_features: tuple[str, ...] = ()
+    duplicates: DuplicateRows | None = None
+    correlations: CorrelationChanges | None = None
+    quantile_method: str = QUANTILE_METHOD
 
     def feature(self, name: str) -> FeatureQuality | None:
         """One feature's figures by name, None when the report has none for it."""
         return next((f for f in self.features if f.feature == name), None)
+
+    def summary(self, name: str) -> FeatureSummary | None:
+        """One feature's summary statistics by name, None when the report has none for it."""
+        return next((s for s in self.summaries if s.feature == name), None)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "rejected_requests": self.rejected_requests,
             "features": [f.to_dict() for f in self.features],
             "unknown_features": list(self.unknown_features),
+            "summaries": [s.to_dict() for s in self.summaries],
+            "quantile_method": self.quantile_method,
+            "constant_features": list(self.constant_features),
+            "duplicates": self.duplicates.to_dict() if self.duplicates is not None else None,
+            "correlations": self.correlations.to_dict() if self.correlations is not None else None,
         }
 
     @classmethod
     def from_fields(cls, fields: Fields) -> DataQuality:
+        duplicates = fields.optional_section("duplicates") if fields.has("duplicates") else None
+        correlations = fields.optional_section("correlations") if fields.has("correlations") else None
         return cls(
             rejected_requests=fields.integer("rejected_requests"),
             features=tuple(FeatureQuality.from_fields(f) for f in fields.objects("features")),
             unknown_features=fields.texts("unknown_features"),
+            summaries=tuple(FeatureSummary.from_fields(s) for s in fields.objects("summaries"))
+            if fields.has("summaries")
+            else (),
+            constant_features=fields.texts("constant_features") if fields.has("constant_features") else (),
+            duplicates=DuplicateRows.from_fields(duplicates) if duplicates is not None else None,
+            correlations=CorrelationChanges.from_fields(correlations) if correlations is not None else None,
+            quantile_method=fields.text("quantile_method") if fields.has("quantile_method") else QUANTILE_METHOD,
         )
 
 
@@ -373,6 +403,9 @@ class VersionReport:
     estimated: Estimate | None = None
     fairness: Fairness | None = None
     timeline: tuple[TimelineWindow, ...] = ()
+    label_drift: LabelDrift | None = None
+    outliers: OutlierReport | None = None
+    """Rows scored against the version's outlier model; None only in reports written before it existed."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -384,6 +417,8 @@ class VersionReport:
             "performance": self.performance.to_dict() if self.performance is not None else None,
             "estimated": self.estimated.to_dict() if self.estimated is not None else None,
             "fairness": self.fairness.to_dict() if self.fairness is not None else None,
+            "label_drift": self.label_drift.to_dict() if self.label_drift is not None else None,
+            "outliers": self.outliers.to_dict() if self.outliers is not None else None,
             "timeline": [w.to_dict() for w in self.timeline],
         }
 
@@ -403,6 +438,14 @@ class VersionReport:
             estimated=Estimate.from_fields(estimated) if estimated is not None else None,
             fairness=Fairness.from_fields(fairness) if fairness is not None else None,
             timeline=tuple(TimelineWindow.from_fields(w) for w in fields.objects("timeline")),
+            # Absent from reports written before label drift; null when the version has no labels to test.
+            label_drift=LabelDrift.from_fields(labels)
+            if fields.has("label_drift") and (labels := fields.optional_section("label_drift")) is not None
+            else None,
+            # Absent from reports written before outlier scoring.
+            outliers=OutlierReport.from_fields(section)
+            if fields.has("outliers") and (section := fields.optional_section("outliers")) is not None
+            else None,
         )
 
 

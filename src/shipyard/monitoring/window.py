@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from shipyard.core.comoments import CoMoments
 from shipyard.core.histograms import LATENCY_EDGES_MS, LatencyHistogram
 from shipyard.core.profile import (
     CategoricalProfile,
@@ -26,8 +27,11 @@ from shipyard.core.profile import (
     ReferenceProfile,
     profile_from_dict,
 )
+from shipyard.core.rowhash import duplicates_within, row_hashes
 from shipyard.core.signature import FeatureType, OutputKind, Signature
 from shipyard.monitoring.calibration import ConfidenceSummary
+from shipyard.monitoring.multivariate import reconstruction_errors
+from shipyard.monitoring.outlier_counts import OutlierCounts
 
 UNSEEN_LEVELS = 20
 """Live windows name up to this many values the reference never saw (the rest count as ``__other__``), so a
@@ -81,6 +85,17 @@ class WindowProfile:
     type_violations: Mapping[str, int] = field(default_factory=dict)
     dropped: int = 0
     arms: Mapping[str, int] = field(default_factory=dict)
+    # The rows' PCA reconstruction errors in the reference's error bins (multivariate drift).
+    reconstruction: NumericProfile | None = None
+    # Duplicate rows, counted honestly for something mergeable: rows equal to an earlier row of the same
+    # background batch (about a second of one worker's traffic), summed over batches, out of
+    # ``duplicate_checked`` rows. Duplicates across batches are not seen: a lower bound of the window's.
+    duplicates: int = 0
+    duplicate_checked: int = 0
+    # Sums of products of the reference's tracked numeric features (shipyard.monitoring.correlations).
+    comoments: CoMoments | None = None
+    # Per-row outlier scores against the version's threshold (shipyard.monitoring.outlier_counts).
+    outliers: OutlierCounts = field(default_factory=OutlierCounts)
 
     @property
     def errors(self) -> int:
@@ -102,6 +117,11 @@ class WindowProfile:
             type_violations=_add(self.type_violations, other.type_violations),
             dropped=self.dropped + other.dropped,
             arms=_add(self.arms, other.arms),
+            reconstruction=_merge_errors(self.reconstruction, other.reconstruction),
+            duplicates=self.duplicates + other.duplicates,
+            duplicate_checked=self.duplicate_checked + other.duplicate_checked,
+            comoments=_merge_comoments(self.comoments, other.comoments),
+            outliers=self.outliers.merge(other.outliers),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -117,6 +137,14 @@ class WindowProfile:
             "type_violations": dict(self.type_violations),
             "dropped": self.dropped,
             "arms": dict(self.arms),
+            **({"reconstruction": self.reconstruction.to_dict()} if self.reconstruction is not None else {}),
+            **(
+                {"duplicates": self.duplicates, "duplicate_checked": self.duplicate_checked}
+                if self.duplicate_checked
+                else {}
+            ),
+            **({"comoments": self.comoments.to_dict()} if self.comoments is not None else {}),
+            **({"outliers": self.outliers.to_dict()} if self.outliers.scored else {}),
         }
 
     @classmethod
@@ -138,7 +166,32 @@ class WindowProfile:
             type_violations={k: int(v) for k, v in (data.get("type_violations") or {}).items()},
             dropped=int(data.get("dropped", 0)),
             arms={k: int(v) for k, v in (data.get("arms") or {}).items()},
+            reconstruction=_errors_from_dict(data.get("reconstruction")),
+            duplicates=int(data.get("duplicates", 0)),
+            duplicate_checked=int(data.get("duplicate_checked", 0)),
+            comoments=CoMoments.from_dict(data["comoments"]) if data.get("comoments") else None,
+            outliers=OutlierCounts.from_dict(data.get("outliers")),
         )
+
+
+def _merge_errors(a: NumericProfile | None, b: NumericProfile | None) -> NumericProfile | None:
+    if a is None or b is None:
+        return a if b is None else b
+    merged = _merge_one(a, b)
+    return merged if isinstance(merged, NumericProfile) else b
+
+
+def _errors_from_dict(data: Mapping[str, Any] | None) -> NumericProfile | None:
+    profile = profile_from_dict(data) if data else None
+    return profile if isinstance(profile, NumericProfile) else None
+
+
+def _merge_comoments(a: CoMoments | None, b: CoMoments | None) -> CoMoments | None:
+    if a is None or b is None:
+        return a if b is None else b
+    if a.features != b.features or a.shift != b.shift:
+        return b  # the version's reference changed (cannot happen for one immutable version): keep the newer
+    return a.merge(b)
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,6 +259,18 @@ class Profiler:
                     )
                 accumulator.add(_as_levels(values, spec.type))
         return self._add_prediction(predictions, prediction)
+
+    def add_reconstruction(
+        self, accumulator: NumericAccumulator | None, columns: Mapping[str, np.ndarray]
+    ) -> NumericAccumulator | None:
+        """Count the batch's PCA reconstruction errors (multivariate drift) in the reference's error bins."""
+        model = self.reference.multivariate if self.reference is not None else None
+        if model is None or not columns:
+            return accumulator
+        if accumulator is None:
+            accumulator = NumericAccumulator(model.errors.edges)
+        accumulator.add(reconstruction_errors(model, columns))
+        return accumulator
 
     def _add_prediction(self, predictions: np.ndarray, accumulator: Accumulator | None) -> Accumulator | None:
         flat = np.asarray(predictions)
@@ -284,6 +349,12 @@ class LiveWindow:
         self.confidence = ConfidenceSummary()
         self.features: dict[str, Accumulator] = {}
         self.prediction: Accumulator | None = None
+        self.reconstruction: NumericAccumulator | None = None
+        self.duplicates = 0
+        self.duplicate_checked = 0
+        reference = profiler.reference if profiler is not None else None
+        self.comoments = reference.comoments.like() if reference is not None and reference.comoments else None
+        self.outliers = OutlierCounts()
 
     def add_requests(
         self,
@@ -308,8 +379,24 @@ class LiveWindow:
         self.rows += len(predictions)
         if self.profiler is not None:
             self.prediction = self.profiler.add(self.features, self.out_of_range, columns, predictions, self.prediction)
+            self.reconstruction = self.profiler.add_reconstruction(self.reconstruction, columns)
+            self._add_quality(columns)
         if probabilities is not None:
             self.confidence = self.confidence.merge(ConfidenceSummary.of(probabilities))
+
+    def _add_quality(self, columns: Mapping[str, np.ndarray]) -> None:
+        """Duplicates within this batch (see ``WindowProfile.duplicates``) and the tracked co-moments."""
+        assert self.profiler is not None
+        named = {name: columns[name] for name in self.profiler.signature.names if name in columns}
+        if named:
+            hashes = row_hashes(named)
+            self.duplicates += duplicates_within(hashes)
+            self.duplicate_checked += int(hashes.size)
+        if self.comoments is not None:
+            self.comoments = self.comoments.add(columns)
+
+    def add_outlier_scores(self, scores: np.ndarray, threshold: float) -> None:
+        self.outliers = self.outliers.merge(OutlierCounts.of(scores, threshold))
 
     def add_unprofiled_rows(self, rows: int) -> None:
         self.rows += rows
@@ -327,4 +414,9 @@ class LiveWindow:
             type_violations=dict(self.violations),
             dropped=self.dropped,
             arms=dict(self.arms),
+            reconstruction=self.reconstruction.profile() if self.reconstruction is not None else None,
+            duplicates=self.duplicates,
+            duplicate_checked=self.duplicate_checked,
+            comoments=self.comoments,
+            outliers=self.outliers,
         )

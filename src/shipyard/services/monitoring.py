@@ -24,6 +24,10 @@ from shipyard.core.versions import ModelVersion
 from shipyard.errors import InvalidArgumentError, ShipyardError
 from shipyard.monitoring.drift import window_drift
 from shipyard.monitoring.drift_records import WindowDrift
+from shipyard.monitoring.label_drift import version_label_drift
+from shipyard.monitoring.multivariate import with_multivariate
+from shipyard.monitoring.outlier_counts import OutlierReport
+from shipyard.monitoring.quality_figures import live_quality_figures
 from shipyard.monitoring.report import (
     CalibrationBasis,
     DataQuality,
@@ -44,6 +48,7 @@ from shipyard.monitoring.window import StoredWindow, WindowProfile, merge_all
 from shipyard.rollouts.spec import parse_duration
 from shipyard.services.endpoints import EndpointService
 from shipyard.services.feedback import FeedbackService
+from shipyard.services.outliers import unavailable_reason
 from shipyard.store import monitoring as repo
 from shipyard.store.prediction_log import PredictionLog
 
@@ -200,6 +205,14 @@ class MonitoringService:
             estimated=estimated if merged.confidence.n else None,
             fairness=_fairness(labels, signature),
             timeline=tuple(timeline),
+            label_drift=(
+                version_label_drift(reference, labels.get("_label") or [], signature, merged.prediction, thresholds)
+                if signature is not None
+                else None
+            ),
+            outliers=OutlierReport.of(
+                model.outlier_model if model is not None else None, merged.outliers, unavailable=unavailable_reason(model)
+            ),
         )
 
     # -- feedback joined with predictions -------------------------------------------------------
@@ -274,7 +287,8 @@ def _drift(
 ) -> WindowDrift | None:
     if reference is None or not window.features:
         return None
-    return window_drift(reference, window.features, window.prediction, thresholds=thresholds)
+    drift = window_drift(reference, window.features, window.prediction, thresholds=thresholds)
+    return with_multivariate(drift, reference, window.reconstruction, thresholds)
 
 
 def _max_score(drift: WindowDrift | None) -> float | None:
@@ -318,6 +332,7 @@ def _quality(window: WindowProfile, reference: ReferenceProfile | None, signatur
         rejected_requests=sum(n for status, n in window.statuses.items() if 400 <= int(status) < 500),
         features=tuple(features),
         unknown_features=tuple(unknown),
+        **live_quality_figures(window, reference, names),
     )
 
 
