@@ -20,9 +20,10 @@ from typing import Any
 from shipyard.core.jsonsafe import finite_or_none
 from shipyard.core.signature import OutputKind
 from shipyard.errors import NotFoundError
+from shipyard.monitoring.cbpe_records import CbpeEstimate
+from shipyard.monitoring.correlations import CorrelationChanges
 from shipyard.monitoring.drift_records import WindowDrift
 from shipyard.monitoring.fairness import FairnessMetrics
-from shipyard.monitoring.label_drift import LabelDrift
 from shipyard.monitoring.json_reading import (
     Fields,
     classification_from_dict,
@@ -31,7 +32,7 @@ from shipyard.monitoring.json_reading import (
     reward_from_dict,
     window_drift_from_dict,
 )
-from shipyard.monitoring.correlations import CorrelationChanges
+from shipyard.monitoring.label_drift import LabelDrift
 from shipyard.monitoring.metrics import ClassificationPerformance, RegressionPerformance
 from shipyard.monitoring.outlier_counts import OutlierReport
 from shipyard.monitoring.quality_stats import QUANTILE_METHOD, DuplicateRows, FeatureSummary
@@ -283,7 +284,10 @@ class CalibrationBasis:
 @dataclass(frozen=True, slots=True)
 class Estimate:
     """Accuracy estimated without labels (CBPE). Without a calibrator it is the model's own mean confidence,
-    ``calibrated`` is False and ``note`` says why; ``difference`` is estimate minus realised accuracy."""
+    ``calibrated`` is False and ``note`` says why; ``difference`` is estimate minus realised accuracy.
+    ``accuracy`` is the top-label estimate every stored window supports; ``cbpe`` adds precision, recall, F1,
+    ROC AUC (and accuracy again, from per-class calibration) with sampling-error bands, where the windows
+    carry class-probability histograms (None for windows stored before them)."""
 
     method: str
     accuracy: float | None
@@ -294,6 +298,7 @@ class Estimate:
     note: str | None
     realised_accuracy: float | None
     difference: float | None
+    cbpe: CbpeEstimate | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -306,11 +311,13 @@ class Estimate:
             "note": self.note,
             "realised_accuracy": self.realised_accuracy,
             "difference": self.difference,
+            "cbpe": self.cbpe.to_dict() if self.cbpe is not None else None,
         }
 
     @classmethod
     def from_fields(cls, fields: Fields) -> Estimate:
         basis = fields.optional_section("calibration")
+        cbpe = fields.optional_section("cbpe") if fields.has("cbpe") else None  # absent before CBPE's metrics
         return cls(
             method=fields.text("method"),
             accuracy=fields.optional_number("accuracy"),
@@ -325,6 +332,7 @@ class Estimate:
             note=fields.optional_text("note"),
             realised_accuracy=fields.optional_number("realised_accuracy"),
             difference=fields.optional_number("difference"),
+            cbpe=CbpeEstimate.from_fields(cbpe) if cbpe is not None else None,
         )
 
 

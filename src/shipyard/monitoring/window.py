@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from shipyard.core.calibrator import ConfidenceCalibrator
 from shipyard.core.comoments import CoMoments
 from shipyard.core.histograms import LATENCY_EDGES_MS, LatencyHistogram
 from shipyard.core.profile import (
@@ -30,6 +31,7 @@ from shipyard.core.profile import (
 from shipyard.core.rowhash import duplicates_within, row_hashes
 from shipyard.core.signature import FeatureType, OutputKind, Signature
 from shipyard.monitoring.calibration import ConfidenceSummary
+from shipyard.monitoring.cbpe import ClassProbabilities
 from shipyard.monitoring.multivariate import reconstruction_errors
 from shipyard.monitoring.outlier_counts import OutlierCounts
 
@@ -96,6 +98,8 @@ class WindowProfile:
     comoments: CoMoments | None = None
     # Per-row outlier scores against the version's threshold (shipyard.monitoring.outlier_counts).
     outliers: OutlierCounts = field(default_factory=OutlierCounts)
+    # Each class's probability histogram with calibrated sums, for CBPE (shipyard.monitoring.cbpe).
+    class_probabilities: ClassProbabilities | None = None
 
     @property
     def errors(self) -> int:
@@ -122,6 +126,7 @@ class WindowProfile:
             duplicate_checked=self.duplicate_checked + other.duplicate_checked,
             comoments=_merge_comoments(self.comoments, other.comoments),
             outliers=self.outliers.merge(other.outliers),
+            class_probabilities=_merge_classes(self.class_probabilities, other.class_probabilities),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -145,6 +150,11 @@ class WindowProfile:
             ),
             **({"comoments": self.comoments.to_dict()} if self.comoments is not None else {}),
             **({"outliers": self.outliers.to_dict()} if self.outliers.scored else {}),
+            **(
+                {"class_probabilities": self.class_probabilities.to_dict()}
+                if self.class_probabilities is not None
+                else {}
+            ),
         }
 
     @classmethod
@@ -171,7 +181,16 @@ class WindowProfile:
             duplicate_checked=int(data.get("duplicate_checked", 0)),
             comoments=CoMoments.from_dict(data["comoments"]) if data.get("comoments") else None,
             outliers=OutlierCounts.from_dict(data.get("outliers")),
+            class_probabilities=(
+                ClassProbabilities.from_dict(data["class_probabilities"]) if data.get("class_probabilities") else None
+            ),
         )
+
+
+def _merge_classes(a: ClassProbabilities | None, b: ClassProbabilities | None) -> ClassProbabilities | None:
+    if a is None or b is None:
+        return a if b is None else b
+    return a.merge(b) if a.counts.shape == b.counts.shape else b  # one version's classes never change: keep newer
 
 
 def _merge_errors(a: NumericProfile | None, b: NumericProfile | None) -> NumericProfile | None:
@@ -223,6 +242,7 @@ class Profiler:
 
     signature: Signature
     reference: ReferenceProfile | None
+    calibrator: ConfidenceCalibrator | None = None
 
     def add(
         self,
@@ -355,6 +375,7 @@ class LiveWindow:
         reference = profiler.reference if profiler is not None else None
         self.comoments = reference.comoments.like() if reference is not None and reference.comoments else None
         self.outliers = OutlierCounts()
+        self.class_probabilities: ClassProbabilities | None = None
 
     def add_requests(
         self,
@@ -383,6 +404,9 @@ class LiveWindow:
             self._add_quality(columns)
         if probabilities is not None:
             self.confidence = self.confidence.merge(ConfidenceSummary.of(probabilities))
+            calibrator = self.profiler.calibrator if self.profiler is not None else None
+            batch = ClassProbabilities.of(probabilities, calibrator)
+            self.class_probabilities = _merge_classes(self.class_probabilities, batch)
 
     def _add_quality(self, columns: Mapping[str, np.ndarray]) -> None:
         """Duplicates within this batch (see ``WindowProfile.duplicates``) and the tracked co-moments."""
@@ -419,4 +443,5 @@ class LiveWindow:
             duplicate_checked=self.duplicate_checked,
             comoments=self.comoments,
             outliers=self.outliers,
+            class_probabilities=self.class_probabilities,
         )

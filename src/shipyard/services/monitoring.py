@@ -171,7 +171,8 @@ class MonitoringService:
         performance = _performance(labels, signature) if signature is not None else None
         calibrator = model.confidence_calibrator if model is not None else None
         uncalibrated = UNCALIBRATED if model is not None else UNCALIBRATED_UNKNOWN
-        estimated = _estimate(merged, performance, calibrator, uncalibrated)
+        classes = signature.output.classes if signature is not None else None
+        estimated = _estimate(merged, performance, calibrator, uncalibrated, classes=classes or ())
         timeline = []
         for start, profile in per_window.items():
             drift = _drift(reference, profile, thresholds)
@@ -211,7 +212,9 @@ class MonitoringService:
                 else None
             ),
             outliers=OutlierReport.of(
-                model.outlier_model if model is not None else None, merged.outliers, unavailable=unavailable_reason(model)
+                model.outlier_model if model is not None else None,
+                merged.outliers,
+                unavailable=unavailable_reason(model),
             ),
         )
 
@@ -404,10 +407,14 @@ def _estimate(
     performance: Performance | None,
     calibrator: ConfidenceCalibrator | None,
     uncalibrated: str,
+    *,
+    classes: Sequence[Any] | None = None,
 ) -> Estimate:
     """The label-free estimate, calibrated on the version's labelled rows when it has a calibrator; without
-    one it is the model's own mean confidence, and the note says so (an overconfident model reads high)."""
+    one it is the model's own mean confidence, and the note says so (an overconfident model reads high).
+    With ``classes`` it also carries CBPE's precision, recall, F1 and ROC AUC with their bands."""
     from shipyard.monitoring.calibration import estimate_accuracy
+    from shipyard.monitoring.cbpe import window_estimate
 
     estimate = estimate_accuracy(window.confidence, calibrator)
     realised = performance.accuracy if performance is not None else None
@@ -421,6 +428,11 @@ def _estimate(
         note=None if calibrator is not None else uncalibrated,
         realised_accuracy=realised,
         difference=estimate.difference(realised) if realised is not None else None,
+        cbpe=(
+            window_estimate(window.class_probabilities, classes, calibrator, uncalibrated=uncalibrated)
+            if classes is not None
+            else None
+        ),
     )
 
 
