@@ -55,6 +55,8 @@ models = sa.Table(
     sa.Column("latest_version", sa.Integer, nullable=False, server_default="0"),
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Column("updated_at", Timestamp, nullable=False),
+    # How the model is retrained (``shipyard models set-trainer``): a ``module:function`` callable or a command.
+    sa.Column("trainer", Json, nullable=True),
 )
 
 model_versions = sa.Table(
@@ -294,4 +296,44 @@ audit_events = sa.Table(
     sa.Column("prev_hash", sa.String(64), nullable=False),
     sa.Column("hash", sa.String(64), nullable=False),
     sa.Index("ix_audit_events_target", "target"),
+)
+
+# Validation runs (``shipyard validate``): the candidate's figures on a holdout, the champion's beside them and
+# the gates' verdict; the latest passing run is the evidence approvals and rollouts can require.
+validations = sa.Table(
+    "validations",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("model", sa.String(128), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("passed", sa.Boolean, nullable=False),
+    sa.Column("champion", sa.String(160), nullable=True),
+    sa.Column("result", Json, nullable=False),
+    sa.Column("created_by", sa.String(160), nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Index("ix_validations_model_version", "model", "version"),
+)
+
+# Retraining (and later other) jobs: stored so they survive a restart (a queued job runs, a running job whose
+# worker died is marked failed with its log), one running at a time per model.
+jobs = sa.Table(
+    "jobs",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("model", sa.String(128), nullable=False),
+    sa.Column("endpoint", sa.String(128), nullable=True),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("engine", sa.String(32), nullable=False),
+    sa.Column("params", Json, nullable=False),
+    sa.Column("cause", Json, nullable=True),
+    sa.Column("result", Json, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("log", sa.Text, nullable=False, server_default=""),
+    sa.Column("worker", sa.String(128), nullable=True),
+    sa.Column("created_by", sa.String(160), nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("started_at", Timestamp, nullable=True),
+    sa.Column("finished_at", Timestamp, nullable=True),
+    sa.Index("ix_jobs_model_state", "model", "state"),
 )
