@@ -45,6 +45,7 @@ DEFAULT_VARIANCE = 0.65
 FIT_ROWS = 100_000
 """Training rows the PCA is fitted on (a seeded sample beyond that): the axes settle long before."""
 BAND_SDS = 3.0
+Z_LIMIT = 1e6
 MISSING = "__missing__"
 """A missing category is a level of its own in the frequency encoding (its share of the training rows)."""
 
@@ -132,10 +133,12 @@ def _encode(frame: Any, columns: tuple[str, ...], levels: Mapping[str, Mapping[s
 
 
 def _standardised(raw: np.ndarray, means: np.ndarray, scales: np.ndarray) -> np.ndarray:
-    """Scaled by the training moments; missing or unreadable values become the training mean (0)."""
+    """Scaled by the training moments; missing or unreadable values become the training mean (0), and values
+    beyond a million standard deviations (hostile input sends 1e308) count as a million, so errors stay finite."""
     with np.errstate(invalid="ignore", over="ignore"):
         z: np.ndarray = (raw - means) / scales
     z[~np.isfinite(z)] = 0.0
+    np.clip(z, -Z_LIMIT, Z_LIMIT, out=z)
     return z
 
 
