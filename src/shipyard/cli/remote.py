@@ -13,6 +13,7 @@ from typing import Any
 from shipyard.core.audit import AuditEvent
 from shipyard.core.calibrator import ConfidenceCalibrator
 from shipyard.core.identity import ApiKey, Role
+from shipyard.core.loss_model import LossModel
 from shipyard.core.outlier_model import OutlierModel
 from shipyard.core.signature import Signature
 from shipyard.core.versions import Approval, CodeInfo, ModelSummary, ModelVersion, VersionStatus
@@ -24,6 +25,7 @@ def version_from_card(data: Mapping[str, Any]) -> ModelVersion:
     approval = data.get("approval")
     calibrator = data.get("confidence_calibrator")
     outliers = data.get("outlier_model")
+    loss_model = data.get("loss_model")
     return ModelVersion(
         name=data["name"],
         version=int(data["version"]),
@@ -56,6 +58,7 @@ def version_from_card(data: Mapping[str, Any]) -> ModelVersion:
             else None
         ),
         outlier_model=OutlierModel.from_dict(outliers) if outliers else None,
+        loss_model=LossModel.from_dict(loss_model) if loss_model else None,
     )
 
 

@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import Any
 
 from shipyard.core.calibrator import ConfidenceCalibrator
+from shipyard.core.loss_model import LossModel
 from shipyard.core.outlier_model import OutlierModel
 from shipyard.core.profile import ReferenceProfile
 from shipyard.core.signature import Signature
@@ -123,6 +124,9 @@ class ModelVersion:
     outlier_model: OutlierModel | None = None
     """Fitted on the training rows at registration; scores each served row as an outlier. None without
     training data, or when registered with outlier_model="none"."""
+    loss_model: LossModel | None = None
+    """A regressor's per-row error model, fitted on labelled rows at registration (holdout rows when given);
+    it estimates MAE and RMSE of served rows without labels (DLE). None without a training target."""
 
     @property
     def approved(self) -> bool:
@@ -169,6 +173,7 @@ class ModelVersion:
             "approval": self.approval.to_dict() if self.approval is not None else None,
             "confidence_calibrator": self.confidence_calibrator.to_dict() if self.confidence_calibrator else None,
             "outlier_model": self.outlier_model.to_dict() if self.outlier_model is not None else None,
+            "loss_model": self.loss_model.to_dict() if self.loss_model is not None else None,
         }
 
 

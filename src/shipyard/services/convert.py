@@ -65,4 +65,5 @@ def convert_version(registry: RegistryService, ref: str, *, to: str = "onnx", tr
         code=source.code,
         confidence_calibrator=source.confidence_calibrator,  # the same probabilities, so the same calibration
         fitted_outlier_model=source.outlier_model,  # the same training rows, so the same novelty model
+        fitted_loss_model=source.loss_model,  # the same predictions (checked at conversion), so the same errors
     )

@@ -14,6 +14,7 @@ from types import MappingProxyType
 from typing import Any
 
 from shipyard.core.calibrator import ConfidenceCalibrator
+from shipyard.core.loss_model import LossModel
 from shipyard.core.outlier_model import DEFAULT_OUTLIER_METHOD, OutlierModel, check_outlier_option
 from shipyard.core.profile import ReferenceProfile
 from shipyard.core.signature import Signature
@@ -60,6 +61,8 @@ class RegistrationOptions:
     confidence_calibrator: ConfidenceCalibrator | None = field(default=None, metadata=NOT_PUBLIC)
     fitted_outlier_model: OutlierModel | None = field(default=None, metadata=NOT_PUBLIC)
     """An outlier model fitted before (conversion keeps the source version's)."""
+    fitted_loss_model: LossModel | None = field(default=None, metadata=NOT_PUBLIC)
+    """A regressor's loss model fitted before (conversion keeps the source version's)."""
 
     def __post_init__(self) -> None:
         check_outlier_option(self.outlier_model)

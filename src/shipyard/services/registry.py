@@ -18,6 +18,7 @@ from shipyard.core.calibrator import ConfidenceCalibrator
 from shipyard.core.identity import LOCAL_ACTOR, Actor
 from shipyard.core.inference import as_frame, example_rows, infer_features, infer_output
 from shipyard.core.inputs import InputAdapter
+from shipyard.core.loss_model import LossModel
 from shipyard.core.outlier_model import OutlierModel
 from shipyard.core.profile import ReferenceProfile, build_reference_profile
 from shipyard.core.refs import ModelRef, check_alias, check_model_name
@@ -47,7 +48,7 @@ from shipyard.flavors.loaded import LoadedModel
 from shipyard.flavors.registry import detect_flavor, flavor_for_file, get_flavor
 from shipyard.monitoring.calibration import fit_confidence_calibrator
 from shipyard.monitoring.multivariate import fit_reconstruction
-from shipyard.services import lineage, outliers, round_trip
+from shipyard.services import lineage, loss_fit, outliers, round_trip
 from shipyard.services.audit import record
 from shipyard.services.registration import RegistrationOptions
 from shipyard.store import endpoints as endpoint_repo
@@ -117,10 +118,12 @@ class RegistryService:
         profile, data_hash, calibrator = self._profile(
             sig, saved, predictor, opts.training_data, opts.training_target, name
         )
-        if opts.calibration_data is not None or opts.calibration_target is not None:
+        holdout = opts.calibration_data is not None or opts.calibration_target is not None
+        if holdout and not loss_fit.needs_loss_model(sig):  # a regressor's holdout rows teach its loss model
             calibrator = self._holdout_calibrator(
                 sig, saved, predictor, opts.calibration_data, opts.calibration_target, name
             )
+        loss_model = opts.fitted_loss_model or self._loss_model(sig, saved, predictor, opts)
         outlier_model = opts.fitted_outlier_model or self._outlier_model(
             sig, opts.training_data, opts.outlier_model, name
         )
@@ -157,6 +160,7 @@ class RegistryService:
                 registered_by=actor.principal.label,
                 vouched_by=actor.principal.label if trusted else None,
                 outlier_model=outlier_model,
+                loss_model=loss_model,
             )
             repo.insert_version(conn, mid, version)
             record(conn, actor, "model.register", model_target(version.ref), after=_audit_view(version), at=now)
@@ -295,6 +299,30 @@ class RegistryService:
         profile = replace(profile, multivariate=fit_reconstruction(frame))
         calibrator = _calibrator(sig, predictor, proba, sample_target, data="training")
         return profile, lineage.frame_hash(frame), calibrator
+
+    def _loss_model(
+        self, sig: Signature, saved: SavedModel, predictor: Predictor, opts: RegistrationOptions
+    ) -> LossModel | None:
+        """A regressor's loss model (DLE): learnt on the holdout rows when given, else on the training rows with
+        their target; None for other models or without labelled rows."""
+        if not loss_fit.needs_loss_model(sig):
+            return None
+        if opts.calibration_data is not None or opts.calibration_target is not None:
+            if opts.calibration_data is None or opts.calibration_target is None:
+                raise InvalidArgumentError(
+                    "pass calibration_data and calibration_target together (holdout rows, labels)"
+                )
+            data, target, what, kind = opts.calibration_data, opts.calibration_target, "calibration_data", "holdout"
+        elif opts.training_data is not None and opts.training_target is not None:
+            data, target, what, kind = opts.training_data, opts.training_target, "training_data", "training"
+        else:
+            return None
+        frame = _align_columns(as_frame(data, feature_names=sig.names, what=what), sig.names, opts.name, what=what)
+        frame.columns = list(sig.names)
+        adapter = InputAdapter(sig, layout=layout_option(saved.options), label=opts.name)
+        return loss_fit.fit_for_registration(
+            frame, target, lambda rows: predictor.predict(adapter(rows)), sig, data=kind, what=what
+        )
 
     def _outlier_model(self, sig: Signature, training_data: Any, method: str, name: str) -> OutlierModel | None:
         """The novelty model that scores every served row, fitted on the training rows (none without them)."""

@@ -11,6 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Row
 
 from shipyard.core.calibrator import ConfidenceCalibrator
+from shipyard.core.loss_model import LossModel
 from shipyard.core.outlier_model import OutlierModel
 from shipyard.core.profile import ReferenceProfile
 from shipyard.core.signature import Signature
@@ -84,6 +85,7 @@ def insert_version(conn: Connection, mid: int, version: ModelVersion) -> None:
             registered_by=version.registered_by,
             vouched_by=version.vouched_by,
             outlier_model=version.outlier_model.to_dict() if version.outlier_model is not None else None,
+            loss_model=version.loss_model.to_dict() if version.loss_model is not None else None,
         )
     )
 
@@ -255,4 +257,5 @@ def _to_version(row: Row[Any], aliases: Any) -> ModelVersion:
             else None
         ),
         outlier_model=OutlierModel.from_dict(row.outlier_model) if row.outlier_model else None,
+        loss_model=LossModel.from_dict(row.loss_model) if row.loss_model else None,
     )
