@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -24,6 +25,7 @@ NANNYML_VENV = ROOT / "benchmarks" / ".peer-venvs" / "nannyml"
 # statsmodels is imported by nannyml but not declared by it.
 NANNYML_PACKAGES = ("nannyml==0.13.1", "pandas<3", "pyarrow", "statsmodels")
 NANNYML_SCRIPT = Path(__file__).resolve().parent / "peer_scripts" / "nannyml_cbpe.py"
+NANNYML_METRICS_SCRIPT = Path(__file__).resolve().parent / "peer_scripts" / "nannyml_cbpe_metrics.py"
 INSTALL_TIMEOUT_S = 1800
 
 
@@ -71,9 +73,7 @@ def _frame(proba: np.ndarray, classes: Sequence[int], labels: np.ndarray | None 
     return frame
 
 
-def nannyml_cbpe_accuracy(cases: Sequence[CbpeCase], workdir: Path) -> dict[str, float]:
-    """NannyML's CBPE accuracy estimate for each case's analysis rows (one chunk), by case name."""
-    python = nannyml_python()
+def _write_cases(cases: Sequence[CbpeCase], workdir: Path) -> Path:
     spec = []
     for case in cases:
         reference, analysis = workdir / f"{case.name}_reference.parquet", workdir / f"{case.name}_analysis.parquet"
@@ -90,8 +90,25 @@ def nannyml_cbpe_accuracy(cases: Sequence[CbpeCase], workdir: Path) -> dict[str,
         )
     spec_file = workdir / "cbpe_cases.json"
     spec_file.write_text(json.dumps(spec))
+    return spec_file
+
+
+def _run(script: Path, spec_file: Path) -> Any:
     done = subprocess.run(
-        [str(python), str(NANNYML_SCRIPT), str(spec_file)], capture_output=True, text=True, timeout=600
+        [str(nannyml_python()), str(script), str(spec_file)], capture_output=True, text=True, timeout=600
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    return {str(k): float(v) for k, v in json.loads(done.stdout.strip().splitlines()[-1]).items()}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def nannyml_cbpe_accuracy(cases: Sequence[CbpeCase], workdir: Path) -> dict[str, float]:
+    """NannyML's CBPE accuracy estimate for each case's analysis rows (one chunk), by case name."""
+    found = _run(NANNYML_SCRIPT, _write_cases(cases, workdir))
+    return {str(k): float(v) for k, v in found.items()}
+
+
+def nannyml_cbpe_metrics(cases: Sequence[CbpeCase], workdir: Path) -> dict[str, dict[str, float]]:
+    """NannyML's CBPE accuracy, precision, recall, F1 and ROC AUC (macro for multiclass) for each case's
+    analysis rows as one chunk, by case name; ``seconds`` is its fit and estimate time."""
+    found = _run(NANNYML_METRICS_SCRIPT, _write_cases(cases, workdir))
+    return {str(k): {str(m): float(v) for m, v in metrics.items()} for k, metrics in found.items()}

@@ -231,7 +231,9 @@ def fit_confidence_calibrator(
 
     Top-label binning, not NannyML's per-class isotonic regression: it needs only the windows' confidence
     histogram, and on seeded benchmarks (a few thousand reference rows) it lands within a few thousandths
-    of NannyML's CBPE and no further from the realised accuracy.
+    of NannyML's CBPE and no further from the realised accuracy. The per-class isotonic calibrators that
+    precision, recall, F1 and ROC AUC need (``monitoring.cbpe``) are fitted on the same rows and carried in
+    ``per_class``.
     """
     check_bins(bins)
     if not (math.isfinite(prior_rows) and prior_rows > 0):
@@ -256,8 +258,11 @@ def fit_confidence_calibrator(
     claimed = np.divide(summed, counts, out=midpoints.copy(), where=counts > 0)
     shrunk = (hits + prior_rows * claimed) / (counts + prior_rows)
     accuracy = np.clip(_isotonic(shrunk, counts + prior_rows), 0.0, 1.0)
+    from shipyard.monitoring.cbpe import fit_class_calibrators
+
+    per_class = fit_class_calibrators(codes[keep], rows) if rows.shape[0] and rows.shape[1] >= 2 else None
     return ConfidenceCalibrator(
-        tuple(float(a) for a in accuracy), tuple(int(c) for c in counts), int((codes < 0).sum()), data
+        tuple(float(a) for a in accuracy), tuple(int(c) for c in counts), int((codes < 0).sum()), data, per_class
     )
 
 

@@ -31,7 +31,10 @@ import pyarrow as pa
 from shipyard.core.signature import OutputKind
 from shipyard.core.versions import ModelVersion
 from shipyard.monitoring.columns import payload_columns
+from shipyard.monitoring.dle import LossScorer
+from shipyard.monitoring.outliers import OutlierScorer
 from shipyard.monitoring.window import LiveWindow, Profiler, StoredWindow, WindowProfile, to_datetime, window_start
+from shipyard.services.outliers import scorer_for
 from shipyard.store.prediction_log import PredictionLog
 
 log = logging.getLogger("shipyard.monitoring")
@@ -101,6 +104,8 @@ class Recorder:
         self._dirty: set[tuple[str, str, float]] = set()
         self._drops: dict[str, int] = {}
         self._profilers: dict[str, Profiler] = {}
+        self._scorers: dict[str, OutlierScorer | None] = {}
+        self._loss_scorers: dict[str, LossScorer | None] = {}
         self._recent: OrderedDict[str, tuple[str, str]] = OrderedDict()
         self._lock = threading.RLock()  # guards windows and the recent map against readers
         self._drain_lock = threading.Lock()  # one drain at a time: the thread, a shutdown, or a report's sync
@@ -272,8 +277,16 @@ class Recorder:
             probabilities = _stacked([r.prediction.probabilities for r in served], 2)
         rows = np.fromiter((r.rows for r in served), dtype=np.int64, count=len(served))
         complete = columns is not None and int(rows.sum()) == len(predictions)
+        scores = None
         if columns is not None and complete:
             window.add_rows(columns, predictions, probabilities)
+            scorer = self._scorer(version)
+            if scorer is not None:
+                scores = scorer.score(columns, len(predictions))
+                window.add_outlier_scores(scores, scorer.threshold)
+            losses = self._loss_scorer(version)
+            if losses is not None:  # a regressor's estimated errors, for its label-free MAE and RMSE (DLE)
+                window.add_losses(losses.summary(columns, predictions))
         else:
             window.add_unprofiled_rows(len(predictions))
         self._remember(served, version.ref)
@@ -281,7 +294,7 @@ class Recorder:
         if not logged.any() or columns is None or not complete:
             return None
         try:
-            return _log_table(served, rows, logged, columns, predictions, probabilities, version)
+            return _log_table(served, rows, logged, columns, predictions, probabilities, version, outlier_scores=scores)
         except (pa.ArrowException, ValueError, TypeError):  # the window still counts; the log says what broke
             log.exception("could not build prediction log rows for %s", version.ref)
             return None
@@ -289,8 +302,23 @@ class Recorder:
     def _profiler(self, version: ModelVersion) -> Profiler:
         profiler = self._profilers.get(version.ref)
         if profiler is None:
-            profiler = self._profilers[version.ref] = Profiler(version.signature, version.reference_profile)
+            profiler = self._profilers[version.ref] = Profiler(
+                version.signature, version.reference_profile, calibrator=version.confidence_calibrator
+            )
         return profiler
+
+    def _scorer(self, version: ModelVersion) -> OutlierScorer | None:
+        """The version's outlier scorer, built once (a forest read once); None when it has no outlier model."""
+        if version.ref not in self._scorers:
+            self._scorers[version.ref] = scorer_for(version)
+        return self._scorers[version.ref]
+
+    def _loss_scorer(self, version: ModelVersion) -> LossScorer | None:
+        """The version's loss model with its trees compiled once; None for a version without one."""
+        if version.ref not in self._loss_scorers:
+            model = version.loss_model
+            self._loss_scorers[version.ref] = LossScorer(model) if model is not None else None
+        return self._loss_scorers[version.ref]
 
     def _remember(self, served: list[Record], ref: str) -> None:
         with self._lock:
@@ -361,8 +389,11 @@ def _log_table(
     predictions: np.ndarray,
     probabilities: np.ndarray | None,
     version: ModelVersion,
+    *,
+    outlier_scores: np.ndarray | None = None,
 ) -> pa.Table:
-    """The sampled requests' rows: one row per input row, with its request id and row index."""
+    """The sampled requests' rows: one row per input row, with its request id and row index (and its outlier
+    score, ``_outlier_score``, when the version has an outlier model: log files without it read as null)."""
     starts = np.cumsum(rows) - rows
     request_of_row = np.repeat(np.arange(len(served)), rows)
     keep = logged[request_of_row]
@@ -399,6 +430,8 @@ def _log_table(
         data["_probabilities"] = pa.FixedSizeListArray.from_arrays(
             pa.array(chosen_proba.ravel()), chosen_proba.shape[1]
         ).cast(pa.list_(pa.float64()))
+    if outlier_scores is not None:
+        data["_outlier_score"] = pa.array(outlier_scores if every else outlier_scores[index], pa.float64())
     return pa.table(data)
 
 

@@ -1,0 +1,357 @@
+"""Confidence-based performance estimation (CBPE): precision, recall, F1, ROC AUC and accuracy without labels.
+
+As NannyML's CBPE: each class's probability is calibrated one-vs-rest on labelled reference rows (isotonic
+regression, kept only where it lowers the cross-validated calibration error), multiclass rows renormalised
+to sum to one, and each row then counts as an expected true positive of class c with its calibrated
+probability p̂_c. Precision, recall and F1 follow from the expected confusion counts; ROC AUC from ranking
+the rows by the model's raw probability with p̂ as the expected positive weight.
+
+What makes it mergeable: the serving worker calibrates a batch with the version's calibrator (off the request
+path) and adds it to a fixed histogram per class: the class's raw probability in ``CBPE_EDGES`` bins, split
+by whether the row was predicted as that class, holding per bin the row count, the sum of p̂_c and the sum of
+p̂_c² (for the sampling error). Precision, recall, F1 and accuracy from it equal NannyML's from the rows
+exactly; ROC AUC differs only by rows in one bin counting as ties (bins are 0.01 wide in the middle and a
+quarter of a logit unit in the tails, where overconfident models pile up).
+
+Sampling error: the rows' labels are taken as independent Bernoulli(p̂) draws, so the expected counts have
+variance Σ p̂(1 - p̂) (from the per-bin sums of p̂ and p̂²); accuracy and precision are means of such draws,
+recall and F1 ratios of them (delta method), ROC AUC's standard error is Hanley and McNeil's for the expected
+numbers of positives and negatives. Macro averages treat classes as independent (sum of variances over K²).
+Bands are the estimate ± 3 standard errors, clipped to [0, 1], as NannyML draws them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from shipyard.core.calibrator import ClassCalibrator, ConfidenceCalibrator
+from shipyard.errors import InvalidArgumentError
+from shipyard.monitoring.cbpe_records import CbpeEstimate, ClassEstimate, MetricEstimate
+from shipyard.monitoring.labels import probability_rows
+
+MIN_ROWS = 30
+"""Fewer rows than this and no metric is estimated: the band would be wider than the metric's range."""
+BAND_ERRORS = 3.0
+"""The band is the estimate ± this many standard errors (NannyML's sampling-error band)."""
+CV_SPLITS, CV_TEST_SHARE, CV_BINS, CV_SEED = 10, 0.1, 10, 42
+
+
+def _edges() -> np.ndarray:
+    """Fine where calibrated probabilities change fastest for confident models: 0.01 steps on [0.02, 0.98],
+    a quarter logit unit below and above it (down to 1e-7), so a model that says 0.9999 and one that says
+    0.999999 land in different bins."""
+    middle = np.linspace(0.02, 0.98, 97)
+    logits = np.arange(-16.0, math.log(0.02 / 0.98), 0.25)
+    low = 1.0 / (1.0 + np.exp(-logits))
+    return np.concatenate([[0.0], low, middle, (1.0 - low)[::-1], [1.0]])
+
+
+CBPE_EDGES = _edges()
+CBPE_BINS = len(CBPE_EDGES) - 1
+
+
+def bin_of(probability: np.ndarray) -> np.ndarray:
+    """The ``CBPE_EDGES`` bin of each probability (bins are closed on the left, the last one also on the right)."""
+    return np.clip(np.searchsorted(CBPE_EDGES, probability, side="right") - 1, 0, CBPE_BINS - 1)
+
+
+# --- calibration at registration -----------------------------------------------------------------------
+
+
+def fit_class_calibrators(codes: np.ndarray, proba: np.ndarray) -> tuple[ClassCalibrator, ...]:
+    """One calibrator per class from labelled rows (``codes``: each row's class index).
+
+    A binary model gets an identity calibrator for its negative class: its calibrated probability is one
+    minus the positive class's, as in NannyML's binary CBPE. Uses scikit-learn, which registration has loaded.
+    """
+    classes = proba.shape[1]
+    if classes == 2:
+        return (ClassCalibrator(), _fit_one(codes == 1, proba[:, 1]))
+    return tuple(_fit_one(codes == c, proba[:, c]) for c in range(classes))
+
+
+def _fit_one(outcome: np.ndarray, probability: np.ndarray) -> ClassCalibrator:
+    from sklearn.isotonic import IsotonicRegression
+
+    if not needs_calibration(outcome, probability):
+        return ClassCalibrator()
+    fitted = IsotonicRegression(out_of_bounds="clip", increasing=True).fit(probability, outcome.astype(np.float64))
+    thresholds = np.clip(np.asarray(fitted.X_thresholds_, dtype=np.float64), 0.0, 1.0)
+    values = np.clip(np.asarray(fitted.y_thresholds_, dtype=np.float64), 0.0, 1.0)
+    return ClassCalibrator(tuple(thresholds.tolist()), tuple(values.tolist()))
+
+
+def needs_calibration(outcome: np.ndarray, probability: np.ndarray) -> bool:
+    """Whether isotonic recalibration lowers the expected calibration error on held-out rows (NannyML's rule:
+    ten stratified 10% splits, equal-count bins); a class that is never or always the label, or probabilities
+    that already rank it perfectly, are left as they are."""
+    from sklearn.isotonic import IsotonicRegression
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import StratifiedShuffleSplit
+
+    y = outcome.astype(np.int64)
+    if np.unique(y).size < 2 or np.bincount(y).min() < 2:
+        return False
+    if roc_auc_score(y, probability) > 0.999:
+        return False
+    splits = StratifiedShuffleSplit(n_splits=CV_SPLITS, test_size=CV_TEST_SHARE, random_state=CV_SEED)
+    truth, raw, calibrated = [], [], []
+    for train, test in splits.split(probability, y):
+        model = IsotonicRegression(out_of_bounds="clip", increasing=True).fit(probability[train], y[train])
+        truth.append(y[test])
+        raw.append(probability[test])
+        calibrated.append(model.predict(probability[test]))
+    y_test = np.concatenate(truth)
+    return _ece(y_test, np.concatenate(raw)) > _ece(y_test, np.concatenate(calibrated))
+
+
+def _ece(y: np.ndarray, probability: np.ndarray) -> float:
+    """Expected calibration error over equal-count bins of the sorted probabilities (NannyML's bins: width
+    ``n // bins`` rows, the last one taking the remainder)."""
+    order = probability.argsort()
+    size = y.size
+    bins = CV_BINS if size > 2 * CV_BINS else max(size // 2, 1)
+    edges = np.arange(0, size + 1, size // bins)
+    edges[-1] = size
+    total = 0.0
+    for left, right in itertools.pairwise(edges):
+        part = order[left:right]
+        total += part.size * abs(float(probability[part].mean()) - float(y[part].mean()))
+    return total / size
+
+
+def calibrated_probabilities(proba: np.ndarray, calibrator: ConfidenceCalibrator | None) -> np.ndarray:
+    """Each row's calibrated class probabilities: binary as one minus the positive class's, multiclass
+    renormalised to sum to one (uniform where every class calibrates to zero), as NannyML does."""
+    per_class = calibrator.per_class if calibrator is not None else None
+    classes = proba.shape[1]
+    if per_class is None or len(per_class) != classes:
+        return proba
+    if classes == 2:
+        positive = np.clip(per_class[1].apply(proba[:, 1]), 0.0, 1.0)
+        return np.column_stack([1.0 - positive, positive])
+    out = np.column_stack([per_class[c].apply(proba[:, c]) for c in range(classes)])
+    total = out.sum(axis=1, keepdims=True)
+    normalised: np.ndarray = np.divide(out, total, out=np.full_like(out, 1.0 / classes), where=total > 0)
+    return normalised
+
+
+# --- the window's state ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ClassProbabilities:
+    """Per class and bin of its raw probability, split by predicted-as-that-class (index 1) or not (0): row
+    counts, sums of the calibrated probability and of its square. Arrays of shape (classes, 2, ``CBPE_BINS``);
+    windows merge by addition."""
+
+    counts: np.ndarray
+    sums: np.ndarray
+    squares: np.ndarray
+
+    @classmethod
+    def empty(cls, classes: int) -> ClassProbabilities:
+        shape = (classes, 2, CBPE_BINS)
+        return cls(np.zeros(shape, dtype=np.int64), np.zeros(shape), np.zeros(shape))
+
+    @property
+    def classes(self) -> int:
+        return int(self.counts.shape[0])
+
+    @property
+    def n(self) -> int:
+        return int(self.counts[0].sum()) if self.classes else 0
+
+    @classmethod
+    def of(cls, probabilities: ArrayLike, calibrator: ConfidenceCalibrator | None = None) -> ClassProbabilities:
+        """Summarise (n, k) raw class probabilities; rows with a missing probability are skipped."""
+        proba = probability_rows(probabilities)
+        proba = proba[np.isfinite(proba).all(axis=1)]
+        classes = proba.shape[1]
+        state = cls.empty(classes)
+        if not proba.shape[0] or classes < 2:
+            return state
+        calibrated = calibrated_probabilities(proba, calibrator)
+        predicted = proba.argmax(axis=1)
+        for c in range(classes):
+            cell = bin_of(proba[:, c]) + np.where(predicted == c, CBPE_BINS, 0)
+            p = calibrated[:, c]
+            size = 2 * CBPE_BINS
+            state.counts[c] = np.bincount(cell, minlength=size).reshape(2, CBPE_BINS)
+            state.sums[c] = np.bincount(cell, weights=p, minlength=size).reshape(2, CBPE_BINS)
+            state.squares[c] = np.bincount(cell, weights=p * p, minlength=size).reshape(2, CBPE_BINS)
+        return state
+
+    def merge(self, other: ClassProbabilities) -> ClassProbabilities:
+        if self.counts.shape != other.counts.shape:
+            raise InvalidArgumentError(
+                f"cannot merge class-probability histograms of shape {self.counts.shape} and {other.counts.shape}"
+            )
+        return ClassProbabilities(self.counts + other.counts, self.sums + other.sums, self.squares + other.squares)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Only the cells that hold rows, by their flat index: a quiet window stays a few hundred bytes."""
+        flat = self.counts.ravel()
+        cells = np.flatnonzero(flat)
+        return {
+            "classes": self.classes,
+            "bins": CBPE_BINS,
+            "cells": cells.tolist(),
+            "counts": flat[cells].tolist(),
+            "sums": self.sums.ravel()[cells].tolist(),
+            "squares": self.squares.ravel()[cells].tolist(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ClassProbabilities | None:
+        """None when the window was stored with other bins (then it cannot be read against these)."""
+        if int(data.get("bins", -1)) != CBPE_BINS:
+            return None
+        state = cls.empty(int(data["classes"]))
+        cells = np.asarray(data["cells"], dtype=np.int64)
+        state.counts.ravel()[cells] = np.asarray(data["counts"], dtype=np.int64)
+        state.sums.ravel()[cells] = np.asarray(data["sums"], dtype=np.float64)
+        state.squares.ravel()[cells] = np.asarray(data["squares"], dtype=np.float64)
+        return state
+
+
+# --- the estimate -------------------------------------------------------------------------------------
+
+
+def _band(value: float | None, variance: float | None, reason: str | None = None) -> MetricEstimate:
+    if value is None or not math.isfinite(value):
+        return MetricEstimate.missing(reason or "not defined for this window")
+    if variance is None or not math.isfinite(variance):
+        return MetricEstimate(value, None, None, None, None)
+    error = math.sqrt(max(variance, 0.0))
+    return MetricEstimate(
+        value, error, max(0.0, value - BAND_ERRORS * error), min(1.0, value + BAND_ERRORS * error), None
+    )
+
+
+def _auc(positive: np.ndarray, negative: np.ndarray) -> float | None:
+    """Expected ROC AUC from per-bin expected positives and negatives, bins ordered by raw score; rows in one
+    bin are ties (half a pair each)."""
+    total_pos, total_neg = float(positive.sum()), float(negative.sum())
+    if total_pos <= 0 or total_neg <= 0:
+        return None
+    below = np.cumsum(negative) - negative
+    return float((positive * (below + 0.5 * negative)).sum() / (total_pos * total_neg))
+
+
+def _auc_variance(auc: float, positives: float, negatives: float) -> float:
+    """Hanley and McNeil (1982) for ``positives`` and ``negatives`` rows."""
+    q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)
+    spread = auc * (1 - auc) + (positives - 1) * (q1 - auc * auc) + (negatives - 1) * (q2 - auc * auc)
+    return max(spread, 0.0) / (positives * negatives)
+
+
+def _class_estimate(state: ClassProbabilities, c: int, label: Any, name: str) -> ClassEstimate:
+    counts, sums, squares = state.counts[c], state.sums[c], state.squares[c]
+    predicted = int(counts[1].sum())
+    tp, fn = float(sums[1].sum()), float(sums[0].sum())
+    var_tp, var_fn = float((sums[1] - squares[1]).sum()), float((sums[0] - squares[0]).sum())
+    support = tp + fn
+    metrics: dict[str, MetricEstimate] = {}
+    if predicted:
+        metrics["precision"] = _band(tp / predicted, var_tp / predicted**2)
+    else:
+        metrics["precision"] = MetricEstimate.missing(f"no row was predicted as {name}")
+    if support > 0:
+        recall = tp / support
+        metrics["recall"] = _band(recall, (fn**2 * var_tp + tp**2 * var_fn) / support**4)
+    else:
+        metrics["recall"] = MetricEstimate.missing(f"the calibrated probabilities expect no row of {name}")
+    denominator = predicted + support
+    if denominator > 0:
+        d_tp, d_fn = 2 * (predicted + fn) / denominator**2, -2 * tp / denominator**2
+        metrics["f1"] = _band(2 * tp / denominator, d_tp**2 * var_tp + d_fn**2 * var_fn)
+    else:
+        metrics["f1"] = MetricEstimate.missing(f"no row was predicted or expected as {name}")
+    positive = sums[0] + sums[1]
+    negative = (counts[0] + counts[1]) - positive
+    auc = _auc(positive, negative)
+    if auc is None:
+        metrics["roc_auc"] = MetricEstimate.missing(
+            f"ROC AUC needs rows expected both as {name} and as other classes; the window has one side only"
+        )
+    else:
+        metrics["roc_auc"] = _band(auc, _auc_variance(auc, support, state.n - support))
+    return ClassEstimate(label, predicted, support, metrics)
+
+
+def _macro(classes: Sequence[ClassEstimate], metric: str) -> MetricEstimate:
+    parts = [c.metrics[metric] for c in classes]
+    missing = [(c, p) for c, p in zip(classes, parts, strict=True) if p.value is None]
+    if missing:
+        label, part = missing[0]
+        return MetricEstimate.missing(f"the macro average needs every class; class {label!r}: {part.reason}")
+    values = [p.value for p in parts if p.value is not None]
+    errors = [p.sampling_error for p in parts if p.sampling_error is not None]
+    variance = sum(e * e for e in errors) / len(parts) ** 2 if len(errors) == len(parts) else None
+    return _band(sum(values) / len(values), variance)
+
+
+def estimate_performance(
+    state: ClassProbabilities,
+    classes: Sequence[Any],
+    *,
+    calibrated: bool,
+    note: str | None = None,
+    min_rows: int = MIN_ROWS,
+) -> CbpeEstimate:
+    """CBPE's metrics for a window (or a merge of windows): the positive class's for a binary model (the
+    second class, as scikit-learn's ``pos_label=1``), macro averages over classes for a multiclass one."""
+    labels = list(classes)
+    if len(labels) != state.classes:
+        raise InvalidArgumentError(
+            f"the window's class histogram has {state.classes} classes but the model has {len(labels)}: {labels}"
+        )
+    binary = len(labels) == 2
+    average, positive = ("binary", labels[1]) if binary else ("macro", None)
+    n = state.n
+    if n < min_rows:
+        reason = f"only {n} rows in the window; CBPE needs at least {min_rows}"
+        missing = {m: MetricEstimate.missing(reason) for m in ("accuracy", "precision", "recall", "f1", "roc_auc")}
+        return CbpeEstimate(n, average, positive, calibrated, missing, (), note)
+    per_class = tuple(_class_estimate(state, c, label, f"class {label!r}") for c, label in enumerate(labels))
+    correct = float(state.sums[:, 1].sum())
+    variance = float((state.sums[:, 1] - state.squares[:, 1]).sum())
+    metrics = {"accuracy": _band(correct / n, variance / n**2)}
+    for metric in ("precision", "recall", "f1", "roc_auc"):
+        metrics[metric] = per_class[1].metrics[metric] if binary else _macro(per_class, metric)
+    return CbpeEstimate(n, average, positive, calibrated, metrics, per_class, note)
+
+
+OLD_CALIBRATOR = (
+    "uncalibrated per class: the version's calibrator was stored before per-class calibration; "
+    "register it again with its training target to calibrate precision, recall, F1 and ROC AUC"
+)
+
+
+def window_estimate(
+    state: ClassProbabilities | None,
+    classes: Sequence[Any] | None,
+    calibrator: ConfidenceCalibrator | None,
+    *,
+    uncalibrated: str,
+) -> CbpeEstimate | None:
+    """CBPE for a window as the report shows it: None when no stored window holds class histograms (they
+    were stored before CBPE's metrics), every metric missing with the reason when the classes do not match."""
+    if state is None:
+        return None
+    calibrated = calibrator is not None and calibrator.per_class is not None
+    note = None if calibrated else (OLD_CALIBRATOR if calibrator is not None else uncalibrated)
+    labels = list(classes) if classes else []
+    if len(labels) != state.classes:
+        reason = f"the windows hold {state.classes} class probabilities but the model names {len(labels)} classes"
+        missing = {m: MetricEstimate.missing(reason) for m in ("accuracy", "precision", "recall", "f1", "roc_auc")}
+        return CbpeEstimate(state.n, "macro", None, calibrated, missing, (), note)
+    return estimate_performance(state, labels, calibrated=calibrated, note=note)
