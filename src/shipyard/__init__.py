@@ -26,6 +26,7 @@ _EXPORTS: dict[str, str] = {
     "Signature": "shipyard.core.signature",
     "VersionStatus": "shipyard.core.versions",
     "Workspace": "shipyard.workspace",
+    "compare": "shipyard.api",
     "convert": "shipyard.api",
     "load": "shipyard.api",
     "register": "shipyard.api",
@@ -49,13 +50,14 @@ __all__ = [
     "VersionStatus",
     "Workspace",
     "__version__",
+    "compare",
     "convert",
     "load",
     "register",
 ]
 
 if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ below does the importing
-    from shipyard.api import convert, load, register
+    from shipyard.api import compare, convert, load, register
     from shipyard.client import Client, PredictResult
     from shipyard.config import Settings
     from shipyard.core.refs import ModelRef

@@ -1,15 +1,18 @@
-"""The Python API of PRODUCT.md: ``shipyard.register`` and ``shipyard.load``."""
+"""The Python API of PRODUCT.md: ``shipyard.register``, ``shipyard.load`` and ``shipyard.compare``."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shipyard.core.versions import ModelVersion
 from shipyard.flavors.loaded import LoadedModel
 from shipyard.services.registration import RegistrationOptions
 from shipyard.workspace import default_workspace
+
+if TYPE_CHECKING:
+    from shipyard.reporting.comparison import Comparison
 
 
 def register(
@@ -83,3 +86,50 @@ def convert(ref_or_model: Any, to: str = "onnx", *, sample_input: Any = None, tr
     if isinstance(ref_or_model, str):
         return convert_version(default_workspace().registry, ref_or_model, to=to, trusted=trusted)
     return convert_model(ref_or_model, to=to, sample_input=sample_input)
+
+
+def compare(
+    reference: Any,
+    current: Any,
+    *,
+    target: str | None = None,
+    prediction: str | None = None,
+    multivariate: bool = True,
+    chunk_rows: int = 131_072,
+) -> Comparison:
+    """Compare ``current`` with ``reference`` (CSV or Parquet paths, or DataFrames; a file is streamed in chunks):
+    drift, data quality and, with ``target`` and ``prediction`` columns, performance, as the live report has
+    them. ``reference`` may also be a registered version (``"fraud:3"``, ``"fraud@champion"``, or a
+    ``ModelVersion``): its reference profile is the reference and its signature decides the types.
+
+    Returns a ``Comparison``: ``.drift``, ``.quality``, ``.performance``, ``.summary()``, ``.to_dict()``,
+    ``.save_html(path)``.
+    """
+    from shipyard.reporting.comparison import Comparison
+    from shipyard.services.compare import compare as compare_data
+    from shipyard.services.compare import compare_with_version
+
+    version = _registered(reference)
+    if version is not None:
+        report = compare_with_version(version, current, target=target, prediction=prediction, chunk_rows=chunk_rows)
+    else:
+        report = compare_data(
+            reference,
+            current,
+            target=target,
+            prediction=prediction,
+            multivariate=multivariate,
+            chunk_rows=chunk_rows,
+        )
+    return Comparison(report)
+
+
+def _registered(reference: Any) -> ModelVersion | None:
+    """A version when ``reference`` names one (``name:3``, ``name@alias``) rather than a file; else None."""
+    if isinstance(reference, ModelVersion):
+        return reference
+    if not isinstance(reference, str) or Path(reference).suffix.lower() in (".csv", ".parquet", ".pq"):
+        return None
+    if Path(reference).exists() or (":" not in reference and "@" not in reference):
+        return None
+    return default_workspace().registry.get(reference)

@@ -62,6 +62,7 @@ def test_public_names_are_pinned() -> None:
             "VersionStatus",
             "Workspace",
             "__version__",
+            "compare",
             "convert",
             "load",
             "register",

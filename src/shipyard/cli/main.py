@@ -37,6 +37,7 @@ COMMANDS: dict[str, LazyCommand] = {
     "rollout": LazyCommand("shipyard.cli.rollout:app", "Rollouts: move an endpoint's traffic to a new version."),
     "monitor": LazyCommand("shipyard.cli.monitor:monitor", "Drift, data quality, performance and service figures."),
     "report": LazyCommand("shipyard.cli.monitor:report", "Write a self-contained HTML monitoring report."),
+    "drift": LazyCommand("shipyard.cli.drift:drift", "Compare two datasets offline: drift, quality, performance."),
     "feedback": LazyCommand("shipyard.cli.monitor:feedback_app", "Feedback joined with predictions: export it."),
     "keys": LazyCommand("shipyard.cli.keys:app", "API keys: who may call the server, with which role."),
     "audit": LazyCommand("shipyard.cli.audit:app", "The audit trail: who changed what; verify its hash chain."),

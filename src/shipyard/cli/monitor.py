@@ -71,16 +71,41 @@ def monitor(
 
 
 def report(
-    endpoint: EndpointArg,
-    output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the HTML file.")],
+    endpoint: Annotated[
+        str | None, typer.Argument(help="Endpoint name, e.g. fraud (or --model and --data for a file).")
+    ] = None,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Where to write the HTML file.")] = None,
     since: SinceOption = "1d",
     version: VersionOption = None,
     url: UrlOption = None,
+    model: Annotated[
+        str | None,
+        typer.Option("--model", help="A registered version (fraud:3, fraud@champion): compare --data with it."),
+    ] = None,
+    data_file: Annotated[
+        str | None, typer.Option("--data", help="With --model: a .csv or .parquet file to compare.")
+    ] = None,
+    target: Annotated[str | None, typer.Option("--target", help="With --model: the label column.")] = None,
+    prediction: Annotated[str | None, typer.Option("--prediction", help="With --model: the prediction column.")] = None,
+    output_format: Annotated[str | None, typer.Option("--format", help="With --model: html or json.")] = None,
 ) -> None:
-    """Write a self-contained HTML report (plots included, no network needed to read it).
+    """Write a self-contained HTML report (plots included, no network needed to read it): an endpoint's
+    monitoring, or with --model and --data a file compared with a registered version's reference profile.
 
     Example: shipyard report fraud -o fraud.html --since 7d
+    Example: shipyard report --model fraud:3 --data today.parquet --target label --prediction score -o today.html
     """
+    if model is not None or data_file is not None:
+        if endpoint is not None or model is None or data_file is None:
+            raise InvalidArgumentError("give an ENDPOINT, or --model REF with --data FILE, not both or a half")
+        from shipyard.cli.drift import report_for_version
+
+        report_for_version(
+            model, data_file, target=target, prediction=prediction, output=output, output_format=output_format
+        )
+        return
+    if endpoint is None or output is None:
+        raise InvalidArgumentError("give an ENDPOINT and -o report.html (or --model REF --data FILE)")
     if output.suffix.lower() not in (".html", ".htm"):
         raise InvalidArgumentError(f"the report is HTML; name the output *.html, not {output.name!r}")
     check_output(output)

@@ -167,7 +167,7 @@ class Comparison:
         return _kind_word(self._reference.kinds.get(column, "")) == "number"
 
     def _same_kind(self, column: str, kinds: Mapping[str, str]) -> bool:
-        return _kind_word(self._reference.kinds.get(column, "")) == _kind_word(kinds.get(column, ""))
+        return not _kinds_differ(self._reference.kinds.get(column, ""), kinds.get(column, ""))
 
     # -- the verdict -------------------------------------------------------------------------------------
 
@@ -237,9 +237,7 @@ class Comparison:
             ref = {c: ref.get(c, "") for c in self._profile.features}
         ref = {c: k for c, k in ref.items() if c not in self._special}
         cur = {c: k for c, k in cur.items() if c not in self._special}
-        changed = tuple(
-            TypeChange(c, ref[c], cur[c]) for c in ref if c in cur and _kind_word(ref[c]) != _kind_word(cur[c])
-        )
+        changed = tuple(TypeChange(c, ref[c], cur[c]) for c in ref if c in cur and _kinds_differ(ref[c], cur[c]))
         return SchemaChanges(
             missing=tuple(c for c in ref if c not in cur),
             extra=tuple(c for c in cur if c not in ref),
@@ -279,6 +277,12 @@ class Comparison:
 def _kind_word(kind: str) -> str:
     """``number (double)`` -> ``number``: kinds compare by their first word."""
     return kind.split(" ", 1)[0]
+
+
+def _kinds_differ(a: str, b: str) -> bool:
+    """Whether two columns' kinds clash; a column of no rows (``unknown``) clashes with nothing."""
+    first, second = _kind_word(a), _kind_word(b)
+    return first != second and "unknown" not in (first, second)
 
 
 def _take(values: Any, rows: np.ndarray) -> Any:

@@ -37,7 +37,9 @@ from shipyard.reporting.fields import (
     tested,
     unrouted_text,
 )
+from shipyard.reporting.joint_drift import label_drift_section, multivariate_section
 from shipyard.reporting.labelled import calibration_section, fairness_section, performance_section
+from shipyard.reporting.loss import loss_section
 from shipyard.reporting.markup import (
     COUNT_COLOR,
     DRIFT_COLOR,
@@ -51,6 +53,8 @@ from shipyard.reporting.markup import (
     table,
     time_figure,
 )
+from shipyard.reporting.outliers import outlier_section
+from shipyard.reporting.quality_html import quality_extras
 from shipyard.reporting.svg import Series, grouped_bars
 from shipyard.reporting.timeline import Timeline, build_timeline
 
@@ -160,11 +164,19 @@ def _version(version: VersionReport, *, slug: str, newest: bool, endpoint: str) 
         ("operational", "Traffic and latency", _operational(version)),
         ("drift", "Drift", _drift(drift)),
         ("distributions", "Reference vs live distributions", _distributions(drift)),
+        ("multivariate", "Multivariate drift", multivariate_section(drift)),
+        ("label-drift", "Label drift", label_drift_section(version.label_drift)),
         ("timeline", "Drift over time", _timeline(timeline)),
         ("performance", "Performance", performance_section(version, timeline, endpoint)),
         ("calibration", "Calibration", calibration_section(version)),
+        *(
+            [("estimated-loss", "Estimated error (DLE)", loss_section(version.estimated_loss))]
+            if version.estimated_loss is not None
+            else []
+        ),
         ("quality", "Data quality", _quality(version)),
         ("fairness", "Fairness", fairness_section(version)),
+        ("outliers", "Outliers", outlier_section(version.outliers)),
     ]
     parts = [
         f'<article class="version" id="v-{slug}" aria-label="{escape(name)}">',
@@ -367,4 +379,10 @@ def _quality(version: VersionReport) -> str:
         parts.append(table(headers, rows, numeric={1, 2, 3, 4, 5}, css="quality-table"))
     else:
         parts.append(empty("No per-feature quality figures yet."))
+    parts.append(quality_extras(quality))
     return "".join(parts)
+
+
+def drift_sections(drift: WindowDrift | None) -> tuple[str, str]:
+    """The drift table and the reference-against-live histograms, for the offline comparison's report."""
+    return _drift(drift), _distributions(drift)

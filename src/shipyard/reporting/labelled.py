@@ -13,6 +13,7 @@ from html import escape
 from shipyard.core.jsonsafe import json_value
 from shipyard.monitoring.metrics import ClassificationPerformance
 from shipyard.monitoring.report import Performance, VersionReport
+from shipyard.reporting.cbpe import cbpe_section
 from shipyard.reporting.fields import (
     MISSING,
     estimate_basis,
@@ -153,17 +154,26 @@ def _precision_recall(classification: ClassificationPerformance | None) -> str:
     return f'<figure class="precision-recall"><figcaption>{escape(caption)}{detail}</figcaption>{chart}</figure>'
 
 
+def performance_figures(performance: Performance) -> str:
+    """The realised figures, their notes, the confusion matrix, per-class table and precision-recall curve."""
+    return "".join(
+        (
+            figures(_performance_figures(performance)),
+            notes_list([(k, v) for k, v in notes_of(performance).items() if v]),
+            _confusion(performance.classification),
+            _per_class(performance.classification),
+            _precision_recall(performance.classification),
+        )
+    )
+
+
 def performance_section(version: VersionReport, timeline: Timeline, endpoint: str) -> str:
     """Metrics from labelled feedback, the label-free estimate, and both per window."""
     performance = version.performance
     estimated = version.estimated
     parts = []
     if performance is not None:
-        parts.append(figures(_performance_figures(performance)))
-        parts.append(notes_list([(k, v) for k, v in notes_of(performance).items() if v]))
-        parts.append(_confusion(performance.classification))
-        parts.append(_per_class(performance.classification))
-        parts.append(_precision_recall(performance.classification))
+        parts.append(performance_figures(performance))
     else:
         parts.append(
             empty(
@@ -184,6 +194,7 @@ def performance_section(version: VersionReport, timeline: Timeline, endpoint: st
             f"<strong>{escape(fmt_number(finite(estimated.accuracy)))}</strong>{against}; "
             f"{escape(estimate_basis(estimated))}</p>"
         )
+        parts.append(cbpe_section(estimated.cbpe))
     series = [
         Series("accuracy", [p.accuracy for p in timeline.points], ACCURACY_COLOR),
         Series("estimated accuracy", [p.estimated_accuracy for p in timeline.points], ESTIMATE_COLOR, dashed=True),

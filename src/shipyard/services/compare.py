@@ -139,7 +139,8 @@ def _csv(path: Path, chunk_rows: int) -> Dataset:
         raise InvalidArgumentError(f"cannot read {path} as CSV: {' '.join(str(exc).split())}") from exc
     if first is None:
         return Dataset(str(path), {}, lambda: iter(()))
-    kinds = frame_kinds(first)
+    # A header without rows says nothing about types: its columns are of no kind, and compare with any.
+    kinds = frame_kinds(first) if len(first) else {str(c): "unknown (no rows)" for c in first.columns}
 
     def chunks() -> Iterator[dict[str, Any]]:
         try:
