@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from shipyard.cli.hyperparameters import render_hyperparameters
 from shipyard.core.profile import CategoricalProfile, NumericProfile
 from shipyard.core.versions import ModelSummary, ModelVersion
+from shipyard.services.outliers import unavailable_reason
 
 # Listings are laid out for a terminal as narrow as 80 columns: short columns (numbers, statuses, dates) never
 # wrap, references (names, aliases) keep their full width while they fit, and anything longer wraps in its
@@ -165,6 +167,8 @@ def render_card(console: Console, v: ModelVersion, *, identical_to: Sequence[str
     calibrator = _calibrator_summary(v)
     if calibrator:
         console.print(f"[bold]confidence calibrator[/]  {calibrator}")
+    outliers = v.outlier_model.summary() if v.outlier_model is not None else unavailable_reason(v)
+    console.print(f"[bold]outlier model[/]  {escape(outliers)}")
 
 
 def _identical(refs: Sequence[str]) -> str:

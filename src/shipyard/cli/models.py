@@ -55,6 +55,14 @@ def register(
         bool,
         typer.Option("--trusted", help="Vouch for code that runs when loaded: a pickle/joblib file, a pyfunc."),
     ] = False,
+    outlier_model: Annotated[
+        str,
+        typer.Option(
+            "--outlier-model",
+            help="Novelty model fitted on --training-data that scores every served row: mahalanobis, "
+            "isolation_forest, or none.",
+        ),
+    ] = "mahalanobis",
     metric: Annotated[list[str] | None, typer.Option("--metric", "-m", help="key=value, repeatable.")] = None,
     tag: Annotated[list[str] | None, typer.Option("--tag", "-t", help="key=value, repeatable.")] = None,
     notes: Annotated[str, typer.Option(help="Free text for the model card.")] = "",
@@ -122,6 +130,7 @@ def register(
             "owner": owner or current_user(),
             "sensitive_features": list(sensitive_feature or ()),
             "code": code.to_dict(),
+            "outlier_model": outlier_model,
         }
         card = remote.register(file_part + ".py" if entry else path, name, metadata=metadata)
         if as_json:
@@ -148,6 +157,7 @@ def register(
         owner=owner,
         sensitive_features=tuple(sensitive_feature or ()),
         code_dir=code_dir if code_dir is not None else Path.cwd(),
+        outlier_model=outlier_model,
     )
     version = state.workspace.registry.register_file(path, options, actor=state.actor)
     if as_json:

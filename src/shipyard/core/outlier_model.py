@@ -82,7 +82,7 @@ class OutlierModel:
     @property
     def expected_rate(self) -> float:
         """The share of rows like the training rows that score above the threshold."""
-        return 1.0 - self.quantile
+        return round(1.0 - self.quantile, 12)  # 0.001, not 1 - 0.999 = 0.0010000000000000009
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -33,6 +33,7 @@ from shipyard.monitoring.json_reading import (
     window_drift_from_dict,
 )
 from shipyard.monitoring.label_drift import LabelDrift
+from shipyard.monitoring.loss_estimate import LossEstimate
 from shipyard.monitoring.metrics import ClassificationPerformance, RegressionPerformance
 from shipyard.monitoring.outlier_counts import OutlierReport
 from shipyard.monitoring.quality_stats import QUANTILE_METHOD, DuplicateRows, FeatureSummary
@@ -414,6 +415,8 @@ class VersionReport:
     label_drift: LabelDrift | None = None
     outliers: OutlierReport | None = None
     """Rows scored against the version's outlier model; None only in reports written before it existed."""
+    estimated_loss: LossEstimate | None = None
+    """A regressor's MAE and RMSE estimated without labels (DLE); None for other models."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -427,6 +430,7 @@ class VersionReport:
             "fairness": self.fairness.to_dict() if self.fairness is not None else None,
             "label_drift": self.label_drift.to_dict() if self.label_drift is not None else None,
             "outliers": self.outliers.to_dict() if self.outliers is not None else None,
+            "estimated_loss": self.estimated_loss.to_dict() if self.estimated_loss is not None else None,
             "timeline": [w.to_dict() for w in self.timeline],
         }
 
@@ -453,6 +457,10 @@ class VersionReport:
             # Absent from reports written before outlier scoring.
             outliers=OutlierReport.from_fields(section)
             if fields.has("outliers") and (section := fields.optional_section("outliers")) is not None
+            else None,
+            # Absent from reports written before DLE; null for a model that is not a regressor.
+            estimated_loss=LossEstimate.from_fields(loss)
+            if fields.has("estimated_loss") and (loss := fields.optional_section("estimated_loss")) is not None
             else None,
         )
 

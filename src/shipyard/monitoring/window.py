@@ -32,6 +32,7 @@ from shipyard.core.rowhash import duplicates_within, row_hashes
 from shipyard.core.signature import FeatureType, OutputKind, Signature
 from shipyard.monitoring.calibration import ConfidenceSummary
 from shipyard.monitoring.cbpe import ClassProbabilities
+from shipyard.monitoring.dle import LossSummary
 from shipyard.monitoring.multivariate import reconstruction_errors
 from shipyard.monitoring.outlier_counts import OutlierCounts
 
@@ -100,6 +101,8 @@ class WindowProfile:
     outliers: OutlierCounts = field(default_factory=OutlierCounts)
     # Each class's probability histogram with calibrated sums, for CBPE (shipyard.monitoring.cbpe).
     class_probabilities: ClassProbabilities | None = None
+    # A regressor's estimated errors as sums (shipyard.monitoring.dle), for the label-free MAE and RMSE.
+    loss: LossSummary = field(default_factory=LossSummary)
 
     @property
     def errors(self) -> int:
@@ -127,6 +130,7 @@ class WindowProfile:
             comoments=_merge_comoments(self.comoments, other.comoments),
             outliers=self.outliers.merge(other.outliers),
             class_probabilities=_merge_classes(self.class_probabilities, other.class_probabilities),
+            loss=self.loss.merge(other.loss),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -150,6 +154,7 @@ class WindowProfile:
             ),
             **({"comoments": self.comoments.to_dict()} if self.comoments is not None else {}),
             **({"outliers": self.outliers.to_dict()} if self.outliers.scored else {}),
+            **({"loss": self.loss.to_dict()} if self.loss.rows or self.loss.unscored else {}),
             **(
                 {"class_probabilities": self.class_probabilities.to_dict()}
                 if self.class_probabilities is not None
@@ -181,6 +186,7 @@ class WindowProfile:
             duplicate_checked=int(data.get("duplicate_checked", 0)),
             comoments=CoMoments.from_dict(data["comoments"]) if data.get("comoments") else None,
             outliers=OutlierCounts.from_dict(data.get("outliers")),
+            loss=LossSummary.from_dict(data["loss"]) if data.get("loss") else LossSummary(),
             class_probabilities=(
                 ClassProbabilities.from_dict(data["class_probabilities"]) if data.get("class_probabilities") else None
             ),
@@ -376,6 +382,7 @@ class LiveWindow:
         self.comoments = reference.comoments.like() if reference is not None and reference.comoments else None
         self.outliers = OutlierCounts()
         self.class_probabilities: ClassProbabilities | None = None
+        self.loss = LossSummary()
 
     def add_requests(
         self,
@@ -422,6 +429,9 @@ class LiveWindow:
     def add_outlier_scores(self, scores: np.ndarray, threshold: float) -> None:
         self.outliers = self.outliers.merge(OutlierCounts.of(scores, threshold))
 
+    def add_losses(self, losses: LossSummary) -> None:
+        self.loss = self.loss.merge(losses)
+
     def add_unprofiled_rows(self, rows: int) -> None:
         self.rows += rows
 
@@ -444,4 +454,5 @@ class LiveWindow:
             comoments=self.comoments,
             outliers=self.outliers,
             class_probabilities=self.class_probabilities,
+            loss=self.loss,
         )

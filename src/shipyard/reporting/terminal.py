@@ -25,6 +25,7 @@ from shipyard.monitoring.report import (
     Performance,
     VersionReport,
 )
+from shipyard.reporting.cbpe import cbpe_line
 from shipyard.reporting.fields import (
     MISSING,
     drifted_first,
@@ -40,7 +41,10 @@ from shipyard.reporting.fields import (
     tested,
     unrouted_text,
 )
+from shipyard.reporting.joint_drift import label_drift_line, multivariate_line
 from shipyard.reporting.labelled import figures_of, per_class_rows
+from shipyard.reporting.loss import loss_line
+from shipyard.reporting.outliers import outlier_line
 
 
 def render_terminal(report: MonitoringReport, console: Console) -> None:
@@ -90,9 +94,14 @@ def version_lines(version: VersionReport) -> list[tuple[str, str]]:
     return [
         ("traffic", _traffic(version.operational)),
         ("drift", _drift(version.drift)),
+        ("multivariate", multivariate_line(version.drift)),
+        ("labels", label_drift_line(version.label_drift)),
         ("performance", _performance(version.performance)),
         ("estimate", _estimate(version.estimated)),
+        ("cbpe", cbpe_line(version.estimated.cbpe if version.estimated is not None else None)),
+        *([("error estimate", loss_line(version.estimated_loss))] if version.estimated_loss is not None else []),
         ("fairness", _fairness(version.fairness)),
+        ("outliers", outlier_line(version.outliers)),
         ("quality", _quality(version.quality)),
     ]
 

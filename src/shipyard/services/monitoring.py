@@ -25,6 +25,7 @@ from shipyard.errors import InvalidArgumentError, ShipyardError
 from shipyard.monitoring.drift import window_drift
 from shipyard.monitoring.drift_records import WindowDrift
 from shipyard.monitoring.label_drift import version_label_drift
+from shipyard.monitoring.loss_estimate import NO_LOSS_MODEL, NO_VERSION, LossEstimate, estimate_loss
 from shipyard.monitoring.multivariate import with_multivariate
 from shipyard.monitoring.outlier_counts import OutlierReport
 from shipyard.monitoring.quality_figures import live_quality_figures
@@ -216,6 +217,7 @@ class MonitoringService:
                 merged.outliers,
                 unavailable=unavailable_reason(model),
             ),
+            estimated_loss=_estimated_loss(merged, performance, model, signature),
         )
 
     # -- feedback joined with predictions -------------------------------------------------------
@@ -433,6 +435,25 @@ def _estimate(
             if classes is not None
             else None
         ),
+    )
+
+
+def _estimated_loss(
+    window: WindowProfile, performance: Performance | None, model: ModelVersion | None, signature: Signature | None
+) -> LossEstimate | None:
+    """A regressor's label-free MAE and RMSE (DLE) beside the realised ones; None for other models, and a
+    note instead of figures when the version has no loss model."""
+    if signature is not None and signature.output.kind is not OutputKind.REGRESSION:
+        return None
+    if model is None and not window.loss.rows:
+        return None  # an unknown version that never had its errors estimated: nothing to say about them
+    regression = performance.regression if performance is not None else None
+    return estimate_loss(
+        window.loss,
+        model.loss_model if model is not None else None,
+        realised_mae=regression.mae if regression is not None else None,
+        realised_rmse=regression.rmse if regression is not None else None,
+        unavailable=NO_LOSS_MODEL if model is not None else NO_VERSION,
     )
 
 

@@ -11,16 +11,16 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-from typing import Any
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from shipyard.core.outlier_model import OutlierModel
 from shipyard.core.signature import Signature
 from shipyard.core.versions import ModelVersion
 from shipyard.errors import InvalidArgumentError, ModelLoadError, ShipyardError
 from shipyard.monitoring.outliers import FIT_ROWS, OutlierScorer, fit_outlier_model
+
+if TYPE_CHECKING:
+    import pandas as pd  # the card and the report read the reasons below without importing pandas
 
 log = logging.getLogger("shipyard.monitoring")
 
@@ -88,12 +88,26 @@ def _dump_forest(forest: Any) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def request_columns(payload: Any, names: list[str]) -> tuple[dict[str, np.ndarray], int] | None:
-    """One request's input as columns and its row count, for explaining its rows; None when unreadable."""
+def explain_request(version: ModelVersion, scorer: OutlierScorer | None, inputs: Any) -> dict[str, Any]:
+    """What ``?explain_outliers=true`` adds to a response: per row the score, the threshold, the verdict and
+    the features contributing most; or, for a version without an outlier model, why there is none."""
     from shipyard.monitoring.columns import payload_columns
 
-    columns = payload_columns([payload], names)
+    if scorer is None:
+        reason = (
+            unavailable_reason(version)
+            if version.outlier_model is None
+            else "unavailable: its stored outlier model could not be loaded (see the server log)"
+        )
+        return {"available": False, "note": reason}
+    names = list(version.signature.names)
+    columns = payload_columns([inputs], names)
     if columns is None:
-        return None
+        return {"available": False, "note": "unavailable: the request's rows could not be read as feature columns"}
     rows = len(next(iter(columns.values()))) if columns else 0
-    return columns, rows
+    return {
+        "available": True,
+        "method": scorer.model.method,
+        "threshold": scorer.threshold,
+        "rows": [row.to_dict() for row in scorer.explain(columns, rows)],
+    }

@@ -74,6 +74,7 @@ class RegistrationMetadata(BaseModel):
     owner: str | None = Field(None, max_length=256)
     sensitive_features: list[str] = Field(default_factory=list)
     code: CodeBody | None = None
+    outlier_model: str = Field("mahalanobis", max_length=32, examples=["mahalanobis", "isolation_forest", "none"])
 
     @property
     def runs_code(self) -> bool:
@@ -99,6 +100,7 @@ class RegistrationMetadata(BaseModel):
             source=source,
             # never the server's own checkout: the sender's commit, or none
             code=CodeInfo(code.commit, code.dirty, code.repository) if code is not None else CodeInfo(),
+            outlier_model=self.outlier_model,
         )
 
 

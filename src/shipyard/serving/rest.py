@@ -6,13 +6,17 @@ import logging
 import os
 import re
 from typing import Any
+from urllib.parse import parse_qs
 
+import anyio.to_thread
 import numpy as np
 import orjson
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from shipyard.errors import ClientDisconnectedError, MalformedRequestError, PayloadTooLargeError
+from shipyard.monitoring.outliers import OutlierScorer
+from shipyard.services.outliers import explain_request, scorer_for
 from shipyard.serving.dataplane import DataPlane, PredictOutcome
 from shipyard.serving.errors import error_body
 
@@ -109,7 +113,7 @@ def jsonable_array(values: np.ndarray) -> Any:
     return np.ascontiguousarray(values)
 
 
-def predict_response(outcome: PredictOutcome, request_id: str) -> Response:
+def predict_response(outcome: PredictOutcome, request_id: str, *, outliers: dict[str, Any] | None = None) -> Response:
     version = outcome.served.version
     prediction = outcome.prediction
     body: dict[str, Any] = {
@@ -123,6 +127,8 @@ def predict_response(outcome: PredictOutcome, request_id: str) -> Response:
     if prediction.probabilities is not None:
         body["probabilities"] = jsonable_array(prediction.probabilities)
         body["classes"] = list(prediction.classes or ())
+    if outliers is not None:
+        body["outliers"] = outliers
     return Response(
         orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY),
         media_type=_JSON,
@@ -139,19 +145,53 @@ def error_response(exc: BaseException, request_id: str) -> Response:
 def make_predict_route(plane: DataPlane, max_bytes: int) -> Any:
     """The handler, closed over the data plane and limits so nothing is looked up per request."""
 
+    explainer = OutlierExplainer()
+
     async def predict(request: Request) -> Response:
         headers = request.headers
+        query = request.scope["query_string"]  # empty on almost every request: nothing parsed, nothing scored
         with plane.observed(request.path_params["endpoint"], request_id_for(headers.get("x-request-id"))) as call:
             try:
                 call.route()  # an unknown endpoint is a 404 whatever the body says
+                explain = explain_outliers_asked(query) if query else False
                 payload, rows = parse_predict_body(await read_body(request, max_bytes))
                 outcome = await call.predict(payload, rows=rows, routing_key=headers.get("x-routing-key"))
+                if explain:
+                    outliers = await anyio.to_thread.run_sync(explainer.explain, outcome)
+                    return predict_response(outcome, call.request_id, outliers=outliers)
                 return predict_response(outcome, call.request_id)
             except Exception as exc:
                 call.fail(exc)
                 return error_response(exc, call.request_id)
 
     return predict
+
+
+class OutlierExplainer:
+    """Scores a request's rows against its version's outlier model, only for ``?explain_outliers=true``; each
+    version's scorer is built on the first such request and kept (a version never changes)."""
+
+    def __init__(self) -> None:
+        self._scorers: dict[str, OutlierScorer | None] = {}
+
+    def explain(self, outcome: PredictOutcome) -> dict[str, Any]:
+        version = outcome.served.version
+        if version.ref not in self._scorers:
+            self._scorers[version.ref] = scorer_for(version)
+        return explain_request(version, self._scorers[version.ref], outcome.inputs)
+
+
+def explain_outliers_asked(query: bytes) -> bool:
+    """Whether the query string asks for ``explain_outliers``; a value that is not a yes or a no is refused."""
+    values = parse_qs(query.decode("latin-1")).get("explain_outliers")
+    if not values:
+        return False
+    value = values[-1].strip().lower()
+    if value in ("true", "1", "yes"):
+        return True
+    if value in ("false", "0", "no"):
+        return False
+    raise MalformedRequestError(f"explain_outliers must be true or false; got {values[-1]!r}")
 
 
 REQUEST_HEADERS: list[dict[str, Any]] = [
@@ -182,7 +222,17 @@ PREDICT_OPENAPI: dict[str, Any] = {
             }
         },
     },
-    "parameters": REQUEST_HEADERS,
+    "parameters": [
+        *REQUEST_HEADERS,
+        {
+            "name": "explain_outliers",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "boolean", "default": False},
+            "description": "Also answer each row's outlier score, the threshold, the verdict and the features "
+            "contributing most (computed only when asked)",
+        },
+    ],
     "responses": {
         "200": {"description": "Predictions, and class probabilities for classifiers"},
         "400": {"description": "Body is not JSON, or not one of the two shapes above"},
