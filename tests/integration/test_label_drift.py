@@ -88,7 +88,8 @@ def test_feedback_whose_class_balance_moved_is_flagged_with_its_prior_shift(
     assert steady["label_drift"]["drifted"] is False and steady["label_drift"]["drift"]["p_value"] > 0.05
     assert single["label_drift"]["drift"] is None and single["label_drift"]["drifted"] is False
     assert "every label in this range is '0' (40 labels)" in single["label_drift"]["note"]
-    assert "labels: drifted (chi2 p=" in monitor and "1 20.0%->50.0%" in monitor.replace(f"{target.mean():.1%}", "20.0%")
+    assert "labels: drifted (chi2 p=" in monitor
+    assert f"1 {target.mean():.1%}->50.0%" in monitor
     html = (tmp_path / "moved.html").read_text()
     assert "Label drift" in html and "prior-table" in html
 
