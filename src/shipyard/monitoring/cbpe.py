@@ -15,8 +15,9 @@ quarter of a logit unit in the tails, where overconfident models pile up).
 
 Sampling error: the rows' labels are taken as independent Bernoulli(p̂) draws, so the expected counts have
 variance Σ p̂(1 - p̂) (from the per-bin sums of p̂ and p̂²); accuracy and precision are means of such draws,
-recall and F1 ratios of them (delta method), ROC AUC's standard error is Hanley and McNeil's for the expected
-numbers of positives and negatives. Macro averages treat classes as independent (sum of variances over K²).
+recall, F1 and ROC AUC functions of them (delta method, each row's effect the same within a bin). Macro
+averages treat classes as independent (sum of variances over K²). Checked by drawing labels from p̂: the
+realised metrics' spread is within 15% of the stated error (tests/unit/monitoring/test_cbpe.py).
 Bands are the estimate ± 3 standard errors, clipped to [0, 1], as NannyML draws them.
 """
 
@@ -246,11 +247,18 @@ def _auc(positive: np.ndarray, negative: np.ndarray) -> float | None:
     return float((positive * (below + 0.5 * negative)).sum() / (total_pos * total_neg))
 
 
-def _auc_variance(auc: float, positives: float, negatives: float) -> float:
-    """Hanley and McNeil (1982) for ``positives`` and ``negatives`` rows."""
-    q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)
-    spread = auc * (1 - auc) + (positives - 1) * (q1 - auc * auc) + (negatives - 1) * (q2 - auc * auc)
-    return max(spread, 0.0) / (positives * negatives)
+def _auc_variance(auc: float, counts: np.ndarray, sums: np.ndarray, squares: np.ndarray) -> float:
+    """Delta method over the rows' Bernoulli labels: a row's label moves AUC by (negatives ranked below it
+    minus positives ranked above it, ties half) / (P N) minus AUC (1/P - 1/N), the same for every row of a
+    bin; the variance is the sum of that squared times each bin's Σ p̂(1 - p̂)."""
+    positive, variance = sums.sum(axis=0), (sums - squares).sum(axis=0)
+    negative = counts.sum(axis=0) - positive
+    total_pos, total_neg = float(positive.sum()), float(negative.sum())
+    below = np.cumsum(negative) - negative
+    above = positive.sum() - np.cumsum(positive)
+    slope = (below + 0.5 * negative - above - 0.5 * positive) / (total_pos * total_neg)
+    slope -= auc * (1 / total_pos - 1 / total_neg)
+    return float((slope * slope * variance).sum())
 
 
 def _class_estimate(state: ClassProbabilities, c: int, label: Any, name: str) -> ClassEstimate:
@@ -283,7 +291,7 @@ def _class_estimate(state: ClassProbabilities, c: int, label: Any, name: str) ->
             f"ROC AUC needs rows expected both as {name} and as other classes; the window has one side only"
         )
     else:
-        metrics["roc_auc"] = _band(auc, _auc_variance(auc, support, state.n - support))
+        metrics["roc_auc"] = _band(auc, _auc_variance(auc, counts, sums, squares))
     return ClassEstimate(label, predicted, support, metrics)
 
 
