@@ -27,7 +27,18 @@ def setup(model_path: str) -> None:
         joblib.load(model_path), "bench", sample_input=frame[:50], training_data=frame, training_target=target
     )
     default_workspace().endpoints.create("bench", model=version.ref)
-    print(json.dumps({"version": version.ref}))
+    # The monitored server does all of its per-row work: profiles against the reference, the calibrated
+    # estimate, and an outlier score per row; the report says which the version carries.
+    print(
+        json.dumps(
+            {
+                "version": version.ref,
+                "reference_profile": version.reference_profile is not None,
+                "confidence_calibrator": version.confidence_calibrator is not None,
+                "outlier_model": version.outlier_model.method if version.outlier_model is not None else None,
+            }
+        )
+    )
 
 
 def count() -> None:
