@@ -139,9 +139,7 @@ def test_a_version_without_training_data_says_outlier_scoring_is_unavailable_and
     assert "_outlier_score" not in logged
 
 
-def test_isolation_forest_is_fitted_when_asked_and_scores_served_rows(
-    settings: Settings, workspace: Workspace
-) -> None:
+def test_isolation_forest_is_fitted_when_asked_and_scores_served_rows(settings: Settings, workspace: Workspace) -> None:
     train = _frame(2000, seed=5)
     model = LogisticRegression().fit(train, (train["f0"] > 0).astype(int))
     version = workspace.registry.register(
@@ -178,3 +176,38 @@ def test_old_prediction_log_files_without_outlier_scores_still_read(workspace: W
     assert pq.read_schema(path).field("_outlier_score").type == pa.float64() and PARQUET_OPTIONS
     rows = {r["_request_id"]: r["_outlier_score"] for r in workspace.prediction_log.query("e").to_pylist()}
     assert rows == {"old": None, "new": 2.5}
+
+
+def test_cli_registers_with_the_outlier_model_asked_for_and_refuses_an_unknown_one(tmp_path: Path) -> None:
+    import json
+
+    import skops.io
+
+    train = _frame(600, seed=7)
+    model = LogisticRegression().fit(train, (train["f0"] > 0).astype(int))
+    skops.io.dump(model, tmp_path / "model.skops")
+    train.to_csv(tmp_path / "train.csv", index=False)
+    base = [
+        "models",
+        "register",
+        str(tmp_path / "model.skops"),
+        "--name",
+        "cli",
+        "--sample",
+        str(tmp_path / "train.csv"),
+    ]
+    home = tmp_path / "home"
+    card = json.loads(
+        _cli(
+            [*base, "--training-data", str(tmp_path / "train.csv"), "--outlier-model", "isolation_forest", "--json"],
+            home,
+        )
+    )
+    assert card["outlier_model"]["method"] == "isolation_forest" and card["outlier_model"]["training_rows"] == 600
+    env = {**os.environ, "SHIPYARD_HOME": str(home)}
+    done = subprocess.run([*SHIPYARD, *base, "--outlier-model", "lof"], capture_output=True, text=True, env=env)
+    assert done.returncode != 0 and "outlier_model must be one of" in done.stderr and "Traceback" not in done.stderr
+    done = subprocess.run(
+        [*SHIPYARD, *base, "--outlier-model", "isolation_forest"], capture_output=True, text=True, env=env
+    )
+    assert done.returncode != 0 and "needs training_data" in done.stderr

@@ -15,7 +15,7 @@ from shipyard.core.inference import infer_features
 from shipyard.core.outlier_model import OutlierModel
 from shipyard.core.signature import OutputKind, OutputSpec, Signature
 from shipyard.monitoring.outlier_counts import RATIO_EDGES, OutlierCounts, OutlierReport
-from shipyard.monitoring.outliers import OutlierScorer, fit_outlier_model
+from shipyard.monitoring.outliers import OutlierScorer
 from shipyard.services.outliers import fit_for_registration, load_forest
 
 LEVELS = np.array(["a", "b", "c"], dtype=object)
@@ -152,3 +152,14 @@ def test_report_says_why_scoring_is_unavailable_and_gives_no_rate() -> None:
     report = OutlierReport.of(None, OutlierCounts(), unavailable="unavailable: registered without training data")
     data = report.to_dict()
     assert data["available"] is False and data["rate"] is None and "training data" in data["note"]
+
+
+def test_registration_options_refuse_an_unknown_method_and_a_forest_without_training_data() -> None:
+    from shipyard.errors import InvalidArgumentError
+    from shipyard.services.registration import RegistrationOptions
+
+    assert RegistrationOptions(name="m").outlier_model == "mahalanobis"
+    with pytest.raises(InvalidArgumentError, match="outlier_model must be one of 'mahalanobis', 'isolation_forest'"):
+        RegistrationOptions(name="m", outlier_model="lof")
+    with pytest.raises(InvalidArgumentError, match="needs training_data"):
+        RegistrationOptions(name="m", outlier_model="isolation_forest")
