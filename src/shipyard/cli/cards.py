@@ -10,6 +10,7 @@ from rich.table import Table
 
 from shipyard.cli.hyperparameters import render_hyperparameters
 from shipyard.core.profile import CategoricalProfile, NumericProfile
+from shipyard.core.signature import OutputKind
 from shipyard.core.versions import ModelSummary, ModelVersion
 from shipyard.services.outliers import unavailable_reason
 
@@ -169,6 +170,24 @@ def render_card(console: Console, v: ModelVersion, *, identical_to: Sequence[str
         console.print(f"[bold]confidence calibrator[/]  {calibrator}")
     outliers = v.outlier_model.summary() if v.outlier_model is not None else unavailable_reason(v)
     console.print(f"[bold]outlier model[/]  {escape(outliers)}")
+    loss = _loss_model_summary(v)
+    if loss:
+        console.print(f"[bold]loss model (DLE)[/]  {escape(loss)}")
+
+
+def _loss_model_summary(v: ModelVersion) -> str | None:
+    """Which labelled rows taught the regressor's loss model and their realised errors; why there is none."""
+    if v.signature.output.kind is not OutputKind.REGRESSION:
+        return None
+    model = v.loss_model
+    if model is None:
+        return "none: MAE and RMSE cannot be estimated without labels (register with a training target)"
+    caveat = " (errors on training rows flatter the model: pass calibration_data)" if model.data == "training" else ""
+    spread = model.reference
+    return (
+        f"{model.rows:,} {model.data} rows{caveat}; there MAE {spread.absolute_mean:.4g}, RMSE {spread.rmse:.4g}; "
+        f"{model.absolute.trees} + {model.squared.trees} trees"
+    )
 
 
 def _identical(refs: Sequence[str]) -> str:

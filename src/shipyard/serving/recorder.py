@@ -362,8 +362,11 @@ class Recorder:
         current = window_start(self.clock(), self.config.window_s)
         with self._lock:
             self._dirty.difference_update(keys)
-            for key in keys:  # a finished window that reached the store is no longer needed in memory
-                if key[2] < current and key not in self._dirty:
+            # A window that finished before the previous one reached the store and is no longer needed in memory.
+            # The one just finished stays a window longer: a request answered just before the boundary can be
+            # drained after it, and a window made afresh for it would replace this worker's stored totals.
+            for key in keys:
+                if key[2] < current - self.config.window_s and key not in self._dirty:
                     self._windows.pop(key, None)
         return True
 

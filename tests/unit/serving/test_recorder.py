@@ -272,3 +272,23 @@ def test_windows_of_two_workers_upserted_into_one_store_add_up(sqlite_workspace:
     with sqlite_workspace.db.read() as conn:
         workers = conn.execute(sa.text("SELECT DISTINCT worker FROM monitor_windows ORDER BY worker")).scalars().all()
     assert workers == ["worker-a", "worker-b"]
+
+
+def test_a_request_drained_after_its_window_was_flushed_adds_to_the_stored_totals(
+    sqlite_workspace: Workspace, traffic: Traffic
+) -> None:
+    """Answered just before a window's end, drained just after: a window made afresh for it would replace this
+    worker's stored totals for the window with its one request."""
+    after_the_boundary = time.time() + 300
+    recorder = Recorder(
+        RecorderConfig(flush_s=300.0, profile_flush_s=300.0, window_s=300),
+        log_store=sqlite_workspace.prediction_log,
+        sink=sqlite_workspace.monitoring.store_windows,
+        clock=lambda: after_the_boundary,
+    )
+    for i in range(20):
+        traffic.send(recorder, i)
+    assert recorder.drain() == 20 and recorder.flush_windows() is True
+    traffic.send(recorder, 20)
+    assert recorder.drain() == 1 and recorder.flush_windows() is True
+    assert operational(sqlite_workspace)["requests"] == 21
