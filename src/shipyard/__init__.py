@@ -30,6 +30,7 @@ _EXPORTS: dict[str, str] = {
     "convert": "shipyard.api",
     "load": "shipyard.api",
     "register": "shipyard.api",
+    "validate": "shipyard.api",
     "__version__": "shipyard.version",
 }
 
@@ -54,10 +55,11 @@ __all__ = [
     "convert",
     "load",
     "register",
+    "validate",
 ]
 
 if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ below does the importing
-    from shipyard.api import compare, convert, load, register
+    from shipyard.api import compare, convert, load, register, validate
     from shipyard.client import Client, PredictResult
     from shipyard.config import Settings
     from shipyard.core.refs import ModelRef

@@ -12,6 +12,7 @@ from shipyard.services.registration import RegistrationOptions
 from shipyard.workspace import default_workspace
 
 if TYPE_CHECKING:
+    from shipyard.monitoring.validation_records import ValidationResult
     from shipyard.reporting.comparison import Comparison
 
 
@@ -122,6 +123,36 @@ def compare(
             chunk_rows=chunk_rows,
         )
     return Comparison(report)
+
+
+def validate(
+    ref: str,
+    data: Any,
+    target: str,
+    *,
+    vs: str | None = None,
+    minimum: Mapping[str, float] | None = None,
+    maximum: Mapping[str, float] | None = None,
+    max_regression: float | None = None,
+    max_fairness_gap: float | None = None,
+    max_drift: float | None = None,
+) -> ValidationResult:
+    """Validation gates, as ``shipyard validate`` runs them: score the holdout ``data`` (a CSV or Parquet path, or
+    a DataFrame) with ``ref`` (and the champion ``vs``: a ref, an alias or an endpoint), judge the gates and store
+    the result on the version. ``minimum={"accuracy": 0.9}``, ``maximum={"p99_ms": 20}``.
+
+    Returns a ``ValidationResult``: ``.passed``, ``.gates``, ``.figures``, ``.summary()``, ``.to_dict()``.
+    """
+    from shipyard.monitoring.validation_gates import GateSpec
+
+    gates = GateSpec.parse(
+        minimum=[f"{k}={v}" for k, v in (minimum or {}).items()],
+        maximum=[f"{k}={v}" for k, v in (maximum or {}).items()],
+        max_regression=max_regression,
+        max_fairness_gap=max_fairness_gap,
+        max_drift=max_drift,
+    )
+    return default_workspace().validation.validate(ref, data, target, champion=vs, gates=gates)
 
 
 def _registered(reference: Any) -> ModelVersion | None:

@@ -173,16 +173,44 @@ class Client:
         return dict(self._call("GET", f"/v1/endpoints/{_seg(name)}"))
 
     def create_endpoint(
-        self, name: str, *, model: str, strict: bool = False, require_approval: bool = False
+        self,
+        name: str,
+        *,
+        model: str,
+        strict: bool = False,
+        require_approval: bool = False,
+        require_validation: bool = False,
     ) -> dict[str, Any]:
-        body = {"name": name, "model": model, "strict": strict, "require_approval": require_approval}
+        body = {
+            "name": name,
+            "model": model,
+            "strict": strict,
+            "require_approval": require_approval,
+            "require_validation": require_validation,
+        }
         return dict(self._call("POST", "/v1/endpoints", json=body))
 
     def update_endpoint(
-        self, name: str, *, model: str, strict: bool | None = None, require_approval: bool | None = None
+        self,
+        name: str,
+        *,
+        model: str,
+        strict: bool | None = None,
+        require_approval: bool | None = None,
+        require_validation: bool | None = None,
     ) -> dict[str, Any]:
-        body = {"model": model, "strict": strict, "require_approval": require_approval}
+        body = {
+            "model": model,
+            "strict": strict,
+            "require_approval": require_approval,
+            "require_validation": require_validation,
+        }
         return dict(self._call("PUT", f"/v1/endpoints/{_seg(name)}", json=body))
+
+    def validations(self, name: str, version: int, *, limit: int = 20) -> list[dict[str, Any]]:
+        """A version's validation runs (``shipyard validate``), newest first."""
+        path = f"/v1/models/{_seg(name)}/versions/{int(version)}/validations"
+        return list(self._call("GET", path, params={"limit": limit})["validations"])
 
     def delete_endpoint(self, name: str) -> None:
         self._call("DELETE", f"/v1/endpoints/{_seg(name)}")

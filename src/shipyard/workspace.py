@@ -13,6 +13,7 @@ from shipyard.services.keys import KeyService
 from shipyard.services.monitoring import MonitoringService
 from shipyard.services.registry import RegistryService
 from shipyard.services.rollouts import RolloutService
+from shipyard.services.validation import ValidationService
 from shipyard.store.db import Database
 from shipyard.store.prediction_log import PredictionLog
 
@@ -36,6 +37,7 @@ class Workspace:
         self.endpoints = EndpointService(self.registry)
         # Rollout events go to the store's webhook outbox; a server holding the controller lease sends them.
         self.rollouts = RolloutService(self.registry, self.endpoints)
+        self.validation = ValidationService(self.registry, self.endpoints)
         self.prediction_log = PredictionLog(settings.artifact_uri, s3_endpoint_url=settings.s3_endpoint_url)
         self.feedback = FeedbackService(self.endpoints, self.prediction_log, max_rows=settings.max_request_rows)
         self.monitoring = MonitoringService(

@@ -81,6 +81,7 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     ("GET", "/v1/models/{ref}"): Expect(READ, "model"),
     ("POST", "/v1/models/{ref}/approve"): Expect(ADMIN_ONLY, "model"),
     ("GET", "/v1/models/{name}/versions"): Expect(READ, "model"),
+    ("GET", "/v1/models/{name}/versions/{version}/validations"): Expect(READ, "model"),
     ("POST", "/v1/models/{name}/versions"): Expect(OPERATE, "model"),  # code (a pyfunc, a trusted pickle): admin
     ("PUT", "/v1/models/{name}/aliases/{alias}"): Expect(OPERATE, "model"),
     ("DELETE", "/v1/models/{name}/aliases/{alias}"): Expect(OPERATE, "model"),
@@ -110,6 +111,7 @@ PATH_VALUES = {
     "model_name": ENDPOINT,  # V2 calls an endpoint a model
     "ref": f"{MODEL}:1",
     "model_version": "1",
+    "version": "1",
     "request_id": REQUEST_ID,
     "alias": "matrix",
 }

@@ -66,6 +66,7 @@ def test_public_names_are_pinned() -> None:
             "convert",
             "load",
             "register",
+            "validate",
         ]
     )
     for name in shipyard.__all__:

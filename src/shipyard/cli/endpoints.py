@@ -28,6 +28,7 @@ def _row(e: Endpoint, serves: str | None) -> dict[str, Any]:
         "version": serves,
         "strict": e.strict,
         "require_approval": e.require_approval,
+        "require_validation": e.require_validation,
         "created_at": e.created_at.isoformat() if e.created_at else None,
         "updated_at": e.updated_at.isoformat() if e.updated_at else None,
     }
@@ -35,7 +36,7 @@ def _row(e: Endpoint, serves: str | None) -> dict[str, Any]:
 
 def _remote_row(data: dict[str, Any]) -> dict[str, Any]:
     """An endpoint as the server sent it, in the order and with the keys ``_row`` prints."""
-    keys = ("name", "model", "version", "strict", "require_approval", "created_at", "updated_at")
+    keys = ("name", "model", "version", "strict", "require_approval", "require_validation", "created_at", "updated_at")
     return {key: data.get(key) for key in keys}
 
 
@@ -57,6 +58,13 @@ def create(
             "--require-approval", help="Serve, follow and roll out to approved versions only (`models approve`)."
         ),
     ] = False,
+    require_validation: Annotated[
+        bool,
+        typer.Option(
+            "--require-validation",
+            help="Serve, roll out to and approve only versions with a passing `shipyard validate` run.",
+        ),
+    ] = False,
 ) -> None:
     """Create an endpoint serving a model version; running servers pick it up within seconds.
 
@@ -64,11 +72,18 @@ def create(
     """
     remote = state.remote
     if remote is not None:
-        made = remote.create_endpoint(name, model=model, strict=strict, require_approval=require_approval)
+        made = remote.create_endpoint(
+            name, model=model, strict=strict, require_approval=require_approval, require_validation=require_validation
+        )
         console.print(f"endpoint {made['name']} -> {made['model']} (now {made['version']})")
         return
     resolved = state.workspace.endpoints.create(
-        name, model=model, strict=strict, require_approval=require_approval, actor=state.actor
+        name,
+        model=model,
+        strict=strict,
+        require_approval=require_approval,
+        require_validation=require_validation,
+        actor=state.actor,
     )
     console.print(f"endpoint {resolved.endpoint.name} -> {resolved.endpoint.model} (now {resolved.version.ref})")
 
@@ -82,6 +97,10 @@ def set_model(
         bool | None,
         typer.Option("--require-approval/--allow-unapproved", help="Change the approval rule too."),
     ] = None,
+    require_validation: Annotated[
+        bool | None,
+        typer.Option("--require-validation/--allow-unvalidated", help="Change the validation rule too."),
+    ] = None,
 ) -> None:
     """Point an endpoint at another version; servers load and warm it before moving traffic.
 
@@ -89,11 +108,18 @@ def set_model(
     """
     remote = state.remote
     if remote is not None:
-        moved = remote.update_endpoint(name, model=model, strict=strict, require_approval=require_approval)
+        moved = remote.update_endpoint(
+            name, model=model, strict=strict, require_approval=require_approval, require_validation=require_validation
+        )
         console.print(f"endpoint {moved['name']} -> {moved['model']} (now {moved['version']})")
         return
     resolved = state.workspace.endpoints.set_model(
-        name, model=model, strict=strict, require_approval=require_approval, actor=state.actor
+        name,
+        model=model,
+        strict=strict,
+        require_approval=require_approval,
+        require_validation=require_validation,
+        actor=state.actor,
     )
     console.print(f"endpoint {resolved.endpoint.name} -> {resolved.endpoint.model} (now {resolved.version.ref})")
 

@@ -38,6 +38,7 @@ COMMANDS: dict[str, LazyCommand] = {
     "monitor": LazyCommand("shipyard.cli.monitor:monitor", "Drift, data quality, performance and service figures."),
     "report": LazyCommand("shipyard.cli.monitor:report", "Write a self-contained HTML monitoring report."),
     "drift": LazyCommand("shipyard.cli.drift:drift", "Compare two datasets offline: drift, quality, performance."),
+    "validate": LazyCommand("shipyard.cli.validate:validate", "Validation gates for CI: a candidate on a holdout."),
     "feedback": LazyCommand("shipyard.cli.monitor:feedback_app", "Feedback joined with predictions: export it."),
     "keys": LazyCommand("shipyard.cli.keys:app", "API keys: who may call the server, with which role."),
     "audit": LazyCommand("shipyard.cli.audit:app", "The audit trail: who changed what; verify its hash chain."),

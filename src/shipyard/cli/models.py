@@ -225,7 +225,10 @@ def show(
 
     Example: shipyard models show fraud@champion
     """
+    from rich.markup import escape
+
     from shipyard.cli.cards import render_card
+    from shipyard.monitoring.validation_records import ValidationResult
 
     remote = state.remote
     if remote is not None:
@@ -233,14 +236,20 @@ def show(
 
         data = remote.model(ref)
         version, identical = version_from_card(data), list(data.get("identical_to") or [])
+        runs = remote.validations(version.name, version.version, limit=1)
+        validation = ValidationResult.from_dict(runs[0]) if runs else None
     else:
         registry = state.workspace.registry
         version = registry.get(ref)
         identical = registry.identical_versions(version)
+        validation = state.workspace.validation.latest(version)
     if as_json:
-        print_json({**version.to_dict(), "identical_to": identical})
+        latest = validation.to_dict() if validation is not None else None
+        print_json({**version.to_dict(), "identical_to": identical, "latest_validation": latest})
         return
     render_card(console, version, identical_to=identical)
+    shown = f"#{validation.id} {validation.summary()}" if validation is not None else "none (`shipyard validate`)"
+    console.print(f"[bold]latest validation[/]  {escape(shown)}")
 
 
 @app.command("alias")

@@ -28,6 +28,8 @@ class Endpoint:
     """A named serving address. ``model`` is a ref: a pinned version, or an alias the endpoint follows.
 
     ``require_approval``: it serves, follows and rolls out to approved versions only (the approval rule).
+    ``require_validation``: it serves and rolls out to versions with a passing validation run only, and its
+    model's versions are approved only with one (the validation rule).
     """
 
     name: str
@@ -36,6 +38,7 @@ class Endpoint:
     created_at: datetime | None = None
     updated_at: datetime | None = None
     require_approval: bool = False
+    require_validation: bool = False
 
     @property
     def follows_alias(self) -> bool:

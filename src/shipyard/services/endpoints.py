@@ -12,6 +12,7 @@ from shipyard.core.versions import ModelVersion, VersionStatus, check_approved
 from shipyard.errors import ConflictError, EndpointNotFoundError
 from shipyard.services.audit import record
 from shipyard.services.registry import RegistryService
+from shipyard.services.validation_rule import check_validated
 from shipyard.store import endpoints as repo
 
 
@@ -47,17 +48,22 @@ class EndpointService:
         model: str,
         strict: bool = False,
         require_approval: bool = False,
+        require_validation: bool = False,
         actor: Actor = LOCAL_ACTOR,
     ) -> ResolvedEndpoint:
-        """A new endpoint; with ``require_approval`` it only ever serves approved versions (409 otherwise)."""
+        """A new endpoint; with ``require_approval`` it only ever serves approved versions, with
+        ``require_validation`` validated ones (409 otherwise)."""
         check_model_name(name)
         pinned, version = self._pin(model)
         if require_approval:
             check_approved(version, endpoint=name, action="serve")
         with self.db.write() as conn:
-            endpoint = repo.create(
-                conn, Endpoint(name, pinned, strict, require_approval=require_approval), self.registry.clock()
+            if require_validation:
+                check_validated(conn, version, endpoint=name, action="serve")
+            made = Endpoint(
+                name, pinned, strict, require_approval=require_approval, require_validation=require_validation
             )
+            endpoint = repo.create(conn, made, self.registry.clock())
             record(conn, actor, "endpoint.create", endpoint_target(name), after=_audit_view(endpoint, version))
         return ResolvedEndpoint(endpoint, version)
 
@@ -68,18 +74,22 @@ class EndpointService:
         model: str,
         strict: bool | None = None,
         require_approval: bool | None = None,
+        require_validation: bool | None = None,
         actor: Actor = LOCAL_ACTOR,
     ) -> ResolvedEndpoint:
         """Point an endpoint at another version; running servers swap to it once it is loaded and warm.
 
-        ``strict`` and ``require_approval`` left as None keep their current values.
+        ``strict``, ``require_approval`` and ``require_validation`` left as None keep their current values.
         """
         current = self.get(name)
         pinned, version = self._pin(model)
         required = current.require_approval if require_approval is None else require_approval
+        validated = current.require_validation if require_validation is None else require_validation
         if required:
             check_approved(version, endpoint=name, action="serve")
         with self.db.write() as conn:
+            if validated:
+                check_validated(conn, version, endpoint=name, action="serve")
             before = repo.get(conn, name)
             if before is None:
                 raise EndpointNotFoundError(
@@ -91,6 +101,7 @@ class EndpointService:
                 model=pinned,
                 strict=current.strict if strict is None else strict,
                 require_approval=required,
+                require_validation=validated,
                 now=self.registry.clock(),
             )
             after = repo.get(conn, name)
@@ -137,6 +148,7 @@ def _audit_view(endpoint: Endpoint, version: ModelVersion | None) -> dict[str, A
         "model": endpoint.model,
         "strict": endpoint.strict,
         "require_approval": endpoint.require_approval,
+        "require_validation": endpoint.require_validation,
     }
     if version is not None:
         view["version"] = version.ref

@@ -51,6 +51,7 @@ from shipyard.monitoring.multivariate import fit_reconstruction
 from shipyard.services import lineage, loss_fit, outliers, round_trip
 from shipyard.services.audit import record
 from shipyard.services.registration import RegistrationOptions
+from shipyard.services.validation_rule import check_model_rule, check_validated
 from shipyard.store import endpoints as endpoint_repo
 from shipyard.store import registry as repo
 from shipyard.store.db import Database
@@ -449,6 +450,8 @@ class RegistryService:
             for endpoint in endpoint_repo.list_all(conn):
                 if endpoint.require_approval and endpoint.model == followed:
                     check_approved(version, endpoint=endpoint.name, action=f"follow {followed} to")
+                if endpoint.require_validation and endpoint.model == followed:
+                    check_validated(conn, version, endpoint=endpoint.name, action=f"follow {followed} to")
             mid = _model_id(conn, version.name)
             previous = repo.set_alias(conn, mid, alias, version.version, self.clock())
             if previous != version.version:
@@ -491,6 +494,7 @@ class RegistryService:
             raise InvalidArgumentError(f"an approval reason is at most 2000 characters, got {len(reason)}")
         approval = Approval(approver, self.clock(), reason.strip())
         with self.db.write() as conn:
+            check_model_rule(conn, version, action="approve")
             repo.approve(conn, _model_id(conn, version.name), version.version, approval)
             record(
                 conn,

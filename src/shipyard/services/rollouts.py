@@ -28,6 +28,7 @@ from shipyard.rollouts.spec import Analysis, RolloutSpec, Strategy
 from shipyard.services.audit import record
 from shipyard.services.endpoints import EndpointService, endpoint_target
 from shipyard.services.registry import RegistryService
+from shipyard.services.validation_rule import check_validated
 from shipyard.store import endpoints as endpoint_repo
 from shipyard.store import feedback as feedback_repo
 from shipyard.store import outbox
@@ -107,6 +108,9 @@ class RolloutService:
             raise ConflictError(f"{candidate.ref} is archived; it cannot be rolled out")
         if resolved.endpoint.require_approval:
             check_approved(candidate, endpoint=endpoint, action="roll out to")
+        if resolved.endpoint.require_validation:
+            with self.db.read() as conn:
+                check_validated(conn, candidate, endpoint=endpoint, action="roll out to")
         if candidate.ref == stable.ref:
             raise InvalidArgumentError(f"endpoint {endpoint!r} already serves {stable.ref}; nothing to roll out")
         missing = [f for f in candidate.signature.names if f not in stable.signature.names]

@@ -22,12 +22,14 @@ class EndpointCreate(BaseModel):
     model: str = Field(min_length=1, max_length=256, examples=["fraud:3", "fraud@champion"])
     strict: bool = False
     require_approval: bool = Field(False, description="serve, follow and roll out to approved versions only")
+    require_validation: bool = Field(False, description="serve, roll out to and approve validated versions only")
 
 
 class EndpointUpdate(BaseModel):
     model: str = Field(min_length=1, max_length=256, examples=["fraud:4"])
     strict: bool | None = None
     require_approval: bool | None = None
+    require_validation: bool | None = None
 
 
 class Approve(BaseModel):
@@ -42,6 +44,7 @@ def _endpoint(endpoint: Endpoint, version: str | None = None) -> dict[str, Any]:
         "model": endpoint.model,
         "strict": endpoint.strict,
         "require_approval": endpoint.require_approval,
+        "require_validation": endpoint.require_validation,
         "created_at": endpoint.created_at.isoformat() if endpoint.created_at else None,
         "updated_at": endpoint.updated_at.isoformat() if endpoint.updated_at else None,
     }
@@ -74,6 +77,7 @@ def admin_router(workspace: Workspace) -> APIRouter:
             model=body.model,
             strict=body.strict,
             require_approval=body.require_approval,
+            require_validation=body.require_validation,
             actor=actor_of(request),
         )
         return _endpoint(resolved.endpoint, resolved.version.ref)
@@ -90,6 +94,7 @@ def admin_router(workspace: Workspace) -> APIRouter:
             model=body.model,
             strict=body.strict,
             require_approval=body.require_approval,
+            require_validation=body.require_validation,
             actor=actor_of(request),
         )
         return _endpoint(resolved.endpoint, resolved.version.ref)

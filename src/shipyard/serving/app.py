@@ -39,6 +39,7 @@ from shipyard.serving.rollout_routes import rollout_router
 from shipyard.serving.shadow import ShadowProcess
 from shipyard.serving.trace_routes import trace_router
 from shipyard.serving.v2 import v2_router
+from shipyard.serving.validation_routes import validation_router
 from shipyard.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -199,6 +200,7 @@ def create_app(
     app.include_router(v2_router(plane, max_bytes=settings.max_request_bytes))
     app.include_router(monitoring_router(workspace, recorder, max_bytes=settings.max_request_bytes))
     app.include_router(trace_router(workspace, recorder))
+    app.include_router(validation_router(workspace))
     _install_error_handlers(app)
     return app
 

@@ -98,6 +98,7 @@ RULES: tuple[Rule, ...] = (
     Rule("GET", "/v1/models", (R,)),
     Rule("GET", "/v1/models/{ref}", (R,), scope="model:ref"),
     Rule("GET", "/v1/models/{name}/versions", (R,), scope="model:name"),
+    Rule("GET", "/v1/models/{name}/versions/{version}/validations", (R,), scope="model:name"),
     # registering code (a pyfunc, trusted=true) also needs Permission.CODE, checked by the route on its metadata
     Rule("POST", "/v1/models/{name}/versions", (OP,), scope="model:name"),
     Rule("PUT", "/v1/models/{name}/aliases/{alias}", (OP,), scope="model:name"),

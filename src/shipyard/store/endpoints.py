@@ -26,6 +26,7 @@ def _to_endpoint(row: Any) -> Endpoint:
         _utc(row.created_at),
         _utc(row.updated_at),
         require_approval=bool(row.require_approval),
+        require_validation=bool(row.require_validation),
     )
 
 
@@ -38,6 +39,7 @@ def create(conn: Connection, endpoint: Endpoint, now: datetime) -> Endpoint:
                     model_ref=endpoint.model,
                     strict=endpoint.strict,
                     require_approval=endpoint.require_approval,
+                    require_validation=endpoint.require_validation,
                     created_at=now,
                     updated_at=now,
                 )
@@ -47,7 +49,13 @@ def create(conn: Connection, endpoint: Endpoint, now: datetime) -> Endpoint:
             f"endpoint {endpoint.name!r} already exists; point it elsewhere with `shipyard endpoints set`"
         ) from None
     return Endpoint(
-        endpoint.name, endpoint.model, endpoint.strict, now, now, require_approval=endpoint.require_approval
+        endpoint.name,
+        endpoint.model,
+        endpoint.strict,
+        now,
+        now,
+        require_approval=endpoint.require_approval,
+        require_validation=endpoint.require_validation,
     )
 
 
@@ -61,12 +69,21 @@ def list_all(conn: Connection) -> list[Endpoint]:
 
 
 def update(
-    conn: Connection, name: str, *, model: str, strict: bool, now: datetime, require_approval: bool | None = None
+    conn: Connection,
+    name: str,
+    *,
+    model: str,
+    strict: bool,
+    now: datetime,
+    require_approval: bool | None = None,
+    require_validation: bool | None = None,
 ) -> bool:
-    """Point an endpoint elsewhere; ``require_approval`` None keeps the rule as it is."""
+    """Point an endpoint elsewhere; ``require_approval`` / ``require_validation`` None keep the rule as it is."""
     values: dict[str, Any] = {"model_ref": model, "strict": strict, "updated_at": now}
     if require_approval is not None:
         values["require_approval"] = require_approval
+    if require_validation is not None:
+        values["require_validation"] = require_validation
     result = conn.execute(sa.update(endpoints).where(endpoints.c.name == name).values(**values))
     return bool(result.rowcount)
 

@@ -126,6 +126,7 @@ endpoints = sa.Table(
     sa.Column("updated_at", Timestamp, nullable=False),
     # Serve, alias or roll out only approved versions on this endpoint (409 naming the rule otherwise).
     sa.Column("require_approval", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("require_validation", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 
 rollouts = sa.Table(

@@ -22,6 +22,8 @@ Timestamp = sa.DateTime(timezone=True)
 def upgrade() -> None:
     with op.batch_alter_table("models") as batch:
         batch.add_column(sa.Column("trainer", Json, nullable=True))
+    with op.batch_alter_table("endpoints") as batch:
+        batch.add_column(sa.Column("require_validation", sa.Boolean, nullable=False, server_default=sa.false()))
     op.create_table(
         "validations",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
@@ -61,5 +63,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("jobs")
     op.drop_table("validations")
+    with op.batch_alter_table("endpoints") as batch:
+        batch.drop_column("require_validation")
     with op.batch_alter_table("models") as batch:
         batch.drop_column("trainer")
