@@ -9,6 +9,7 @@ from shipyard.config import Settings
 from shipyard.services.audit import AuditService
 from shipyard.services.endpoints import EndpointService
 from shipyard.services.feedback import FeedbackService
+from shipyard.services.jobs import JobService
 from shipyard.services.keys import KeyService
 from shipyard.services.monitoring import MonitoringService
 from shipyard.services.registry import RegistryService
@@ -47,6 +48,7 @@ class Workspace:
             window_s=settings.monitor_window_s,
             drift_thresholds=settings.drift_threshold_specs(),
         )
+        self.jobs = JobService(self.endpoints)
 
     def close(self) -> None:
         """Close the store's connections."""

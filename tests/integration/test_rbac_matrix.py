@@ -97,6 +97,11 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     ("POST", "/v1/endpoints/{endpoint}/rollouts/current/resume"): Expect(OPERATE, "endpoint"),
     ("POST", "/v1/endpoints/{endpoint}/rollouts/current/abort"): Expect(OPERATE, "endpoint"),
     ("GET", "/v1/endpoints/{endpoint}/monitoring"): Expect(READ, "endpoint"),
+    # retraining jobs
+    ("POST", "/v1/endpoints/{endpoint}/retrain"): Expect(OPERATE, "endpoint"),
+    ("GET", "/v1/jobs"): Expect(READ),
+    ("GET", "/v1/jobs/{job_id}"): Expect(READ),
+    ("POST", "/v1/jobs/{job_id}/cancel"): Expect(OPERATE, "global"),
     # governance: the audit trail, request tracing
     ("GET", "/v1/audit"): Expect(ADMIN_ONLY, "global"),
     ("GET", "/v1/audit/verify"): Expect(ADMIN_ONLY, "global"),
@@ -114,6 +119,7 @@ PATH_VALUES = {
     "version": "1",
     "request_id": REQUEST_ID,
     "alias": "matrix",
+    "job_id": "matrix-job",
 }
 QUERY_VALUES = {"endpoint": ENDPOINT}
 """Optional query parameters that name what a route acts on: sent, so a scoped key's verdict is about iris."""

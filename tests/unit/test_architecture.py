@@ -23,7 +23,19 @@ ALLOWED = {
     "flavors": {"core"},
     "reporting": {"core", "monitoring", "rollouts"},
     "services": {"core", "rollouts", "monitoring", "store", "artifacts", "flavors"},
-    "serving": {"core", "rollouts", "monitoring", "store", "artifacts", "flavors", "services", "workspace", "version"},
+    "jobs": {"core", "services", "workspace"},
+    "serving": {
+        "core",
+        "rollouts",
+        "monitoring",
+        "store",
+        "artifacts",
+        "flavors",
+        "services",
+        "workspace",
+        "version",
+        "jobs",
+    },
     "cli": {
         "core",
         "rollouts",
@@ -38,6 +50,7 @@ ALLOWED = {
         "api",
         "client",
         "version",
+        "jobs",
     },
     "dashboard": {"core", "rollouts", "monitoring", "services", "workspace", "serving"},
 }

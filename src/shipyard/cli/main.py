@@ -40,6 +40,8 @@ COMMANDS: dict[str, LazyCommand] = {
     "drift": LazyCommand("shipyard.cli.drift:drift", "Compare two datasets offline: drift, quality, performance."),
     "validate": LazyCommand("shipyard.cli.validate:validate", "Validation gates for CI: a candidate on a holdout."),
     "feedback": LazyCommand("shipyard.cli.monitor:feedback_app", "Feedback joined with predictions: export it."),
+    "retrain": LazyCommand("shipyard.cli.jobs:retrain", "Retrain an endpoint's model on its feedback; register it."),
+    "jobs": LazyCommand("shipyard.cli.jobs:app", "Retraining jobs: list, show, logs, cancel."),
     "keys": LazyCommand("shipyard.cli.keys:app", "API keys: who may call the server, with which role."),
     "audit": LazyCommand("shipyard.cli.audit:app", "The audit trail: who changed what; verify its hash chain."),
     "trace": LazyCommand("shipyard.cli.trace:trace", "Trace a request: version, artifact, data, code, feedback."),

@@ -63,6 +63,8 @@ class RegistrationOptions:
     """An outlier model fitted before (conversion keeps the source version's)."""
     fitted_loss_model: LossModel | None = field(default=None, metadata=NOT_PUBLIC)
     """A regressor's loss model fitted before (conversion keeps the source version's)."""
+    keep_signature_of: Signature | None = field(default=None, metadata=NOT_PUBLIC)
+    """A retrained version's parent signature: registration is refused if callers would have to change."""
 
     def __post_init__(self) -> None:
         check_outlier_option(self.outlier_model)

@@ -18,6 +18,7 @@ from shipyard.core.calibrator import ConfidenceCalibrator
 from shipyard.core.identity import LOCAL_ACTOR, Actor
 from shipyard.core.inference import as_frame, example_rows, infer_features, infer_output
 from shipyard.core.inputs import InputAdapter
+from shipyard.core.jobs import signature_changes
 from shipyard.core.loss_model import LossModel
 from shipyard.core.outlier_model import OutlierModel
 from shipyard.core.profile import ReferenceProfile, build_reference_profile
@@ -38,6 +39,7 @@ from shipyard.errors import (
     ModelLoadError,
     ModelNotFoundError,
     ShipyardError,
+    SignatureError,
     SignatureInferenceError,
     UnsupportedModelError,
     UntrustedArtifactError,
@@ -114,6 +116,13 @@ class RegistryService:
                 sig = sig.with_sensitive(opts.sensitive_features)
             except ValueError as exc:
                 raise InvalidArgumentError(str(exc)) from exc
+        if opts.keep_signature_of is not None:
+            changes = signature_changes(opts.keep_signature_of, sig)
+            if changes:
+                raise SignatureError(
+                    f"the retrained {name!r} does not keep its parent's signature: {'; '.join(changes)} "
+                    "(nothing was registered)"
+                )
         if sample_x is not None:
             round_trip.check_predictions(model, predictor, sample_x, chosen.name, name)
         profile, data_hash, calibrator = self._profile(

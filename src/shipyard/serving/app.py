@@ -21,11 +21,13 @@ from starlette.responses import Response
 from shipyard.config import Settings, is_loopback
 from shipyard.core.identity import Actor, Principal, Role
 from shipyard.errors import ShipyardError
+from shipyard.jobs.worker import JobWorker, run_while_leading
 from shipyard.serving.admin import admin_router
 from shipyard.serving.auth import Authenticator, AuthMiddleware
 from shipyard.serving.controller import Controller, webhook_delivery
 from shipyard.serving.csrf import CrossSiteGuard
 from shipyard.serving.dataplane import DataPlane
+from shipyard.serving.job_routes import jobs_router
 from shipyard.serving.key_routes import keys_router
 from shipyard.serving.metrics import ServingMetrics
 from shipyard.serving.models import ModelCache
@@ -89,6 +91,7 @@ def create_app(
         join_feedback=lambda endpoint, since: workspace.feedback.fill_from_log(endpoint, since=since),
         webhooks=webhook_delivery(workspace.rollouts, settings.webhook_urls),
     )
+    job_worker = JobWorker(workspace.jobs, settings)
 
     sso = _sso_verifier(settings)
     authenticator = Authenticator(
@@ -116,6 +119,7 @@ def create_app(
             asyncio.create_task(refresher.run(settings.poll_interval_s, first_sync_done)),
             asyncio.create_task(plane.run_shadows()),
             asyncio.create_task(controller.run(settings.poll_interval_s)),
+            asyncio.create_task(run_while_leading(job_worker, lambda: controller.leading, settings.poll_interval_s)),
             asyncio.create_task(_sample_process(metrics, settings.poll_interval_s)),
         ]
         if sso is not None:
@@ -130,6 +134,7 @@ def create_app(
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await asyncio.to_thread(job_worker.close)  # running trainers stop; their jobs fail, saying why
             await asyncio.to_thread(controller.close)  # webhooks stop; the lease goes to another server now
             await asyncio.to_thread(shadow.close)
             if recorder is not None:  # a clean shutdown writes every logged prediction and window
@@ -197,6 +202,7 @@ def create_app(
     app.include_router(registry_router(workspace, max_upload_bytes=settings.max_upload_bytes))
     app.include_router(keys_router(workspace))
     app.include_router(rollout_router(workspace))
+    app.include_router(jobs_router(workspace))
     app.include_router(v2_router(plane, max_bytes=settings.max_request_bytes))
     app.include_router(monitoring_router(workspace, recorder, max_bytes=settings.max_request_bytes))
     app.include_router(trace_router(workspace, recorder))

@@ -120,6 +120,11 @@ RULES: tuple[Rule, ...] = (
     Rule("POST", "/v1/endpoints/{endpoint}/rollouts/current/resume", (OP,), scope="endpoint:endpoint"),
     Rule("POST", "/v1/endpoints/{endpoint}/rollouts/current/abort", (OP,), scope="endpoint:endpoint"),
     Rule("GET", "/v1/endpoints/{endpoint}/monitoring", (R,), scope="endpoint:endpoint"),
+    # retraining jobs: opened per endpoint; a job's id names no endpoint, so cancelling one is unscoped
+    Rule("POST", "/v1/endpoints/{endpoint}/retrain", (OP,), scope="endpoint:endpoint"),
+    Rule("GET", "/v1/jobs", (R,)),
+    Rule("GET", "/v1/jobs/{job_id}", (R,)),
+    Rule("POST", "/v1/jobs/{job_id}/cancel", (OP,), unscoped=True),
     # request tracing: the endpoint is in the query or found in the log, so the route checks the scope
     Rule("GET", "/v1/requests/{request_id}", (R,)),
 )

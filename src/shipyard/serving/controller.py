@@ -53,6 +53,8 @@ class Controller:
         self.webhooks = webhooks
         """Sends the outbox to this server's receivers, only while this process holds the lease."""
         self._pruned_at: float | None = None
+        self.leading = False
+        """Whether the last tick held the lease: the job worker runs jobs only then (``jobs.worker``)."""
 
     def start(self) -> None:
         """Before serving: receivers seen for the first time start at the outbox's current end.
@@ -70,7 +72,8 @@ class Controller:
     def tick_once(self) -> int:
         """One pass; returns how many rollouts changed (0 when another process holds the lease)."""
         asked_at = time.monotonic()
-        if not self.rollouts.hold_controller_lease(self.holder, ttl_s=self.lease_s):
+        self.leading = self.rollouts.hold_controller_lease(self.holder, ttl_s=self.lease_s)
+        if not self.leading:
             if self.webhooks is not None:
                 self.webhooks.release()
             return 0

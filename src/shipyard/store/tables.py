@@ -336,5 +336,7 @@ jobs = sa.Table(
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Column("started_at", Timestamp, nullable=True),
     sa.Column("finished_at", Timestamp, nullable=True),
+    # Renewed by the worker while the job runs: a running job whose worker stopped renewing it is dead.
+    sa.Column("heartbeat_at", Timestamp, nullable=True),
     sa.Index("ix_jobs_model_state", "model", "state"),
 )

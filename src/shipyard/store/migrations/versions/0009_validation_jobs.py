@@ -55,6 +55,7 @@ def upgrade() -> None:
         sa.Column("created_at", Timestamp, nullable=False),
         sa.Column("started_at", Timestamp, nullable=True),
         sa.Column("finished_at", Timestamp, nullable=True),
+        sa.Column("heartbeat_at", Timestamp, nullable=True),
         sa.PrimaryKeyConstraint("id", name="pk_jobs"),
         sa.Index("ix_jobs_model_state", "model", "state"),
     )
