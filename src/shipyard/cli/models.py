@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from shipyard.cli.context import console, parse_pairs, print_json, read_table, state
+from shipyard.cli.jobs import set_trainer
 from shipyard.errors import InvalidArgumentError
 
 app = typer.Typer(
@@ -322,6 +323,9 @@ def archive(ref: Annotated[str, typer.Argument(help="e.g. fraud:2")]) -> None:
         return
     version = state.workspace.registry.archive(ref, actor=state.actor)
     console.print(f"{version.ref} is {version.status.value}")
+
+
+app.command("set-trainer")(set_trainer)  # in cli.jobs, beside the retraining it serves
 
 
 @app.command("import-mlflow")
