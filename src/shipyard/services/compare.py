@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from shipyard.core.signature import FeatureType
 from shipyard.core.versions import ModelVersion
 from shipyard.errors import InvalidArgumentError
-from shipyard.monitoring.offline import Comparison, frame_kinds
+from shipyard.monitoring.offline import SAMPLE_ROWS, Comparison, frame_kinds
 from shipyard.monitoring.offline_records import ComparisonReport
 from shipyard.monitoring.thresholds import DriftThresholds
 
@@ -167,7 +167,13 @@ def compare(
     """``current`` against ``reference`` (paths or frames): the live report's sections, offline."""
     ref = open_dataset(reference, chunk_rows=chunk_rows, what="reference")
     cur = open_dataset(current, chunk_rows=chunk_rows, what="current")
-    comparison = Comparison(reference_name=ref.name, reference_kinds=ref.kinds, target=target, prediction=prediction)
+    comparison = Comparison(
+        reference_name=ref.name,
+        reference_kinds=ref.kinds,
+        target=target,
+        prediction=prediction,
+        sample_rows=SAMPLE_ROWS if multivariate else 0,  # the row sample is only the domain classifier's
+    )
     for chunk in ref.chunks():
         comparison.add_reference(chunk)
     comparison.start_current(cur.name, cur.kinds)
