@@ -2,7 +2,7 @@
 
 Switches for quick checks: ``SHIPYARD_BENCH_QUICK=1`` (short load runs), ``SHIPYARD_BENCH_PEERS=0``
 (skip MLflow and BentoML, and so their installation), ``SHIPYARD_BENCH_ONLY=serving`` (or ``registry``,
-``cli``, ``coldstart``, ``rollouts``, ``monitoring``, ``drift``, ``auth``; comma-separated).
+``cli``, ``coldstart``, ``rollouts``, ``monitoring``, ``drift``, ``cbpe``, ``auth``; comma-separated).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_auth
+import bench_cbpe
 import bench_cli
 import bench_coldstart
 import bench_drift
@@ -55,6 +56,9 @@ def main() -> None:
     if not only or "drift" in only:
         results["drift"] = bench_drift.run(quick=quick, peers=peers)
         print("\n" + bench_drift.report(results["drift"]))
+    if not only or "cbpe" in only:
+        results["cbpe"] = bench_cbpe.run(quick=quick, peers=peers)
+        print("\n" + bench_cbpe.report(results["cbpe"]))
     if not only or "auth" in only:
         results["auth"] = bench_auth.run(quick=quick)
         print("\n" + bench_auth.report(results["auth"]))

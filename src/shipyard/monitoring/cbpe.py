@@ -44,23 +44,45 @@ BAND_ERRORS = 3.0
 CV_SPLITS, CV_TEST_SHARE, CV_BINS, CV_SEED = 10, 0.1, 10, 42
 
 
+LOGIT_START, LOGIT_STEP = -16.0, 0.25
+MIDDLE_LOW, MIDDLE_HIGH, MIDDLE_STEP = 0.02, 0.98, 0.01
+
+
 def _edges() -> np.ndarray:
     """Fine where calibrated probabilities change fastest for confident models: 0.01 steps on [0.02, 0.98],
     a quarter logit unit below and above it (down to 1e-7), so a model that says 0.9999 and one that says
     0.999999 land in different bins."""
-    middle = np.linspace(0.02, 0.98, 97)
-    logits = np.arange(-16.0, math.log(0.02 / 0.98), 0.25)
+    middle = np.linspace(MIDDLE_LOW, MIDDLE_HIGH, round((MIDDLE_HIGH - MIDDLE_LOW) / MIDDLE_STEP) + 1)
+    logits = np.arange(LOGIT_START, math.log(MIDDLE_LOW / (1 - MIDDLE_LOW)), LOGIT_STEP)
     low = 1.0 / (1.0 + np.exp(-logits))
     return np.concatenate([[0.0], low, middle, (1.0 - low)[::-1], [1.0]])
 
 
 CBPE_EDGES = _edges()
 CBPE_BINS = len(CBPE_EDGES) - 1
+TAIL_BINS = (CBPE_BINS - round((MIDDLE_HIGH - MIDDLE_LOW) / MIDDLE_STEP)) // 2
 
 
 def bin_of(probability: np.ndarray) -> np.ndarray:
-    """The ``CBPE_EDGES`` bin of each probability (bins are closed on the left, the last one also on the right)."""
-    return np.clip(np.searchsorted(CBPE_EDGES, probability, side="right") - 1, 0, CBPE_BINS - 1)
+    """The ``CBPE_EDGES`` bin of each probability, by arithmetic rather than a search (a few times faster
+    on a million rows): the uniform middle directly, the tails from the logit. A value on an edge may fall
+    on either side of it, the same way every time."""
+    index = np.floor((probability - MIDDLE_LOW) * (1 / MIDDLE_STEP)).astype(np.intp) + TAIL_BINS
+    low, high = probability < MIDDLE_LOW, probability >= MIDDLE_HIGH
+    if low.any():
+        index[low] = _tail(probability[low])
+    if high.any():
+        index[high] = CBPE_BINS - 1 - _tail(1.0 - probability[high])
+    return index
+
+
+def _tail(q: np.ndarray) -> np.ndarray:
+    """Tail bin (0 = nearest the end) of small probabilities ``q`` < MIDDLE_LOW, from their logit."""
+    with np.errstate(divide="ignore"):
+        logit = np.log(q) - np.log1p(-q)
+    steps = np.floor((logit - LOGIT_START) / LOGIT_STEP) + 1
+    index: np.ndarray = np.clip(np.nan_to_num(steps, neginf=0.0), 0, TAIL_BINS - 1).astype(np.intp)
+    return index
 
 
 # --- calibration at registration -----------------------------------------------------------------------
@@ -131,17 +153,36 @@ def _ece(y: np.ndarray, probability: np.ndarray) -> float:
 def calibrated_probabilities(proba: np.ndarray, calibrator: ConfidenceCalibrator | None) -> np.ndarray:
     """Each row's calibrated class probabilities: binary as one minus the positive class's, multiclass
     renormalised to sum to one (uniform where every class calibrates to zero), as NannyML does."""
+    return _calibrated_columns(np.ascontiguousarray(proba.T), calibrator).T
+
+
+def _calibrated_positive(positive: np.ndarray, calibrator: ConfidenceCalibrator | None) -> np.ndarray:
+    """A binary model's calibrated positive-class probability (NannyML calibrates only that column)."""
     per_class = calibrator.per_class if calibrator is not None else None
-    classes = proba.shape[1]
+    if per_class is None or len(per_class) != 2 or per_class[1].identity:
+        return positive
+    calibrated: np.ndarray = np.clip(per_class[1].apply(positive), 0.0, 1.0)
+    return calibrated
+
+
+def _calibrated_columns(columns: np.ndarray, calibrator: ConfidenceCalibrator | None) -> np.ndarray:
+    """``calibrated_probabilities`` on a (k, n) array of class columns, each contiguous (the fast layout)."""
+    per_class = calibrator.per_class if calibrator is not None else None
+    classes = columns.shape[0]
     if per_class is None or len(per_class) != classes:
-        return proba
+        return columns
     if classes == 2:
-        positive = np.clip(per_class[1].apply(proba[:, 1]), 0.0, 1.0)
-        return np.column_stack([1.0 - positive, positive])
-    out = np.column_stack([per_class[c].apply(proba[:, c]) for c in range(classes)])
-    total = out.sum(axis=1, keepdims=True)
-    normalised: np.ndarray = np.divide(out, total, out=np.full_like(out, 1.0 / classes), where=total > 0)
-    return normalised
+        positive = _calibrated_positive(columns[1], calibrator)
+        return np.stack([1.0 - positive, positive])
+    out = np.empty_like(columns)
+    for c in range(classes):
+        out[c] = per_class[c].apply(columns[c])
+    total = out.sum(axis=0)
+    zero = total <= 0
+    if zero.any():
+        out[:, zero], total[zero] = 1.0 / classes, 1.0
+    out /= total
+    return out
 
 
 # --- the window's state ---------------------------------------------------------------------------------
@@ -172,22 +213,34 @@ class ClassProbabilities:
 
     @classmethod
     def of(cls, probabilities: ArrayLike, calibrator: ConfidenceCalibrator | None = None) -> ClassProbabilities:
-        """Summarise (n, k) raw class probabilities; rows with a missing probability are skipped."""
-        proba = probability_rows(probabilities)
-        proba = proba[np.isfinite(proba).all(axis=1)]
+        """Summarise (n, k) raw class probabilities; rows with a missing probability are skipped.
+
+        A binary model's negative class is the mirror of its positive one (p0 = 1 - p1, predicted when the
+        positive is not), so only the positive class is binned and the other is derived from it."""
+        proba = _finite_rows(probabilities)
         classes = proba.shape[1]
         state = cls.empty(classes)
         if not proba.shape[0] or classes < 2:
             return state
-        calibrated = calibrated_probabilities(proba, calibrator)
-        predicted = proba.argmax(axis=1)
-        for c in range(classes):
-            cell = bin_of(proba[:, c]) + np.where(predicted == c, CBPE_BINS, 0)
-            p = calibrated[:, c]
-            size = 2 * CBPE_BINS
+        columns = np.ascontiguousarray(proba.T)
+        size = 2 * CBPE_BINS
+        if classes == 2:  # argmax of two columns, ties to the first
+            hits, calibrated = [(1, columns[1] > columns[0])], _calibrated_positive(columns[1], calibrator)[None]
+        else:
+            predicted = proba.argmax(axis=1)
+            hits, calibrated = [(c, predicted == c) for c in range(classes)], _calibrated_columns(columns, calibrator)
+        for c, hit in hits:
+            cell = bin_of(columns[c])
+            cell[hit] += CBPE_BINS
+            p = calibrated[c if classes > 2 else 0]
             state.counts[c] = np.bincount(cell, minlength=size).reshape(2, CBPE_BINS)
             state.sums[c] = np.bincount(cell, weights=p, minlength=size).reshape(2, CBPE_BINS)
             state.squares[c] = np.bincount(cell, weights=p * p, minlength=size).reshape(2, CBPE_BINS)
+        if classes == 2:
+            counts, sums = state.counts[1][::-1, ::-1], state.sums[1][::-1, ::-1]
+            state.counts[0] = counts
+            state.sums[0] = counts - sums
+            state.squares[0] = counts - 2 * sums + state.squares[1][::-1, ::-1]
         return state
 
     def merge(self, other: ClassProbabilities) -> ClassProbabilities:
@@ -221,6 +274,19 @@ class ClassProbabilities:
         state.sums.ravel()[cells] = np.asarray(data["sums"], dtype=np.float64)
         state.squares.ravel()[cells] = np.asarray(data["squares"], dtype=np.float64)
         return state
+
+
+def _finite_rows(probabilities: ArrayLike) -> np.ndarray:
+    """The rows as a float matrix, without a copy when every value is already a probability (the common
+    case, checked by one min and one max); else validated, clipped and rid of rows with a missing value."""
+    proba = np.asarray(probabilities, dtype=np.float64)
+    if proba.ndim == 2 and proba.size:
+        low, high = float(proba.min()), float(proba.max())
+        if low >= 0.0 and high <= 1.0:  # NaN compares false: falls through
+            return proba
+    rows = probability_rows(proba)
+    finite: np.ndarray = rows[np.isfinite(rows).all(axis=1)]
+    return finite
 
 
 # --- the estimate -------------------------------------------------------------------------------------
