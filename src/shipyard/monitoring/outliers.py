@@ -317,8 +317,13 @@ def as_levels(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         missing = np.isnan(array)
         return np.asarray([_level(v) for v in array.tolist()], dtype=str), missing
     items = array.tolist()
-    missing = np.fromiter((v is None or (isinstance(v, float) and math.isnan(v)) for v in items), bool, len(items))
+    missing = np.fromiter((_missing(v) for v in items), bool, len(items))
     return np.asarray([_level(v) for v in items], dtype=str) if items else np.empty(0, dtype=str), missing
+
+
+def _missing(value: Any) -> bool:
+    """None, a float NaN, or pandas' NA (a nullable column's missing value, recognised without importing pandas)."""
+    return value is None or (isinstance(value, float) and math.isnan(value)) or type(value).__name__ == "NAType"
 
 
 def _level(value: Any) -> str:
