@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import textwrap
 import time
 from collections.abc import Iterator
@@ -212,11 +213,13 @@ def test_a_trainer_that_hangs_is_stopped_at_its_timeout(sqlite_workspace: Worksp
     with running_server(fast(workspace.settings), workspace) as url:
         send_traffic(url, workspace, rows=30)
         started = time.monotonic()
-        job = wait_finished(workspace, workspace.jobs.retrain("iris", since="1h", timeout_s=3).id)
+        # The timeout covers the whole job process (start-up, the training set, training, registering): 12 s
+        # leaves the child several seconds to start on a loaded machine before the trainer's 600 s sleep.
+        job = wait_finished(workspace, workspace.jobs.retrain("iris", since="1h", timeout_s=12).id)
         elapsed = time.monotonic() - started
-    assert job.state is JobState.FAILED and job.error is not None and "timed out after 3s" in job.error
-    assert "sleeping" in job.log
-    assert elapsed < 30  # stopped near the timeout (3 s plus start-up of the child), not after the 600 s sleep
+    assert job.state is JobState.FAILED and job.error is not None and "timed out after 12s" in job.error
+    assert "sleeping" in job.log  # the trainer did start, and was stopped mid-sleep
+    assert elapsed < 60  # stopped near the timeout, not after the 600 s sleep
     assert [v.ref for v in workspace.registry.list_versions("iris")] == ["iris:1"]
 
 
@@ -322,8 +325,9 @@ def test_a_command_trainer_writes_its_model_file_and_it_is_registered(
         )
     )
     home = workspace.settings.home
-    run(["models", "set-trainer", "iris", "--command", "python train_cmd.py", "--project-dir", str(project)], home)
-    assert workspace.jobs.trainer("iris") == Trainer(TrainerKind.COMMAND, "python train_cmd.py", str(project))
+    command = f"{sys.executable} train_cmd.py"  # this environment's Python: it has pandas and skops
+    run(["models", "set-trainer", "iris", "--command", command, "--project-dir", str(project)], home)
+    assert workspace.jobs.trainer("iris") == Trainer(TrainerKind.COMMAND, command, str(project))
     with running_server(fast(workspace.settings), workspace) as url:
         send_traffic(url, workspace, rows=30)
         job = wait_finished(workspace, workspace.jobs.retrain("iris", since="1h").id)

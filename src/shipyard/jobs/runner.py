@@ -97,14 +97,16 @@ def run_job(
         _ship(jobs, job.id, "[shipyard] cancelled: the trainer was stopped\n")
         return Outcome(JobState.CANCELLED, None)
     if stopped is not None:
+        _ship(jobs, job.id, f"[shipyard] failed: {stopped}\n")
         return _finish(jobs, job, worker, None, stopped)
     result_file, error_file = work / RESULT_FILE, work / ERROR_FILE
     if process.returncode == 0 and result_file.is_file():
         return _finish(jobs, job, worker, json.loads(result_file.read_text()), None)
-    if error_file.is_file():
+    if error_file.is_file():  # the child said why, in the log too
         reason = error_file.read_text().strip()
     else:
         reason = f"the job's process ended with status {process.returncode} before saying why (see the log)"
+        _ship(jobs, job.id, f"[shipyard] failed: {reason}\n")
     return _finish(jobs, job, worker, None, reason)
 
 
@@ -119,8 +121,6 @@ def _finish(jobs: JobService, job: Job, worker: str, result: dict[str, object] |
                 f"[shipyard] {result.get('ref')} was registered, but the job was already {current.state}\n",
             )
         return Outcome(current.state, current.error)
-    if error is not None:
-        _ship(jobs, job.id, f"[shipyard] failed: {error}\n")
     return Outcome(JobState.FAILED if error is not None else JobState.SUCCEEDED, error)
 
 
