@@ -27,6 +27,7 @@ import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -156,12 +157,44 @@ def calibrated_probabilities(proba: np.ndarray, calibrator: ConfidenceCalibrator
     return _calibrated_columns(np.ascontiguousarray(proba.T), calibrator).T
 
 
+LOOKUP_CELLS = 1 << 16
+
+
+@lru_cache(maxsize=32)
+def _lookup(thresholds: tuple[float, ...], values: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A calibrator as a table over 65,536 equal cells of [0, 1]: where no threshold falls inside a cell the
+    calibrator is one straight line there (intercept, slope); cells holding a threshold are marked inexact."""
+    edges = np.linspace(0.0, 1.0, LOOKUP_CELLS + 1)
+    at = np.interp(edges, np.asarray(thresholds), np.asarray(values))
+    slope = np.diff(at) / np.diff(edges)
+    intercept = at[:-1] - slope * edges[:-1]
+    inexact = np.zeros(LOOKUP_CELLS, dtype=bool)
+    inside = np.asarray(thresholds) * LOOKUP_CELLS
+    cells = np.clip(np.floor(inside).astype(np.intp), 0, LOOKUP_CELLS - 1)
+    inexact[cells[inside > np.floor(inside)]] = True  # a threshold strictly inside the cell: a kink there
+    return intercept, slope, inexact
+
+
+def _apply(calibrator: ClassCalibrator, probability: np.ndarray) -> np.ndarray:
+    """``calibrator.apply``, the same values a few times faster on many rows: a straight line per cell of the
+    lookup table, the exact interpolation only for rows in the few cells that hold a threshold."""
+    if calibrator.identity or probability.size < LOOKUP_CELLS:
+        return calibrator.apply(probability)
+    intercept, slope, inexact = _lookup(calibrator.thresholds, calibrator.values)
+    cell = np.minimum((probability * LOOKUP_CELLS).astype(np.intp), LOOKUP_CELLS - 1)
+    out: np.ndarray = intercept[cell] + slope[cell] * probability
+    slow = inexact[cell]
+    if slow.any():
+        out[slow] = calibrator.apply(probability[slow])
+    return out
+
+
 def _calibrated_positive(positive: np.ndarray, calibrator: ConfidenceCalibrator | None) -> np.ndarray:
     """A binary model's calibrated positive-class probability (NannyML calibrates only that column)."""
     per_class = calibrator.per_class if calibrator is not None else None
     if per_class is None or len(per_class) != 2 or per_class[1].identity:
         return positive
-    calibrated: np.ndarray = np.clip(per_class[1].apply(positive), 0.0, 1.0)
+    calibrated: np.ndarray = np.clip(_apply(per_class[1], positive), 0.0, 1.0)
     return calibrated
 
 
@@ -176,7 +209,7 @@ def _calibrated_columns(columns: np.ndarray, calibrator: ConfidenceCalibrator | 
         return np.stack([1.0 - positive, positive])
     out = np.empty_like(columns)
     for c in range(classes):
-        out[c] = per_class[c].apply(columns[c])
+        out[c] = _apply(per_class[c], columns[c])
     total = out.sum(axis=0)
     zero = total <= 0
     if zero.any():
