@@ -115,6 +115,7 @@ def test_a_require_approval_endpoint_serves_only_approved_versions(workspace: Wo
         "model": second,
         "strict": False,
         "require_approval": False,
+        "require_validation": False,
         "version": second,
     }
     workspace.registry.approve(second, reason="canary clean")
