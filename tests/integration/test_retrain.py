@@ -339,7 +339,7 @@ def test_a_command_trainer_writes_its_model_file_and_it_is_registered(
 def test_bad_requests_are_refused_when_the_job_is_opened(sqlite_workspace: Workspace, project: Path) -> None:
     workspace = sqlite_workspace
     home = workspace.settings.home
-    x, y, model = iris()
+    x, _, model = iris()
     workspace.registry.register(model, name="iris", sample_input=x[:20])
     workspace.endpoints.create("iris", model="iris:1")
     no_trainer = run(["retrain", "iris"], home, ok=False)

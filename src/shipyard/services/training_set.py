@@ -9,7 +9,6 @@ job can train on it again (``--include-training-data``).
 
 from __future__ import annotations
 
-import hashlib
 import io
 from dataclasses import dataclass
 from datetime import datetime
@@ -106,7 +105,3 @@ def build(
         )
     notes.append(f"training rows: {len(rows)} ({feedback_rows} from feedback, {previous_rows} kept before)")
     return TrainingSet(rows, features, feedback_rows, previous_rows, tuple(notes))
-
-
-def sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
