@@ -255,6 +255,6 @@ def test_served_mae_and_rmse_are_within_five_percent_of_nannymls_dle(
     report = {name: {m: (ours[name][m]["estimate"], theirs[name][m]) for m in ("mae", "rmse")} for name in cases}
     print(json.dumps(report))  # the figures the README quotes: (Shipyard, NannyML) per case and metric
     for name, figures in report.items():
-        assert ours[name]["rows"] == len(cases[name][5])
+        assert ours[name]["rows"] == len(cases[name][5]), ours[name]
         for metric, (shipyard, nannyml) in figures.items():
             assert shipyard == pytest.approx(nannyml, rel=NANNYML_RELATIVE_TOLERANCE), (name, metric)

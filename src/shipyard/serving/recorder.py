@@ -352,16 +352,20 @@ class Recorder:
                 )
                 for endpoint, version, start in keys
             ]
+            # Clean as of this snapshot: a batch the drain adds while the sink writes marks its window dirty
+            # again (clearing the marks after the write lost such a batch until more traffic came).
+            self._dirty.difference_update(keys)
         if not rows:
             return True
         try:
             self.sink(rows)
         except Exception as exc:
+            with self._lock:
+                self._dirty.update(keys)
             log.warning("could not flush %d monitoring windows to the store (kept, will retry): %s", len(rows), exc)
             return False
         current = window_start(self.clock(), self.config.window_s)
         with self._lock:
-            self._dirty.difference_update(keys)
             # A window that finished before the previous one reached the store and is no longer needed in memory.
             # The one just finished stays a window longer: a request answered just before the boundary can be
             # drained after it, and a window made afresh for it would replace this worker's stored totals.

@@ -292,3 +292,25 @@ def test_a_request_drained_after_its_window_was_flushed_adds_to_the_stored_total
     traffic.send(recorder, 20)
     assert recorder.drain() == 1 and recorder.flush_windows() is True
     assert operational(sqlite_workspace)["requests"] == 21
+
+
+def test_a_batch_drained_while_the_windows_are_written_is_flushed_next_time(
+    sqlite_workspace: Workspace, traffic: Traffic
+) -> None:
+    """The drain thread and a flush run side by side: a batch counted while the store writes the snapshot is
+    not in it, so its window must stay marked for the next flush."""
+    recorder: Recorder
+
+    def store_while_traffic_arrives(rows: Sequence[StoredWindow]) -> None:
+        traffic.send(recorder, 20)
+        assert recorder.drain() == 1
+        sqlite_workspace.monitoring.store_windows(rows)
+
+    recorder = recorder_for(sqlite_workspace, store_while_traffic_arrives)
+    for i in range(20):
+        traffic.send(recorder, i)
+    assert recorder.drain() == 20 and recorder.flush_windows() is True
+    assert operational(sqlite_workspace)["requests"] == 20
+    recorder.sink = sqlite_workspace.monitoring.store_windows
+    assert recorder.flush_windows() is True
+    assert operational(sqlite_workspace)["requests"] == 21
