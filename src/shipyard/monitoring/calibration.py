@@ -258,7 +258,7 @@ def fit_confidence_calibrator(
     claimed = np.divide(summed, counts, out=midpoints.copy(), where=counts > 0)
     shrunk = (hits + prior_rows * claimed) / (counts + prior_rows)
     accuracy = np.clip(_isotonic(shrunk, counts + prior_rows), 0.0, 1.0)
-    from shipyard.monitoring.cbpe import fit_class_calibrators
+    from shipyard.monitoring.cbpe_calibration import fit_class_calibrators
 
     per_class = fit_class_calibrators(codes[keep], rows) if rows.shape[0] and rows.shape[1] >= 2 else None
     return ConfidenceCalibrator(

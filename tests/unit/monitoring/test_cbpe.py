@@ -21,13 +21,8 @@ from shipyard.core.calibrator import ClassCalibrator, ConfidenceCalibrator
 from shipyard.core.signature import FeatureSpec, FeatureType, OutputKind, OutputSpec, Signature
 from shipyard.errors import InvalidArgumentError
 from shipyard.monitoring.calibration import fit_confidence_calibrator
-from shipyard.monitoring.cbpe import (
-    MIN_ROWS,
-    ClassProbabilities,
-    calibrated_probabilities,
-    estimate_performance,
-    window_estimate,
-)
+from shipyard.monitoring.cbpe import MIN_ROWS, ClassProbabilities, estimate_performance, window_estimate
+from shipyard.monitoring.cbpe_calibration import calibrated_probabilities
 from shipyard.monitoring.cbpe_records import CbpeEstimate
 from shipyard.monitoring.json_reading import Fields
 from shipyard.monitoring.window import LiveWindow, Profiler, WindowProfile
