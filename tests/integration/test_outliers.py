@@ -211,3 +211,14 @@ def test_cli_registers_with_the_outlier_model_asked_for_and_refuses_an_unknown_o
         [*SHIPYARD, *base, "--outlier-model", "isolation_forest"], capture_output=True, text=True, env=env
     )
     assert done.returncode != 0 and "needs training_data" in done.stderr
+
+
+def test_conversion_to_onnx_keeps_the_source_versions_outlier_model(workspace: Workspace) -> None:
+    from shipyard.services.convert import convert_version
+
+    train = _frame(800, seed=8)
+    model = LogisticRegression().fit(train, (train["f0"] > 0).astype(int))
+    source = workspace.registry.register(model, name="conv", sample_input=train[:20], training_data=train)
+    converted = convert_version(workspace.registry, source.ref)
+    assert converted.flavor == "onnx" and converted.outlier_model == source.outlier_model is not None
+    assert workspace.registry.get(converted.ref).outlier_model == source.outlier_model
