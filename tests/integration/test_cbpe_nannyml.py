@@ -13,6 +13,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -69,11 +70,19 @@ def _serve_rows(url: str, endpoint: str, frame: pd.DataFrame, batch: int = 250) 
     return np.asarray(probabilities, dtype=np.float64)
 
 
-def _cbpe(url: str, endpoint: str) -> dict[str, Any]:
-    response = httpx.get(f"{url}/v1/endpoints/{endpoint}/monitoring", params={"window": "1h"}, timeout=60)
-    assert response.status_code == 200, response.text
-    (version,) = response.json()["versions"]
-    return dict(version["estimated"]["cbpe"])
+def _cbpe(url: str, endpoint: str, rows: int) -> dict[str, Any]:
+    """The served CBPE section once the workers' windows hold all ``rows`` (they flush every 0.3 s)."""
+    deadline = time.monotonic() + 30
+    while True:
+        response = httpx.get(f"{url}/v1/endpoints/{endpoint}/monitoring", params={"window": "1h"}, timeout=60)
+        assert response.status_code == 200, response.text
+        versions = response.json()["versions"]
+        estimated = versions[0]["estimated"] if versions else None
+        cbpe = estimated["cbpe"] if estimated else None
+        if (cbpe is not None and cbpe["rows"] >= rows) or time.monotonic() > deadline:
+            assert cbpe is not None, f"no CBPE section for {endpoint} after 30 s: {versions}"
+            return dict(cbpe)
+        time.sleep(0.2)
 
 
 def _cli(args: list[str], home: Path) -> str:
@@ -98,7 +107,7 @@ def test_served_cbpe_shows_each_metric_with_its_band_in_json_cli_and_html(
     sqlite_workspace.endpoints.create("multi", model="multi:1")
     with running_server(_fast(tmp_path), sqlite_workspace) as url:
         _serve_rows(url, "multi", x[2000:])
-        cbpe = _cbpe(url, "multi")
+        cbpe = _cbpe(url, "multi", 600)
         monitor = " ".join(_cli(["monitor", "multi", "--url", url], tmp_path / "cli").split())
         _cli(["report", "multi", "-o", str(tmp_path / "multi.html"), "--url", url], tmp_path / "cli")
 
@@ -131,7 +140,7 @@ def test_a_window_with_too_few_rows_says_why_each_metric_is_missing(
     sqlite_workspace.endpoints.create("nb", model="nb:1")
     with running_server(_fast(tmp_path), sqlite_workspace) as url:
         _serve_rows(url, "nb", x[500:510])
-        cbpe = _cbpe(url, "nb")
+        cbpe = _cbpe(url, "nb", 10)
         monitor = " ".join(_cli(["monitor", "nb", "--url", url], tmp_path / "cli").split())
     assert cbpe["rows"] == 10
     for metric in METRICS:
@@ -170,7 +179,7 @@ def test_served_cbpe_metrics_are_within_a_point_of_nannymls(sqlite_workspace: Wo
     with running_server(_fast(tmp_path), sqlite_workspace) as url:
         for name, (model, train, target, live) in models.items():
             proba = _serve_rows(url, name, live)
-            served[name] = _cbpe(url, name)
+            served[name] = _cbpe(url, name, len(live))
             cases.append(CbpeCase(name, [int(c) for c in model.classes_], model.predict_proba(train), target, proba))
     nannyml = nannyml_cbpe_metrics(cases, tmp_path)
 
