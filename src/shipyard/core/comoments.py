@@ -54,6 +54,19 @@ class CoMoments:
         """An empty window over the same features and shift, ready to merge with this one."""
         return CoMoments.empty(self.features, self.shift)
 
+    def subset(self, names: Sequence[str]) -> CoMoments:
+        """The same sums over only ``names`` (kept in this order of features): what is left to compare when
+        the other side lacks some of the features."""
+        keep = [i for i, name in enumerate(self.features) if name in set(names)]
+        k = len(self.features)
+        return CoMoments(
+            tuple(self.features[i] for i in keep),
+            tuple(self.shift[i] for i in keep),
+            self.n,
+            tuple(self.sums[i] for i in keep),
+            tuple(self.products[_at(i, j, k)] for n, i in enumerate(keep) for j in keep[n:]),
+        )
+
     def add(self, columns: Mapping[str, Any]) -> CoMoments:
         """This window plus a batch of rows (columns by name); rows missing any feature are left out."""
         if not self.features:
