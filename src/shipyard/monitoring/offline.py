@@ -109,8 +109,8 @@ class Comparison:
         tracked = reference.comoments
         if tracked is not None:
             # Only the tracked features both sides have (of one kind) can be correlated on both sides.
-            shared = tracked.subset([f for f in tracked.features if f in compared])
-            shared = shared if len(shared.features) >= 2 else None
+            subset = tracked.subset([f for f in tracked.features if f in compared])
+            shared = subset if len(subset.features) >= 2 else None
             self._fixed = replace(reference, comoments=shared)
             self._current.comoments = shared.like() if shared is not None else None
 
