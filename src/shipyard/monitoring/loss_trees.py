@@ -103,6 +103,7 @@ class CompiledTrees:
         self.right = np.asarray(ensemble.right, dtype=np.intp)
         self.missing_left = np.asarray(ensemble.missing_left, dtype=bool)
         self.value = np.asarray(ensemble.value, dtype=np.float64)
+        self.children = np.stack([self.right, self.left], axis=1).ravel()
         n = len(feature)
         self.category_row = np.full(n, -1, dtype=np.intp)
         self.category_left = np.zeros((max(1, len(ensemble.categories)), MAX_CATEGORY_CODES), dtype=bool)
@@ -113,6 +114,20 @@ class CompiledTrees:
         self.has_categories = bool(ensemble.categories)
         self.inputs = int(feature.max()) + 1 if (feature >= 0).any() else 0
 
+    def _special(self, at: np.ndarray, values: np.ndarray, go_left: np.ndarray) -> None:
+        """Missing values and categorical splits, in place (skipped for batches with neither)."""
+        missing = np.isnan(values)
+        if self.has_categories:
+            category = self.category_row[at]
+            split = np.flatnonzero((category >= 0) & ~missing)
+            if split.size:
+                codes = values[split].astype(np.intp)
+                known = (codes >= 0) & (codes < MAX_CATEGORY_CODES)
+                go_left[split] = self.category_left[category[split], np.where(known, codes, 0)] & known
+                # a code outside the levels counts as missing, as scikit-learn treats unknown categories
+                missing[split[~known]] = True
+        go_left[missing] = self.missing_left[at[missing]]
+
     def predict(self, x: np.ndarray) -> np.ndarray:
         """The ensemble's output per row of ``x`` (rows x inputs, floats; NaN is missing)."""
         if x.ndim != 2 or x.shape[1] < self.inputs:
@@ -122,25 +137,17 @@ class CompiledTrees:
         if n == 0:
             return np.empty(0)
         flat = np.ascontiguousarray(x, dtype=np.float64).ravel()
+        any_missing = bool(np.isnan(flat).any())
         node = np.tile(self.roots, n)  # pair p is row p // trees, tree p % trees
         base = np.repeat(np.arange(n, dtype=np.intp) * width, trees)
         active = np.flatnonzero(~self.leaf[node])
         while active.size:
             at = node[active]
             values = flat[base[active] + self.feature[at]]
-            missing = np.isnan(values)
             go_left = values <= self.threshold[at]
-            if self.has_categories:
-                category = self.category_row[at]
-                split = np.flatnonzero((category >= 0) & ~missing)
-                if split.size:
-                    codes = values[split].astype(np.intp)
-                    known = (codes >= 0) & (codes < MAX_CATEGORY_CODES)
-                    go_left[split] = self.category_left[category[split], np.where(known, codes, 0)] & known
-                    # a code outside the levels counts as missing, as scikit-learn treats unknown categories
-                    missing[split[~known]] = True
-            go_left[missing] = self.missing_left[at[missing]]
-            after = np.where(go_left, self.left[at], self.right[at])
+            if any_missing or self.has_categories:
+                self._special(at, values, go_left)
+            after = self.children[2 * at + go_left]  # one gather: [right, left] per node, indexed by the test
             node[active] = after
             active = active[~self.leaf[after]]  # pairs on a leaf are done: each step works on fewer
         out: np.ndarray = self.baseline + self.value[node].reshape(n, trees).sum(axis=1)
