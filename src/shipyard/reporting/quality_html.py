@@ -12,6 +12,23 @@ from shipyard.reporting.fields import MISSING, finite, fmt_count, fmt_number, fm
 from shipyard.reporting.markup import cell, empty, table
 
 
+def quality_tail(quality: DataQuality) -> str:
+    """The newer quality figures as the end of the terminal's quality line (empty when there are none)."""
+    parts = []
+    if quality.duplicates is not None:
+        parts.append(f"{fmt_count(quality.duplicates.duplicates)} duplicate rows")
+    if quality.constant_features:
+        parts.append(f"constant: {', '.join(quality.constant_features)}")
+    changes = quality.correlations
+    if changes is not None and changes.changed:
+        pairs = ", ".join(
+            f"{c.a}~{c.b} {fmt_number(finite(c.reference_r))}→{fmt_number(finite(c.live_r))}"
+            for c in changes.changed[:3]
+        )
+        parts.append(f"correlation changed: {pairs}")
+    return "".join(f" · {p}" for p in parts)
+
+
 def quality_extras(quality: DataQuality, *, live: str = "live") -> str:
     """Duplicates and constant features as lines, then the summary and correlation tables."""
     parts = []

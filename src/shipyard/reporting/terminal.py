@@ -45,6 +45,7 @@ from shipyard.reporting.joint_drift import label_drift_line, multivariate_line
 from shipyard.reporting.labelled import figures_of, per_class_rows
 from shipyard.reporting.loss import loss_line
 from shipyard.reporting.outliers import outlier_line
+from shipyard.reporting.quality_html import quality_tail
 
 
 def render_terminal(report: MonitoringReport, console: Console) -> None:
@@ -297,5 +298,5 @@ def _quality(quality: DataQuality) -> str:
     return (
         f"{fmt_count(quality.rejected_requests)} rejected requests · "
         f"{out_of_range:,} out of range · {unseen:,} unseen categories · "
-        f"{violations:,} type violations{extra}"
+        f"{violations:,} type violations{extra}{quality_tail(quality)}"
     )
