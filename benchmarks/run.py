@@ -2,7 +2,7 @@
 
 Switches for quick checks: ``SHIPYARD_BENCH_QUICK=1`` (short load runs), ``SHIPYARD_BENCH_PEERS=0``
 (skip MLflow and BentoML, and so their installation), ``SHIPYARD_BENCH_ONLY=serving`` (or ``registry``,
-``cli``, ``coldstart``, ``rollouts``, ``monitoring``, ``drift``, ``cbpe``, ``auth``; comma-separated).
+``cli``, ``coldstart``, ``rollouts``, ``monitoring``, ``drift``, ``cbpe``, ``dle``, ``auth``; comma-separated).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import bench_auth
 import bench_cbpe
 import bench_cli
 import bench_coldstart
+import bench_dle
 import bench_drift
 import bench_monitoring
 import bench_registry
@@ -59,6 +60,9 @@ def main() -> None:
     if not only or "cbpe" in only:
         results["cbpe"] = bench_cbpe.run(quick=quick, peers=peers)
         print("\n" + bench_cbpe.report(results["cbpe"]))
+    if not only or "dle" in only:
+        results["dle"] = bench_dle.run(quick=quick)
+        print("\n" + bench_dle.report(results["dle"]))
     if not only or "auth" in only:
         results["auth"] = bench_auth.run(quick=quick)
         print("\n" + bench_auth.report(results["auth"]))
