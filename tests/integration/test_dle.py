@@ -181,14 +181,16 @@ def test_loss_model_registration_names_what_is_wrong(sqlite_workspace: Workspace
         register(model, name="lm", sample_input=x[:10], calibration_data=x)
     with pytest.raises(InvalidArgumentError, match="calibration_target has 10 values but calibration_data has 300"):
         register(model, name="lm", sample_input=x[:10], calibration_data=x, calibration_target=y[:10])
-    with pytest.raises(InvalidArgumentError, match="training_data has 30 labelled rows; .* needs at least 40"):
-        register(model, name="lm", sample_input=x[:10], training_data=x[:30], training_target=y[:30])
+    with pytest.raises(InvalidArgumentError, match="calibration_data has 30 labelled rows; .* needs at least 40"):
+        register(model, name="lm", sample_input=x[:10], calibration_data=x[:30], calibration_target=y[:30])
     with pytest.raises(InvalidArgumentError, match="training_target: a loss model needs a numeric target"):
         register(model, name="lm", sample_input=x[:10], training_data=x, training_target=np.array(["a"] * 300))
     assert sqlite_workspace.registry.list_models() == []
 
     on_training = register(model, name="lm", sample_input=x[:10], training_data=x, training_target=y)
     assert on_training.loss_model is not None and on_training.loss_model.data == "training"
+    few = register(model, name="lm", sample_input=x[:10], training_data=x[:30], training_target=y[:30])
+    assert few.loss_model is None  # training rows are given to profile the data; the report says why
     classes = (y > 0).astype(int)
     classifier = LogisticRegression().fit(x[["x0", "x1", "x2"]], classes)
     assert (

@@ -181,7 +181,7 @@ def _loss_model_summary(v: ModelVersion) -> str | None:
         return None
     model = v.loss_model
     if model is None:
-        return "none: MAE and RMSE cannot be estimated without labels (register with a training target)"
+        return "none: MAE and RMSE cannot be estimated without labels (register with 40+ labelled rows)"
     caveat = " (errors on training rows flatter the model: pass calibration_data)" if model.data == "training" else ""
     spread = model.reference
     return (

@@ -25,6 +25,12 @@ from shipyard.monitoring.loss_trees import CompiledTrees, ensemble_from_sklearn
 
 MIN_ROWS = 40
 """Labelled rows a loss model needs: two leaves' worth at the learner's 20 rows per leaf."""
+
+
+class TooFewRowsError(InvalidArgumentError):
+    """Fewer than ``MIN_ROWS`` labelled rows with a finite target and prediction: nothing to learn errors from."""
+
+
 MAX_ROWS = 50_000
 """Labelled rows a loss model learns from at most (a seeded sample beyond), bounding registration time."""
 BAND_SAMPLING_ERRORS = 3.0
@@ -123,7 +129,7 @@ def fit_loss_model(
         raise InvalidArgumentError(f"the target has {len(y)} values but there are {len(prediction)} predictions")
     keep = np.isfinite(y) & np.isfinite(prediction)
     if int(keep.sum()) < MIN_ROWS:
-        raise InvalidArgumentError(
+        raise TooFewRowsError(
             f"a loss model needs at least {MIN_ROWS} rows with a finite target and prediction; got {int(keep.sum())}"
         )
     rows = np.flatnonzero(keep)

@@ -13,12 +13,13 @@ from typing import Any
 
 from shipyard.core.jsonsafe import finite_or_none
 from shipyard.core.loss_model import LossModel
-from shipyard.monitoring.dle import BAND_SAMPLING_ERRORS, LossSummary
+from shipyard.monitoring.dle import BAND_SAMPLING_ERRORS, MIN_ROWS, LossSummary
 from shipyard.monitoring.json_reading import Fields
 
 NO_LOSS_MODEL = (
-    "unavailable: registered without training_target (or calibration_data and calibration_target), so no loss "
-    "model was fitted; register the regressor with labelled rows to estimate MAE and RMSE without labels"
+    "unavailable: registered without training_target (or calibration_data and calibration_target), or with "
+    f"fewer than {MIN_ROWS} labelled rows, so no loss model was fitted; register the regressor with labelled rows "
+    "to estimate MAE and RMSE without labels"
 )
 NO_VERSION = "unavailable: the version is no longer in the registry"
 NO_ROWS = "no served row was scored by the loss model in this range"

@@ -15,7 +15,7 @@ import numpy as np
 from shipyard.core.loss_model import LossModel
 from shipyard.core.signature import FeatureType, OutputKind, Signature
 from shipyard.errors import InvalidArgumentError, ShipyardError
-from shipyard.monitoring.dle import MAX_ROWS, MIN_ROWS, fit_loss_model
+from shipyard.monitoring.dle import MAX_ROWS, MIN_ROWS, TooFewRowsError, fit_loss_model
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -34,16 +34,20 @@ def fit_for_registration(
     *,
     data: str,
     what: str,
-) -> LossModel:
+) -> LossModel | None:
     """The loss model learnt from ``frame``'s rows (columns in the signature's order) and their ``target``.
 
     ``predict`` is the version's own model; ``what`` names the rows in errors (``training_data``,
     ``calibration_data``). Datetime features are left out: a timestamp is not a level the errors repeat at.
+    Too few labelled rows is an error for holdout rows given for this, and no loss model (the report says
+    so) for training rows, which were given to profile the data and may be few.
     """
     labels = np.asarray(target).reshape(-1)
     if len(labels) != len(frame):
         raise InvalidArgumentError(f"{_target_name(what)} has {len(labels)} values but {what} has {len(frame)} rows")
     if len(frame) < MIN_ROWS:
+        if data == "training":
+            return None
         raise InvalidArgumentError(
             f"{what} has {len(frame)} labelled rows; the loss model that estimates MAE and RMSE without labels "
             f"needs at least {MIN_ROWS}"
@@ -68,6 +72,10 @@ def fit_for_registration(
     categorical = {f.name for f in used if not f.type.is_numeric}
     try:
         return fit_loss_model(columns, predictions[:, 0], labels, categorical=categorical, data=data)
+    except TooFewRowsError as exc:
+        if data == "training":
+            return None
+        raise InvalidArgumentError(f"{_target_name(what)}: {exc}") from exc
     except InvalidArgumentError as exc:
         raise InvalidArgumentError(f"{_target_name(what)}: {exc}") from exc
 

@@ -314,7 +314,7 @@ class RegistryService:
         self, sig: Signature, saved: SavedModel, predictor: Predictor, opts: RegistrationOptions
     ) -> LossModel | None:
         """A regressor's loss model (DLE): learnt on the holdout rows when given, else on the training rows with
-        their target; None for other models or without labelled rows."""
+        their target; None for other models, without labelled rows, or with too few training rows."""
         if not loss_fit.needs_loss_model(sig):
             return None
         if opts.calibration_data is not None or opts.calibration_target is not None:
