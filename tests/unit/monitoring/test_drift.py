@@ -394,7 +394,7 @@ def test_window_dict_is_json_and_lists_drifted_features_first(reference: Referen
     data = json.loads(_json(window_drift(reference, live).to_dict()))
     assert set(data) == {
         "drifted", "drifted_features", "prediction_drifted", "tested", "skipped", "correction", "features",
-        "prediction", "drift_share", "drift_share_threshold", "dataset_drifted",
+        "prediction", "drift_share", "drift_share_threshold", "dataset_drifted", "multivariate",
     }  # fmt: skip
     assert data["correction"] == "holm" and data["drift_share"] == 2 / 24 and not data["dataset_drifted"]
     first = data["features"][0]
