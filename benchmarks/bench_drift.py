@@ -157,7 +157,7 @@ def report(results: dict[str, Any]) -> str:
     evidently = results["evidently"]
     lines += [
         row("Shipyard compare (`shipyard drift`), streamed from Parquet", results["shipyard"], 25),
-        row("the same with the domain classifier (5,000 rows a side)", results["shipyard_multivariate"], 25),
+        row("the same with the domain classifier (2,000 rows a side)", results["shipyard_multivariate"], 25),
         row(f"Shipyard compare, tables of {quarter.get('rows', rows // 4):,} rows", quarter, 25),
         row("Shipyard drift verdict only (profiles + window_drift)", results["shipyard_verdict"], 25),
         row("the same, numeric columns only", results["shipyard_numeric"], 20),

@@ -3,7 +3,7 @@
 Usage: shipyard_compare.py REFERENCE CURRENT [--multivariate]. The whole offline path: both files
 streamed in chunks (the reference's bins from its first chunk), drift per feature, summary statistics,
 constant columns, exact duplicate rows, correlation changes and, with ``--multivariate``, the domain
-classifier on a 5,000-row sample of each side. Prints time, CPU time and peak memory (VmHWM) as JSON.
+classifier on a 2,000-row sample of each side. Prints time, CPU time and peak memory (VmHWM) as JSON.
 """
 
 from __future__ import annotations

@@ -42,7 +42,7 @@ def drift(
         bool,
         typer.Option(
             "--multivariate/--no-multivariate",
-            help="Also fit the domain classifier on a 5,000-row sample of each side (a few seconds).",
+            help="Also fit the domain classifier on a 2,000-row sample of each side (seconds).",
         ),
     ] = True,
 ) -> None:

@@ -95,14 +95,17 @@ def _parquet(path: Path, chunk_rows: int) -> Dataset:
         schema = pq.read_schema(path)
     except (pa.ArrowException, OSError) as exc:
         raise InvalidArgumentError(f"cannot read {path} as Parquet: {exc}") from exc
-    text = [f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
-    kinds = {f.name: _arrow_kind(f.type) for f in schema}
+    # A DataFrame's index that pandas wrote beside the data (``__index_level_0__``) is not a column of it.
+    index = {c for c in (schema.pandas_metadata or {}).get("index_columns", []) if isinstance(c, str)}
+    fields = [f for f in schema if f.name not in index]
+    text = [f.name for f in fields if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
+    kinds = {f.name: _arrow_kind(f.type) for f in fields}
 
     def chunks() -> Iterator[dict[str, Any]]:
         try:
             # pre_buffer=False: pyarrow would otherwise keep the row groups it read, and memory grow with the file.
             source = pq.ParquetFile(path, read_dictionary=text, pre_buffer=False)
-            for batch in source.iter_batches(batch_size=chunk_rows):
+            for batch in source.iter_batches(batch_size=chunk_rows, columns=list(kinds)):
                 yield {
                     name: _arrow_column(column) for name, column in zip(batch.schema.names, batch.columns, strict=True)
                 }
