@@ -1,6 +1,6 @@
 """An offline comparison of two datasets (or a version's reference and one dataset), chunk by chunk.
 
-``Comparison`` takes the reference's chunks first, then the current data's, and keeps only what the live
+``ComparisonBuilder`` takes the reference's chunks first, then the current data's, and keeps only what the live
 report keeps: profiles in the reference's bins, co-moments of the tracked numeric features, a hash per row
 for exact duplicate counts (8 bytes a row: the one part that grows with the data), a bounded seeded row
 sample per side for the domain classifier, and, when performance is asked for, the target and prediction
@@ -52,7 +52,7 @@ class _Side:
     comoments: CoMoments | None = None
 
 
-class Comparison:
+class ComparisonBuilder:
     """Streams a reference and a current dataset into a ``ComparisonReport``.
 
     ``kinds`` name each column's kind on that side (``number``, ``boolean``, ``date``, ``text``; the type as
@@ -93,7 +93,7 @@ class Comparison:
         if self._current is not None or self._profile is not None:
             raise ValueError("reference chunks come first, and not at all against a registered version's profile")
         side = self._reference
-        features = self._features(chunk, side.kinds)
+        features = self._features(chunk)
         if side.comoments is None and side.rows == 0:
             names, means = choose_features({n: v for n, v in features.items() if self._is_number(n)})
             side.comoments = CoMoments.empty(names, means) if len(names) >= 2 else None
@@ -120,11 +120,11 @@ class Comparison:
         if self._current is None:
             raise ValueError("call start_current before adding current chunks")
         side = self._current
-        features = self._features(chunk, side.kinds)
+        features = self._features(chunk)
         self._live.add({c: v for c, v in features.items() if c in self._compared})
         self._add_side(side, chunk, features)
 
-    def _features(self, chunk: Mapping[str, Any], kinds: Mapping[str, str]) -> dict[str, Any]:
+    def _features(self, chunk: Mapping[str, Any]) -> dict[str, Any]:
         return {str(c): v for c, v in chunk.items() if str(c) not in self._special}
 
     def _add_side(self, side: _Side, chunk: Mapping[str, Any], features: Mapping[str, Any]) -> None:
@@ -332,7 +332,7 @@ def _drift_kind(reference: ReferenceProfile, column: str) -> Kind:
 
 
 def frame_kinds(frame: pd.DataFrame) -> dict[str, str]:
-    """Each column's kind as ``Comparison`` takes it, from a DataFrame's dtypes."""
+    """Each column's kind as ``ComparisonBuilder`` takes it, from a DataFrame's dtypes."""
     import pandas as pd
 
     kinds = {}

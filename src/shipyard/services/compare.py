@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from shipyard.core.signature import FeatureType
 from shipyard.core.versions import ModelVersion
 from shipyard.errors import InvalidArgumentError
-from shipyard.monitoring.offline import SAMPLE_ROWS, Comparison, frame_kinds
+from shipyard.monitoring.offline import SAMPLE_ROWS, ComparisonBuilder, frame_kinds
 from shipyard.monitoring.offline_records import ComparisonReport
 from shipyard.monitoring.thresholds import DriftThresholds
 
@@ -170,7 +170,7 @@ def compare(
     """``current`` against ``reference`` (paths or frames): the live report's sections, offline."""
     ref = open_dataset(reference, chunk_rows=chunk_rows, what="reference")
     cur = open_dataset(current, chunk_rows=chunk_rows, what="current")
-    comparison = Comparison(
+    comparison = ComparisonBuilder(
         reference_name=ref.name,
         reference_kinds=ref.kinds,
         target=target,
@@ -203,7 +203,7 @@ def compare_with_version(
         )
     kinds = {spec.name: _signature_kind(spec.type) for spec in version.signature.features}
     cur = open_dataset(current, chunk_rows=chunk_rows, what="current")
-    comparison = Comparison(
+    comparison = ComparisonBuilder(
         reference_name=f"{version.ref} (reference profile)",
         reference_kinds=kinds,
         reference_profile=profile,
