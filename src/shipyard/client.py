@@ -323,6 +323,9 @@ def _unreachable(url: str, exc: httpx.HTTPError) -> str:
             f"the certificate of the Shipyard server at {url} is not trusted ({reason}); "
             "pass --ca-file (or set SHIPYARD_CA_FILE) naming the CA that signed it"
         )
-    if isinstance(exc, httpx.RemoteProtocolError) and url.startswith("http://"):
-        return f"the Shipyard server at {url} closed the connection; if it serves HTTPS, use an https:// URL"
-    return f"cannot reach the Shipyard server at {url}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+    detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    # A TLS port answers plain HTTP by closing the connection or, when the close races the request's bytes,
+    # by resetting it (a ReadError): either way the likely fix is the scheme.
+    if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError) and url.startswith("http://"):
+        return f"the Shipyard server at {url} closed the connection ({detail}); if it serves HTTPS, use an https:// URL"
+    return f"cannot reach the Shipyard server at {url}: {detail}"

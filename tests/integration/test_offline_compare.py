@@ -62,8 +62,12 @@ def files(tmp_path: Path) -> tuple[Path, Path, pd.DataFrame, pd.DataFrame]:
     return ref_path, cur_path, reference, current
 
 
-def _cli(args: list[str], home: Path) -> subprocess.CompletedProcess[str]:
+def _cli(args: list[str], home: Path, workspace: Workspace | None = None) -> subprocess.CompletedProcess[str]:
+    """The CLI in its own process; given a workspace, on that workspace's store (SQLite or PostgreSQL)."""
     env = {**os.environ, "SHIPYARD_HOME": str(home), "COLUMNS": "250"}
+    if workspace is not None:
+        env["SHIPYARD_DATABASE_URL"] = workspace.settings.database_url
+        env["SHIPYARD_ARTIFACT_URI"] = workspace.settings.artifact_uri
     return subprocess.run([*SHIPYARD, *args], capture_output=True, text=True, env=env, timeout=300, cwd=home)
 
 
@@ -231,6 +235,7 @@ def test_report_compares_a_file_with_a_registered_version(
             str(output),
         ],
         workspace.settings.home,
+        workspace,
     )
     assert done.returncode == 0, done.stderr
     assert "drift in" in done.stdout
@@ -242,5 +247,5 @@ def test_report_compares_a_file_with_a_registered_version(
     assert report["multivariate_note"].startswith("a registered version keeps a profile, not rows")
     assert [c["a"] + "~" + c["b"] for c in report["quality"]["correlations"]["changed"]] == ["a~b"]
 
-    half = _cli(["report", "--model", version.ref, "-o", str(tmp_path / "x.html")], workspace.settings.home)
+    half = _cli(["report", "--model", version.ref, "-o", str(tmp_path / "x.html")], workspace.settings.home, workspace)
     assert half.returncode == 1 and "--model REF with --data FILE" in half.stderr

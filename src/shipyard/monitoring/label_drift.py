@@ -226,17 +226,26 @@ def _shares(profile: FeatureProfile | None) -> dict[str, float]:
 def _priors(
     reference: FeatureProfile | None, live: CategoricalProfile | None, predicted: FeatureProfile | None
 ) -> tuple[ClassShare, ...]:
-    """Every class any side has, in the training target's order, then the others as first seen."""
+    """Every class any side has, in class order (numbers by value, then names).
+
+    Not in the stored profile's order: PostgreSQL's JSONB keeps an object's keys in its own order, so the
+    same report would list the classes differently on SQLite and PostgreSQL.
+    """
     sides = [_shares(reference), _shares(live), _shares(predicted)]
     present = [bool(isinstance(p, CategoricalProfile) and p.count) for p in (reference, live, predicted)]
-    order: list[str] = []
-    for shares in sides:
-        order += [level for level in shares if level not in order]
+    order = sorted({level for shares in sides for level in shares}, key=_class_order)
 
     def share(i: int, level: str) -> float | None:
         return sides[i].get(level, 0.0) if present[i] else None
 
     return tuple(ClassShare(level, share(0, level), share(1, level), share(2, level)) for level in order)
+
+
+def _class_order(level: str) -> tuple[int, float, str]:
+    try:
+        return (0, float(level), level)
+    except ValueError:
+        return (1, 0.0, level)
 
 
 def version_label_drift(

@@ -340,3 +340,72 @@ jobs = sa.Table(
     sa.Column("heartbeat_at", Timestamp, nullable=True),
     sa.Index("ix_jobs_model_state", "model", "state"),
 )
+
+# Alert rules (``shipyard alerts create`` or declared in shipyard.toml/YAML, ``source`` says which), evaluated
+# by the controller lease holder from stored windows: one state row per rule and group (endpoint, version,
+# feature), every transition in the history, silences by rule (and optional label matchers).
+alert_rules = sa.Table(
+    "alert_rules",
+    metadata,
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("spec", Json, nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("source", sa.String(16), nullable=False),
+    sa.Column("created_by", sa.String(160), nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+)
+
+alert_states = sa.Table(
+    "alert_states",
+    metadata,
+    sa.Column("rule", sa.String(128), primary_key=True),
+    sa.Column("group_key", sa.String(256), primary_key=True),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("labels", Json, nullable=False),
+    sa.Column("value", sa.Float, nullable=True),
+    sa.Column("held", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("since", Timestamp, nullable=False),
+    sa.Column("evaluated_at", Timestamp, nullable=False),
+    sa.Column("fired_at", Timestamp, nullable=True),
+    sa.Column("resolved_at", Timestamp, nullable=True),
+)
+
+alert_history = sa.Table(
+    "alert_history",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("rule", sa.String(128), nullable=False),
+    sa.Column("group_key", sa.String(256), nullable=False),
+    sa.Column("from_state", sa.String(16), nullable=False),
+    sa.Column("to_state", sa.String(16), nullable=False),
+    sa.Column("value", sa.Float, nullable=True),
+    sa.Column("detail", Json, nullable=True),
+    sa.Column("at", Timestamp, nullable=False),
+    sa.Index("ix_alert_history_rule", "rule"),
+)
+
+alert_silences = sa.Table(
+    "alert_silences",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("rule", sa.String(128), nullable=False),
+    sa.Column("matchers", Json, nullable=True),
+    sa.Column("starts_at", Timestamp, nullable=False),
+    sa.Column("ends_at", Timestamp, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("created_by", sa.String(160), nullable=False),
+    sa.Column("expired_at", Timestamp, nullable=True),
+)
+
+# Where alert notifications go (webhook with an HMAC signature, Slack-compatible webhook, SMTP email,
+# Prometheus Alertmanager); secrets in ``config`` are referenced by environment variable name, not stored.
+notification_channels = sa.Table(
+    "notification_channels",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("config", Json, nullable=False),
+    sa.Column("created_by", sa.String(160), nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+)
