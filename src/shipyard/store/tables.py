@@ -127,6 +127,8 @@ endpoints = sa.Table(
     # Serve, alias or roll out only approved versions on this endpoint (409 naming the rule otherwise).
     sa.Column("require_approval", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("require_validation", sa.Boolean, nullable=False, server_default=sa.false()),
+    # The loop policy (core.loop.LoopPolicy) and the run awaiting approval, if any; null: no policy.
+    sa.Column("loop", Json, nullable=True),
 )
 
 rollouts = sa.Table(
@@ -369,6 +371,13 @@ alert_states = sa.Table(
     sa.Column("evaluated_at", Timestamp, nullable=False),
     sa.Column("fired_at", Timestamp, nullable=True),
     sa.Column("resolved_at", Timestamp, nullable=True),
+    # The start of the last stored window evaluated: consecutive windows count toward ``for``, a restart
+    # resumes after it. ``notified``: a firing notification went out (de-duplication, silences).
+    sa.Column("window_start", Timestamp, nullable=True),
+    sa.Column("notified", sa.Boolean, nullable=False, server_default=sa.false()),
+    # The rule's action for this firing: waiting (for an ack), done or failed, and what it did or why not.
+    sa.Column("action_state", sa.String(16), nullable=True),
+    sa.Column("action_detail", Json, nullable=True),
 )
 
 alert_history = sa.Table(

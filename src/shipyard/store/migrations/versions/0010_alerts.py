@@ -43,6 +43,13 @@ def upgrade() -> None:
         sa.Column("evaluated_at", Timestamp, nullable=False),
         sa.Column("fired_at", Timestamp, nullable=True),
         sa.Column("resolved_at", Timestamp, nullable=True),
+        # The start of the last stored window evaluated: consecutive windows count toward ``for``, a restart
+        # resumes after it. ``notified``: a firing notification went out (de-duplication, silences).
+        sa.Column("window_start", Timestamp, nullable=True),
+        sa.Column("notified", sa.Boolean, nullable=False, server_default=sa.false()),
+        # The rule's action for this firing: waiting (for an ack), done or failed, and what it did or why not.
+        sa.Column("action_state", sa.String(16), nullable=True),
+        sa.Column("action_detail", Json, nullable=True),
         sa.PrimaryKeyConstraint("rule", "group_key", name="pk_alert_states"),
     )
     op.create_table(
