@@ -11,6 +11,7 @@ from shipyard.services.endpoints import EndpointService
 from shipyard.services.feedback import FeedbackService
 from shipyard.services.jobs import JobService
 from shipyard.services.keys import KeyService
+from shipyard.services.loop import LoopService
 from shipyard.services.monitoring import MonitoringService
 from shipyard.services.registry import RegistryService
 from shipyard.services.rollouts import RolloutService
@@ -49,6 +50,8 @@ class Workspace:
             drift_thresholds=settings.drift_threshold_specs(),
         )
         self.jobs = JobService(self.endpoints)
+        # What follows a retraining job's success (validate, canary), run by whoever ran the job.
+        self.loop = LoopService(self.jobs, self.validation, self.rollouts)
 
     def close(self) -> None:
         """Close the store's connections."""

@@ -105,7 +105,7 @@ def retrain(
 
         if not as_json:
             console.print(f"job {job.id}: no server is running, so it runs here")
-        job = JobWorker(jobs, state.local_settings(), kind="cli").run_inline(job.id)
+        job = JobWorker(jobs, state.local_settings(), kind="cli", loop=state.workspace.loop).run_inline(job.id)
     else:
         if not as_json:
             console.print(f"job {job.id}: queued for the server ({holder.split(':')[1]}); waiting")
@@ -210,6 +210,8 @@ def show(job_id: JobArg, as_json: JsonOption = False) -> None:
         )
     if job.error:
         lines.append(f"error     {job.error}")
+    for step in (job.result or {}).get("loop") or []:  # what the endpoint's loop policy did next
+        lines.append(f"loop      {step['kind']}: {step['message']}")
     console.print("\n".join(lines), markup=False, highlight=False)
 
 

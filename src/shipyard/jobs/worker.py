@@ -25,6 +25,7 @@ from shipyard.core.jobs import Job, JobState
 from shipyard.errors import ShipyardError
 from shipyard.jobs.runner import Outcome, run_job
 from shipyard.services.jobs import JobService
+from shipyard.services.loop import LoopService
 
 log = logging.getLogger("shipyard.jobs")
 
@@ -50,8 +51,17 @@ def _pid_alive(pid: int) -> bool:
 class JobWorker:
     """Claims and runs queued jobs in background threads; ``close`` stops them and fails their jobs."""
 
-    def __init__(self, jobs: JobService, settings: Settings, *, kind: str = "server", max_parallel: int = 2) -> None:
+    def __init__(
+        self,
+        jobs: JobService,
+        settings: Settings,
+        *,
+        kind: str = "server",
+        max_parallel: int = 2,
+        loop: LoopService | None = None,
+    ) -> None:
         self.jobs = jobs
+        self.loop = loop
         self.settings = settings
         self.worker = worker_id(kind)
         self.max_parallel = max_parallel
@@ -76,6 +86,8 @@ class JobWorker:
             return 0
         for job in self.jobs.fail_dead(self.is_dead):
             log.error("job %s failed: its worker %s died", job.id, job.worker)
+        if self.loop is not None:  # validate loops whose version was approved since the last tick start a canary
+            self.loop.resume_approved()
         started = 0
         while True:
             with self._lock:
@@ -96,10 +108,20 @@ class JobWorker:
         try:
             outcome = run_job(self.jobs, self.settings, job, self.worker, stop=self._stop)
             log.info("job %s %s%s", job.id, outcome.state.value, f": {outcome.error}" if outcome.error else "")
+            self._close_loop(job.id, outcome)
         except Exception:  # a bug or a store that went away: the job fails rather than hangs as running
             log.exception("job %s could not be run", job.id)
             with contextlib.suppress(ShipyardError):
                 self.jobs.finish(job.id, self.worker, error="the worker failed while running it (see the server log)")
+
+    def _close_loop(self, job_id: str, outcome: Outcome) -> None:
+        """A succeeded job goes on to its endpoint's loop policy (validate, canary); a failure there is logged."""
+        if self.loop is None or outcome.state is not JobState.SUCCEEDED:
+            return
+        try:
+            self.loop.after_job(job_id)
+        except Exception:  # the job itself succeeded; the loop's failure must not turn it into a failed one
+            log.exception("the loop policy after job %s failed", job_id)
 
     def run_inline(self, job_id: str, *, poll_s: float = 0.5, timeout_s: float | None = None) -> Job:
         """Run ``job_id`` here, once no other job of its model runs (``retrain --wait`` with no server)."""
@@ -114,6 +136,7 @@ class JobWorker:
                 if claimed is not None:
                     outcome: Outcome = run_job(self.jobs, self.settings, claimed, self.worker, stop=self._stop)
                     log.info("job %s %s", job_id, outcome.state.value)
+                    self._close_loop(job_id, outcome)
                     return self.jobs.get(job_id)
             if deadline is not None and time.monotonic() > deadline:
                 return job

@@ -91,7 +91,7 @@ def create_app(
         join_feedback=lambda endpoint, since: workspace.feedback.fill_from_log(endpoint, since=since),
         webhooks=webhook_delivery(workspace.rollouts, settings.webhook_urls),
     )
-    job_worker = JobWorker(workspace.jobs, settings)
+    job_worker = JobWorker(workspace.jobs, settings, loop=workspace.loop)
 
     sso = _sso_verifier(settings)
     authenticator = Authenticator(
