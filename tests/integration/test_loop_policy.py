@@ -157,6 +157,9 @@ def test_auto_loop_rolls_a_better_retrained_version_out_by_a_canary_that_complet
     assert {e.actor for e in workspace.audit.list(limit=1000) if e.action.startswith("loop.")} == {"system:controller"}
     shown = cli(workspace, "jobs", "show", job.id)
     assert "loop      canary_started: canary" in shown.stdout
+    status = cli(workspace, "rollout", "status", "iris")
+    assert f"opened by the loop policy after job {job.id} (kind=manual)" in status.stdout
+    assert "validated: iris:2 passed its gates against iris:1" in status.stdout
 
 
 def test_auto_loop_rolls_nothing_out_when_the_retrained_version_is_worse_and_says_why(

@@ -177,10 +177,18 @@ def status(endpoint: EndpointArg, as_json: JsonOption = False) -> None:
     """
     remote = state.remote
     view = remote.rollout(endpoint) if remote is not None else state.workspace.rollouts.status(endpoint).to_dict()
+    if remote is None:  # a canary the loop policy started names the retraining job behind it
+        view["loop"] = state.workspace.loop.for_rollout(endpoint, view["id"])
     if as_json:
         print_json(view)
         return
     _print_status(view)
+    loop = view.get("loop")
+    if loop:
+        cause = ", ".join(f"{k}={v}" for k, v in loop["cause"].items())
+        console.print(f"[bold]opened by[/] the loop policy after job {loop['job']} ({cause})", soft_wrap=True)
+        for step in loop["steps"]:
+            console.print(f"  {step['kind']}: {step['message']}", soft_wrap=True, markup=False)
 
 
 def _print_status(view: Mapping[str, Any]) -> None:

@@ -100,6 +100,14 @@ class LoopService:
             return None, None
         return LoopPolicy.from_dict(stored["policy"]), stored.get("pending")
 
+    def for_rollout(self, endpoint: str, rollout_id: str) -> dict[str, Any] | None:
+        """The job whose loop started ``rollout_id``, and its steps: what ``rollout status`` says opened it."""
+        for job in self.jobs.list_jobs(limit=50):
+            steps = (job.result or {}).get("loop") or []
+            if job.endpoint == endpoint and any(s.get("detail", {}).get("rollout") == rollout_id for s in steps):
+                return {"job": job.id, "cause": dict(job.cause), "steps": steps}
+        return None
+
     # -- after a job ---------------------------------------------------------------------------------
 
     def after_job(self, job_id: str) -> list[LoopStep]:
