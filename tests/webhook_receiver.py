@@ -17,6 +17,8 @@ class Delivery:
     path: str
     headers: dict[str, str]
     body: Any
+    raw: bytes = b""
+    """The body's bytes as they arrived (what a signature is computed over)."""
 
 
 @dataclass
@@ -64,7 +66,7 @@ def webhook_receiver(**options: Any) -> Iterator[Receiver]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            delivery = Delivery(self.path, {k.lower(): v for k, v in self.headers.items()}, json.loads(raw))
+            delivery = Delivery(self.path, {k.lower(): v for k, v in self.headers.items()}, json.loads(raw), raw)
             with receiver.lock:
                 receiver.arrived.append(delivery)
             if receiver.gate is not None:

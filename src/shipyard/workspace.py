@@ -7,6 +7,7 @@ import threading
 from shipyard.artifacts import ArtifactStore, open_artifact_store
 from shipyard.config import Settings
 from shipyard.services.audit import AuditService
+from shipyard.services.channels import ChannelService
 from shipyard.services.endpoints import EndpointService
 from shipyard.services.feedback import FeedbackService
 from shipyard.services.jobs import JobService
@@ -50,6 +51,8 @@ class Workspace:
             drift_thresholds=settings.drift_threshold_specs(),
         )
         self.jobs = JobService(self.endpoints)
+        # Where alert events are delivered; the server holding the controller lease sends them.
+        self.channels = ChannelService(self.db)
         # What follows a retraining job's success (validate, canary), run by whoever ran the job.
         self.loop = LoopService(self.jobs, self.validation, self.rollouts)
 

@@ -89,6 +89,10 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     ("POST", "/v1/keys"): Expect(ADMIN_ONLY, "global"),
     ("GET", "/v1/keys"): Expect(ADMIN_ONLY, "global"),
     ("DELETE", "/v1/keys/{name}"): Expect(ADMIN_ONLY, "global"),
+    ("POST", "/v1/channels"): Expect(ADMIN_ONLY, "global"),
+    ("GET", "/v1/channels"): Expect(ADMIN_ONLY, "global"),
+    ("DELETE", "/v1/channels/{channel}"): Expect(ADMIN_ONLY, "global"),
+    ("POST", "/v1/channels/{channel}/test"): Expect(OPERATE, "global"),
     # rollouts and monitoring
     ("POST", "/v1/endpoints/{endpoint}/rollouts"): Expect(OPERATE, "endpoint"),
     ("GET", "/v1/endpoints/{endpoint}/rollouts/current"): Expect(READ, "endpoint"),
@@ -120,6 +124,7 @@ PATH_VALUES = {
     "request_id": REQUEST_ID,
     "alias": "matrix",
     "job_id": "matrix-job",
+    "channel": "matrix-channel",
 }
 QUERY_VALUES = {"endpoint": ENDPOINT}
 """Optional query parameters that name what a route acts on: sent, so a scoped key's verdict is about iris."""

@@ -22,7 +22,8 @@ ALLOWED = {
     "artifacts": {"core"},
     "flavors": {"core"},
     "reporting": {"core", "monitoring", "rollouts"},
-    "services": {"core", "rollouts", "monitoring", "store", "artifacts", "flavors"},
+    "services": {"core", "rollouts", "monitoring", "store", "artifacts", "flavors", "alerts", "notify"},
+    "notify": {"alerts", "store"},
     "jobs": {"core", "services", "workspace"},
     "serving": {
         "core",
@@ -35,6 +36,7 @@ ALLOWED = {
         "workspace",
         "version",
         "jobs",
+        "notify",
     },
     "cli": {
         "core",
@@ -51,6 +53,7 @@ ALLOWED = {
         "client",
         "version",
         "jobs",
+        "notify",
     },
     "dashboard": {"core", "rollouts", "monitoring", "services", "workspace", "serving"},
 }

@@ -43,6 +43,7 @@ COMMANDS: dict[str, LazyCommand] = {
     "retrain": LazyCommand("shipyard.cli.jobs:retrain", "Retrain an endpoint's model on its feedback; register it."),
     "jobs": LazyCommand("shipyard.cli.jobs:app", "Retraining jobs: list, show, logs, cancel."),
     "loop": LazyCommand("shipyard.cli.loop:app", "An endpoint's loop policy after retraining: manual, validate, auto."),
+    "channels": LazyCommand("shipyard.cli.channels:app", "Notification channels: webhook, Slack, email, Alertmanager."),
     "keys": LazyCommand("shipyard.cli.keys:app", "API keys: who may call the server, with which role."),
     "audit": LazyCommand("shipyard.cli.audit:app", "The audit trail: who changed what; verify its hash chain."),
     "trace": LazyCommand("shipyard.cli.trace:trace", "Trace a request: version, artifact, data, code, feedback."),

@@ -22,8 +22,10 @@ from shipyard.config import Settings, is_loopback
 from shipyard.core.identity import Actor, Principal, Role
 from shipyard.errors import ShipyardError
 from shipyard.jobs.worker import JobWorker, run_while_leading
+from shipyard.notify.delivery import ChannelDelivery
 from shipyard.serving.admin import admin_router
 from shipyard.serving.auth import Authenticator, AuthMiddleware
+from shipyard.serving.channel_routes import channels_router
 from shipyard.serving.controller import Controller, webhook_delivery
 from shipyard.serving.csrf import CrossSiteGuard
 from shipyard.serving.dataplane import DataPlane
@@ -90,6 +92,7 @@ def create_app(
         plane.book.worker,
         join_feedback=lambda endpoint, since: workspace.feedback.fill_from_log(endpoint, since=since),
         webhooks=webhook_delivery(workspace.rollouts, settings.webhook_urls),
+        channels=ChannelDelivery(workspace.db, clock=workspace.rollouts.clock),
     )
     job_worker = JobWorker(workspace.jobs, settings, loop=workspace.loop)
 
@@ -201,6 +204,7 @@ def create_app(
     app.include_router(admin_router(workspace))
     app.include_router(registry_router(workspace, max_upload_bytes=settings.max_upload_bytes))
     app.include_router(keys_router(workspace))
+    app.include_router(channels_router(workspace))
     app.include_router(rollout_router(workspace))
     app.include_router(jobs_router(workspace))
     app.include_router(v2_router(plane, max_bytes=settings.max_request_bytes))

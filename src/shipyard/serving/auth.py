@@ -112,6 +112,11 @@ RULES: tuple[Rule, ...] = (
     Rule("POST", "/v1/keys", (Permission.ADMIN,), unscoped=True),
     Rule("GET", "/v1/keys", (Permission.ADMIN,), unscoped=True),
     Rule("DELETE", "/v1/keys/{name}", (Permission.ADMIN,), unscoped=True),
+    # notification channels: where alert details leave the system, so admins declare them
+    Rule("POST", "/v1/channels", (Permission.ADMIN,), unscoped=True),
+    Rule("GET", "/v1/channels", (Permission.ADMIN,), unscoped=True),
+    Rule("DELETE", "/v1/channels/{channel}", (Permission.ADMIN,), unscoped=True),
+    Rule("POST", "/v1/channels/{channel}/test", (OP,), unscoped=True),
     # rollouts and monitoring
     Rule("POST", "/v1/endpoints/{endpoint}/rollouts", (OP,), scope="endpoint:endpoint"),
     Rule("GET", "/v1/endpoints/{endpoint}/rollouts/current", (R,), scope="endpoint:endpoint"),

@@ -14,6 +14,7 @@ from datetime import datetime
 
 from shipyard.core.identity import Actor, Principal, Role
 from shipyard.errors import ShipyardError
+from shipyard.notify.delivery import ChannelDelivery
 from shipyard.services.rollouts import RolloutService
 from shipyard.services.webhooks import WebhookDelivery, prune_outbox
 
@@ -44,6 +45,7 @@ class Controller:
         lease_s: float = 10.0,
         join_feedback: Callable[[str, datetime], object] | None = None,
         webhooks: WebhookDelivery | None = None,
+        channels: ChannelDelivery | None = None,
     ) -> None:
         self.rollouts = rollouts
         self.holder = holder
@@ -52,6 +54,8 @@ class Controller:
         """Fills in the arm of A/B feedback from the prediction log before an A/B analysis reads rewards."""
         self.webhooks = webhooks
         """Sends the outbox to this server's receivers, only while this process holds the lease."""
+        self.channels = channels
+        """Sends alert events to the notification channels declared in the store, likewise."""
         self._pruned_at: float | None = None
         self.leading = False
         """Whether the last tick held the lease: the job worker runs jobs only then (``jobs.worker``)."""
@@ -76,9 +80,16 @@ class Controller:
         if not self.leading:
             if self.webhooks is not None:
                 self.webhooks.release()
+            if self.channels is not None:
+                self.channels.release()
             return 0
         if self.webhooks is not None:  # until the lease would expire, counted from before it was renewed
             self.webhooks.hold(self.lease_s - (time.monotonic() - asked_at))
+        if self.channels is not None:
+            try:
+                self.channels.hold(self.lease_s - (time.monotonic() - asked_at))
+            except ShipyardError as exc:
+                log.error("could not read the notification channels: %s", exc)
         self._prune()
         changed = 0
         for state in self.rollouts.active_states().values():
@@ -96,6 +107,7 @@ class Controller:
             return
         self._pruned_at = now
         keys = self.webhooks.keys if self.webhooks is not None else ()
+        keys += self.channels.keys if self.channels is not None else ()
         try:
             pruned = prune_outbox(self.rollouts.db, now=self.rollouts.clock(), receivers=keys)
         except ShipyardError as exc:
@@ -108,6 +120,8 @@ class Controller:
         """A clean shutdown: stop delivering and hand the lease over now rather than at its expiry."""
         if self.webhooks is not None:  # a POST cut short here is sent again by the next lease holder
             self.webhooks.close(timeout_s=1.0)
+        if self.channels is not None:
+            self.channels.close(timeout_s=1.0)
         try:
             self.rollouts.release_controller_lease(self.holder)
         except ShipyardError as exc:
