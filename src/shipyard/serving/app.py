@@ -24,6 +24,7 @@ from shipyard.errors import ShipyardError
 from shipyard.jobs.worker import JobWorker, run_while_leading
 from shipyard.notify.delivery import ChannelDelivery
 from shipyard.serving.admin import admin_router
+from shipyard.serving.alert_routes import alerts_router
 from shipyard.serving.auth import Authenticator, AuthMiddleware
 from shipyard.serving.channel_routes import channels_router
 from shipyard.serving.controller import Controller, webhook_delivery
@@ -34,6 +35,7 @@ from shipyard.serving.key_routes import keys_router
 from shipyard.serving.metrics import ServingMetrics
 from shipyard.serving.models import ModelCache
 from shipyard.serving.monitoring_routes import monitoring_router
+from shipyard.serving.monitoring_series import MonitoringSeries, refresh_interval_s
 from shipyard.serving.ratelimit import RATE_LIMIT_FILE_ENV, RateLimiter
 from shipyard.serving.recorder import Recorder, RecorderConfig
 from shipyard.serving.refresher import Refresher
@@ -93,8 +95,12 @@ def create_app(
         join_feedback=lambda endpoint, since: workspace.feedback.fill_from_log(endpoint, since=since),
         webhooks=webhook_delivery(workspace.rollouts, settings.webhook_urls),
         channels=ChannelDelivery(workspace.db, clock=workspace.rollouts.clock),
+        alerts=workspace.alerts,
     )
     job_worker = JobWorker(workspace.jobs, settings, loop=workspace.loop)
+    series = MonitoringSeries(workspace, refresh_s=refresh_interval_s(settings.poll_interval_s))
+    if settings.monitoring:
+        metrics.add_collector(series)
 
     sso = _sso_verifier(settings)
     authenticator = Authenticator(
@@ -127,6 +133,8 @@ def create_app(
         ]
         if sso is not None:
             tasks.append(asyncio.create_task(sso.run()))
+        if settings.monitoring:  # the monitoring series in /metrics, from the stored windows
+            tasks.append(asyncio.create_task(series.run()))
         if recorder is not None:
             recorder.start()
         try:
@@ -207,6 +215,7 @@ def create_app(
     app.include_router(channels_router(workspace))
     app.include_router(rollout_router(workspace))
     app.include_router(jobs_router(workspace))
+    app.include_router(alerts_router(workspace))
     app.include_router(v2_router(plane, max_bytes=settings.max_request_bytes))
     app.include_router(monitoring_router(workspace, recorder, max_bytes=settings.max_request_bytes))
     app.include_router(trace_router(workspace, recorder))

@@ -21,6 +21,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from prometheus_client.registry import Collector
 
 from shipyard.serving.process_stats import read_process_stats
 
@@ -33,6 +34,7 @@ class ServingMetrics:
     def __init__(self) -> None:
         self.multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
         self.registry = CollectorRegistry()
+        self.collectors: list[Collector] = []
         # Values go to per-process files in multiprocess mode whatever registry holds the metric objects.
         registry = self.registry
         self.requests = Counter(
@@ -137,6 +139,12 @@ class ServingMetrics:
             registry=registry,
         )
 
+    def add_collector(self, collector: Collector) -> None:
+        """Series computed elsewhere (the monitoring series): each worker renders its own, not merged by file."""
+        self.collectors.append(collector)
+        if not self.multiprocess:
+            self.registry.register(collector)
+
     def sample_process(self) -> None:
         """Set this worker's process gauges from the OS (a few microseconds; every poll, and on scrape)."""
         stats = read_process_stats()
@@ -164,6 +172,8 @@ class ServingMetrics:
             _forget_dead_workers()
             registry = CollectorRegistry()
             multiprocess.MultiProcessCollector(registry)
+            for collector in self.collectors:
+                registry.register(collector)
             return generate_latest(registry), CONTENT_TYPE_LATEST
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
 
