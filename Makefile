@@ -20,6 +20,8 @@ $(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
 	$(PIP) install --quiet -e ".[all,dev]"
 	# Debian's chromium for the browser tests (offline report, dashboard); playwright's own download is unreachable.
 	SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); command -v chromium >/dev/null || ( $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver ) || echo "could not install chromium: browser tests will skip"
+	# Debian's Alertmanager and promtool: notifications are delivered to a real Alertmanager, exported rules checked.
+	SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); ( command -v prometheus-alertmanager && command -v promtool ) >/dev/null || ( $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus prometheus-alertmanager ) || echo "could not install prometheus and prometheus-alertmanager: their tests will skip (and fail in CI)"
 	$(MAKE) --no-print-directory compile
 	touch $@
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -18,13 +19,16 @@ import httpx
 import pytest
 
 from shipyard.alerts.events import AlertEvent
+from shipyard.alerts.metrics import METRICS
+from shipyard.alerts.rules import AlertRule, parse_rule
 from shipyard.config import Settings
 from shipyard.errors import ConflictError, InvalidArgumentError
+from shipyard.notify.prometheus import SERIES, prometheus_rules
 from shipyard.store import outbox
 from shipyard.workspace import Workspace
 from tests.integration.test_cli import assert_one_line_error, run
 from tests.integration.test_webhook_outbox import register_iris
-from tests.notify_support import running_alertmanager, smtp_server
+from tests.notify_support import debian_tool, running_alertmanager, smtp_server
 from tests.serving_support import running_server
 from tests.webhook_receiver import webhook_receiver
 
@@ -282,3 +286,71 @@ def test_service_refuses_a_second_channel_of_the_same_name(workspace: Workspace)
         workspace.channels.add("one", "slack", {"url": "https://hooks.example.com/T/B/X"})
     with pytest.raises(InvalidArgumentError, match="channel name"):
         workspace.channels.add("Not Valid", "slack", {"url": "https://hooks.example.com/T/B/X"})
+
+
+def _rule(**fields: Any) -> AlertRule:
+    return parse_rule({"endpoint": "iris", "op": ">", "threshold": 0.3, **fields}, window_s=300)
+
+
+def test_exported_prometheus_rules_pass_promtool_and_fire_as_shipyard_does(tmp_path: Path) -> None:
+    promtool = debian_tool("promtool", package="prometheus")
+    rules = [
+        _rule(name=f"r-{path.replace('.', '-')}", metric=path, feature="f0" if m.feature == "required" else None)
+        for path, m in METRICS.items()
+    ]
+    rules.append(
+        _rule(name="drift-share", metric="drift.share", severity="critical", labels={"team": "risk"}, **{"for": 2})
+    )
+    rules.append(_rule(name="pinned", metric="outliers.rate", version="iris:3"))
+    rules.append(_rule(name="by-alias", metric="outliers.rate", version="iris@champion"))
+    text = prometheus_rules(rules, window_s=300)
+    (tmp_path / "rules.yml").write_text(text)
+    checked = subprocess.run([promtool, "check", "rules", str(tmp_path / "rules.yml")], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    # a metric with no series, and an alias PromQL cannot resolve, are comments saying why
+    assert "# skipped r-quality-unseen_rate: metric quality.unseen_rate has no series" in text
+    assert "# skipped by-alias: version 'iris@champion' is an alias" in text
+    assert 'shipyard_monitoring_outlier_rate{endpoint=\\"iris\\",version=\\"3\\"}' in text
+    # every gauge the export reads is one /metrics exports (agreed with monitoring.series)
+    from shipyard.monitoring.series import HELP
+
+    assert {s.name for s in SERIES.values()} <= set(HELP)
+    # held for 2 windows: pending at the first breached window, firing at the second, as the evaluator does
+    (tmp_path / "test.yml").write_text(
+        "rule_files: [rules.yml]\n"
+        "evaluation_interval: 1m\n"
+        "tests:\n"
+        "  - interval: 5m\n"
+        "    input_series:\n"
+        '      - series: \'shipyard_monitoring_drifted_features_share{endpoint="iris",version="1"}\'\n'
+        "        values: '0.1 0.5 0.5 0.5'\n"
+        "    alert_rule_test:\n"
+        "      - eval_time: 6m\n"
+        "        alertname: drift_share\n"
+        "        exp_alerts: []\n"
+        "      - eval_time: 11m\n"
+        "        alertname: drift_share\n"
+        "        exp_alerts:\n"
+        "          - exp_labels: {endpoint: iris, severity: critical, team: risk, shipyard_rule: drift-share}\n"
+        "            exp_annotations:\n"
+        "              summary: 'iris drift.share > 0.3 for 2 window(s)'\n"
+        "              value: '0.5'\n"
+    )
+    tested = subprocess.run([promtool, "test", "rules", str(tmp_path / "test.yml")], capture_output=True, text=True)
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+
+
+def test_alerts_export_prometheus_cli_writes_the_stored_rules(settings: Settings, workspace: Workspace) -> None:
+    promtool = debian_tool("promtool", package="prometheus")
+    register_iris(workspace)
+    workspace.alerts.create({"name": "drift", "endpoint": "iris", "metric": "drift.share", "op": ">", "threshold": 0.3})
+    workspace.alerts.create(
+        {"name": "unseen", "endpoint": "iris", "metric": "quality.unseen_rate", "op": ">", "threshold": 0.1}
+    )
+    env = {"SHIPYARD_DATABASE_URL": settings.database_url, "SHIPYARD_ARTIFACT_URI": settings.artifact_uri}
+    out = settings.home / "rules.yml"
+    done = run(["alerts", "export-prometheus", "-o", str(out)], settings.home, extra_env=env)
+    assert "1 rule(s) written" in done.stdout and "1 skipped" in done.stdout
+    assert "alert: drift" in out.read_text()
+    checked = subprocess.run([promtool, "check", "rules", str(out)], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
