@@ -104,11 +104,15 @@ def receiver_key(name: str) -> str:
 
 def shown_url(url: str) -> str:
     """``scheme://host:port/…``: userinfo, path and query can all hold tokens, so none is shown."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return "<unparseable URL>"
     host = parts.hostname or "?"
     netloc = f"[{host}]" if ":" in host else host
-    if parts.port is not None:
-        netloc = f"{netloc}:{parts.port}"
+    if port is not None:
+        netloc = f"{netloc}:{port}"
     rest = "/…" if parts.path.strip("/") or parts.query else ""
     return urlunsplit((parts.scheme, netloc, "", "", "")) + rest
 
