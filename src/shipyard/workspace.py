@@ -6,6 +6,8 @@ import threading
 
 from shipyard.artifacts import ArtifactStore, open_artifact_store
 from shipyard.config import Settings
+from shipyard.services.alert_actions import AlertActions
+from shipyard.services.alerts import AlertService
 from shipyard.services.audit import AuditService
 from shipyard.services.channels import ChannelService
 from shipyard.services.endpoints import EndpointService
@@ -51,6 +53,12 @@ class Workspace:
             drift_thresholds=settings.drift_threshold_specs(),
         )
         self.jobs = JobService(self.endpoints)
+        # Alert rules over the stored windows; the server holding the controller lease evaluates them.
+        self.alerts = AlertService(
+            self.monitoring,
+            AlertActions(self.endpoints, self.rollouts, self.jobs),
+            grace_s=settings.monitor_flush_s + 1.0,  # a window is read once its workers' last flush has landed
+        )
         # Where alert events are delivered; the server holding the controller lease sends them.
         self.channels = ChannelService(self.db)
         # What follows a retraining job's success (validate, canary), run by whoever ran the job.

@@ -106,6 +106,17 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     ("GET", "/v1/jobs"): Expect(READ),
     ("GET", "/v1/jobs/{job_id}"): Expect(READ),
     ("POST", "/v1/jobs/{job_id}/cancel"): Expect(OPERATE, "global"),
+    # alert rules
+    ("GET", "/v1/alerts"): Expect(READ),
+    ("POST", "/v1/alerts"): Expect(OPERATE, "global"),
+    ("POST", "/v1/alerts/apply"): Expect(OPERATE, "global"),
+    ("GET", "/v1/alerts/{name}"): Expect(READ),
+    ("DELETE", "/v1/alerts/{name}"): Expect(OPERATE, "global"),
+    ("GET", "/v1/alerts/{name}/history"): Expect(READ),
+    ("GET", "/v1/alerts/{name}/test"): Expect(READ),
+    ("POST", "/v1/alerts/{name}/silence"): Expect(OPERATE, "global"),
+    ("POST", "/v1/alerts/{name}/unsilence"): Expect(OPERATE, "global"),
+    ("POST", "/v1/alerts/{name}/ack"): Expect(OPERATE, "global"),
     # governance: the audit trail, request tracing
     ("GET", "/v1/audit"): Expect(ADMIN_ONLY, "global"),
     ("GET", "/v1/audit/verify"): Expect(ADMIN_ONLY, "global"),

@@ -18,7 +18,8 @@ ALLOWED = {
     "core": set(),
     "rollouts": {"core"},
     "monitoring": {"core"},
-    "store": {"core", "rollouts", "monitoring"},
+    "alerts": {"core", "monitoring", "rollouts"},
+    "store": {"core", "rollouts", "monitoring", "alerts"},
     "artifacts": {"core"},
     "flavors": {"core"},
     "reporting": {"core", "monitoring", "rollouts"},
@@ -37,6 +38,7 @@ ALLOWED = {
         "version",
         "jobs",
         "notify",
+        "alerts",
     },
     "cli": {
         "core",
@@ -54,6 +56,7 @@ ALLOWED = {
         "version",
         "jobs",
         "notify",
+        "alerts",
     },
     "dashboard": {"core", "rollouts", "monitoring", "services", "workspace", "serving"},
 }

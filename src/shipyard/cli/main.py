@@ -42,6 +42,7 @@ COMMANDS: dict[str, LazyCommand] = {
     "feedback": LazyCommand("shipyard.cli.monitor:feedback_app", "Feedback joined with predictions: export it."),
     "retrain": LazyCommand("shipyard.cli.jobs:retrain", "Retrain an endpoint's model on its feedback; register it."),
     "jobs": LazyCommand("shipyard.cli.jobs:app", "Retraining jobs: list, show, logs, cancel."),
+    "alerts": LazyCommand("shipyard.cli.alerts:app", "Alert rules: create, apply, list, silence, ack, test."),
     "loop": LazyCommand("shipyard.cli.loop:app", "An endpoint's loop policy after retraining: manual, validate, auto."),
     "channels": LazyCommand("shipyard.cli.channels:app", "Notification channels: webhook, Slack, email, Alertmanager."),
     "keys": LazyCommand("shipyard.cli.keys:app", "API keys: who may call the server, with which role."),

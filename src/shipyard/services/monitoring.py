@@ -111,11 +111,19 @@ class MonitoringService:
         return now - timedelta(seconds=seconds), now
 
     def report(
-        self, endpoint: str, *, window: str | float | None = None, version: str | None = None
+        self,
+        endpoint: str,
+        *,
+        window: str | float | None = None,
+        version: str | None = None,
+        at: datetime | None = None,
     ) -> MonitoringReport:
-        """Every version's figures over the range back from now (``window``), or only ``version``'s."""
+        """Every version's figures over the range back from now (``window``), or only ``version``'s.
+
+        ``at`` stands for now: alert rules read one past stored window exactly (its end, ``window`` its size).
+        """
         self.endpoints.get(endpoint)  # 404 for an unknown endpoint
-        now = self.clock()
+        now = at if at is not None else self.clock()
         since, until = self.range_for(window, now)
         first_window = since - timedelta(seconds=since.timestamp() % self.window_s)
         with self.db.read() as conn:

@@ -24,6 +24,7 @@ from shipyard.errors import ShipyardError
 from shipyard.jobs.worker import JobWorker, run_while_leading
 from shipyard.notify.delivery import ChannelDelivery
 from shipyard.serving.admin import admin_router
+from shipyard.serving.alert_routes import alerts_router
 from shipyard.serving.auth import Authenticator, AuthMiddleware
 from shipyard.serving.channel_routes import channels_router
 from shipyard.serving.controller import Controller, webhook_delivery
@@ -94,6 +95,7 @@ def create_app(
         join_feedback=lambda endpoint, since: workspace.feedback.fill_from_log(endpoint, since=since),
         webhooks=webhook_delivery(workspace.rollouts, settings.webhook_urls),
         channels=ChannelDelivery(workspace.db, clock=workspace.rollouts.clock),
+        alerts=workspace.alerts,
     )
     job_worker = JobWorker(workspace.jobs, settings, loop=workspace.loop)
     series = MonitoringSeries(workspace, refresh_s=refresh_interval_s(settings.poll_interval_s))
@@ -213,6 +215,7 @@ def create_app(
     app.include_router(channels_router(workspace))
     app.include_router(rollout_router(workspace))
     app.include_router(jobs_router(workspace))
+    app.include_router(alerts_router(workspace))
     app.include_router(v2_router(plane, max_bytes=settings.max_request_bytes))
     app.include_router(monitoring_router(workspace, recorder, max_bytes=settings.max_request_bytes))
     app.include_router(trace_router(workspace, recorder))

@@ -130,6 +130,17 @@ RULES: tuple[Rule, ...] = (
     Rule("GET", "/v1/jobs", (R,)),
     Rule("GET", "/v1/jobs/{job_id}", (R,)),
     Rule("POST", "/v1/jobs/{job_id}/cancel", (OP,), unscoped=True),
+    # alert rules: a rule names its endpoint in its body, so changing rules is unscoped (global operators)
+    Rule("GET", "/v1/alerts", (R,)),
+    Rule("POST", "/v1/alerts", (OP,), unscoped=True),
+    Rule("POST", "/v1/alerts/apply", (OP,), unscoped=True),
+    Rule("GET", "/v1/alerts/{name}", (R,)),
+    Rule("DELETE", "/v1/alerts/{name}", (OP,), unscoped=True),
+    Rule("GET", "/v1/alerts/{name}/history", (R,)),
+    Rule("GET", "/v1/alerts/{name}/test", (R,)),
+    Rule("POST", "/v1/alerts/{name}/silence", (OP,), unscoped=True),
+    Rule("POST", "/v1/alerts/{name}/unsilence", (OP,), unscoped=True),
+    Rule("POST", "/v1/alerts/{name}/ack", (OP,), unscoped=True),
     # request tracing: the endpoint is in the query or found in the log, so the route checks the scope
     Rule("GET", "/v1/requests/{request_id}", (R,)),
 )

@@ -15,6 +15,7 @@ from datetime import datetime
 from shipyard.core.identity import Actor, Principal, Role
 from shipyard.errors import ShipyardError
 from shipyard.notify.delivery import ChannelDelivery
+from shipyard.services.alerts import AlertService
 from shipyard.services.rollouts import RolloutService
 from shipyard.services.webhooks import WebhookDelivery, prune_outbox
 
@@ -46,6 +47,7 @@ class Controller:
         join_feedback: Callable[[str, datetime], object] | None = None,
         webhooks: WebhookDelivery | None = None,
         channels: ChannelDelivery | None = None,
+        alerts: AlertService | None = None,
     ) -> None:
         self.rollouts = rollouts
         self.holder = holder
@@ -56,6 +58,8 @@ class Controller:
         """Sends the outbox to this server's receivers, only while this process holds the lease."""
         self.channels = channels
         """Sends alert events to the notification channels declared in the store, likewise."""
+        self.alerts = alerts
+        """Evaluates the alert rules over the stored windows, only while this process holds the lease."""
         self._pruned_at: float | None = None
         self.leading = False
         """Whether the last tick held the lease: the job worker runs jobs only then (``jobs.worker``)."""
@@ -91,6 +95,7 @@ class Controller:
             except ShipyardError as exc:
                 log.error("could not read the notification channels: %s", exc)
         self._prune()
+        self._evaluate_alerts()
         changed = 0
         for state in self.rollouts.active_states().values():
             try:
@@ -100,6 +105,15 @@ class Controller:
             except ShipyardError as exc:
                 log.error("rollout %s on %s: %s", state.id, state.endpoint, exc)
         return changed
+
+    def _evaluate_alerts(self) -> None:
+        """Before the rollouts move, so a rollback an alert asks for lands in this same tick."""
+        if self.alerts is None:
+            return
+        try:
+            self.alerts.evaluate(actor=CONTROLLER_ACTOR)
+        except ShipyardError as exc:
+            log.error("alert evaluation failed: %s", exc)
 
     def _prune(self) -> None:
         now = time.monotonic()
