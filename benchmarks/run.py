@@ -2,7 +2,8 @@
 
 Switches for quick checks: ``SHIPYARD_BENCH_QUICK=1`` (short load runs), ``SHIPYARD_BENCH_PEERS=0``
 (skip MLflow and BentoML, and so their installation), ``SHIPYARD_BENCH_ONLY=serving`` (or ``registry``,
-``cli``, ``coldstart``, ``rollouts``, ``monitoring``, ``drift``, ``cbpe``, ``dle``, ``auth``; comma-separated).
+``cli``, ``coldstart``, ``rollouts``, ``monitoring``, ``drift``, ``cbpe``, ``dle``, ``auth``, ``alerts``;
+comma-separated).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import bench_alerts
 import bench_auth
 import bench_cbpe
 import bench_cli
@@ -66,6 +68,9 @@ def main() -> None:
     if not only or "auth" in only:
         results["auth"] = bench_auth.run(quick=quick)
         print("\n" + bench_auth.report(results["auth"]))
+    if not only or "alerts" in only:
+        results["alerts"] = bench_alerts.run(quick=quick)
+        print("\n" + bench_alerts.report(results["alerts"]))
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.write_text(json.dumps(results, indent=2))

@@ -32,6 +32,8 @@ from shipyard.store import outbox
 CATCH_UP_WINDOWS = 3
 """Complete windows a tick evaluates at most per series: a lease holder that was away catches up this far."""
 MAX_SILENCE_S = 30 * 86_400
+LABELLED_SECTIONS = frozenset({"performance", "rewards", "fairness"})
+"""Metric sections that read feedback; an endpoint whose rules read none of them skips the join."""
 
 
 class AlertNotFoundError(NotFoundError):
@@ -301,10 +303,11 @@ class AlertService:
                 continue
             versions = {stable if r.version == STABLE else r.version for r in rules}
             only = next(iter(versions)) if len(versions) == 1 else None
+            labelled = any(r.metric.split(".")[0] in LABELLED_SECTIONS for r in rules)
             group: list[events.AlertEvent] = []
             for start in starts:
                 try:
-                    report = self._report(endpoint, start, only)
+                    report = self._report(endpoint, start, only, labels=labelled)
                 except ShipyardError as exc:
                     history += [_error(r, f"report: {exc}", now) for r in rules]
                     break
@@ -365,9 +368,9 @@ class AlertService:
     def _stable(self, endpoint: str) -> str:
         return self.endpoints.registry.get(self.endpoints.get(endpoint).model).ref
 
-    def _report(self, endpoint: str, start: datetime, version: str | None) -> MonitoringReport:
+    def _report(self, endpoint: str, start: datetime, version: str | None, *, labels: bool = True) -> MonitoringReport:
         end = start + timedelta(seconds=self.window_s)
-        return self.monitoring.report(endpoint, window=float(self.window_s), version=version, at=end)
+        return self.monitoring.report(endpoint, window=float(self.window_s), version=version, at=end, labels=labels)
 
     @staticmethod
     def _value(rule: AlertRule, report: MonitoringReport, stable: str) -> tuple[str, Resolved]:

@@ -117,10 +117,13 @@ class MonitoringService:
         window: str | float | None = None,
         version: str | None = None,
         at: datetime | None = None,
+        labels: bool = True,
     ) -> MonitoringReport:
         """Every version's figures over the range back from now (``window``), or only ``version``'s.
 
         ``at`` stands for now: alert rules read one past stored window exactly (its end, ``window`` its size).
+        ``labels=False`` skips joining feedback (no performance, fairness or rewards): rules that read none of
+        those spare the prediction-log read, the report's costliest part.
         """
         self.endpoints.get(endpoint)  # 404 for an unknown endpoint
         now = at if at is not None else self.clock()
@@ -131,7 +134,7 @@ class MonitoringService:
         by_version: dict[str, list[StoredWindow]] = defaultdict(list)
         for row in stored:
             by_version[row.version].append(row)
-        labelled = self._labelled(endpoint, since, until)
+        labelled = self._labelled(endpoint, since, until) if labels else {}
         refs = sorted((v for v in by_version if v != UNROUTED), key=_version_order, reverse=True)
         if version is not None and version not in refs:
             refs.append(version)
@@ -183,8 +186,10 @@ class MonitoringService:
         classes = signature.output.classes if signature is not None else None
         estimated = _estimate(merged, performance, calibrator, uncalibrated, classes=classes or ())
         timeline = []
+        overall = _drift(reference, merged, thresholds)
         for start, profile in per_window.items():
-            drift = _drift(reference, profile, thresholds)
+            # one window: its drift is the range's (alert rules read single windows; drift is the costly part)
+            drift = overall if len(per_window) == 1 else _drift(reference, profile, thresholds)
             end = start + timedelta(seconds=self.window_s)
             in_window = _between(labels, start, end)
             window_perf = _performance(in_window, signature) if signature is not None and in_window else None
@@ -209,7 +214,7 @@ class MonitoringService:
             version=ref,
             arms=tuple(sorted(merged.arms)),
             operational=_operational(merged, covered),
-            drift=_drift(reference, merged, thresholds),
+            drift=overall,
             quality=_quality(merged, reference, signature),
             performance=performance,
             estimated=estimated if merged.confidence.n else None,
