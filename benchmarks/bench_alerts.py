@@ -21,6 +21,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import alerts_serving
 from serving.model import BenchModel, load_frame, train
 
 ENDPOINTS = 100
@@ -109,6 +110,13 @@ def _store(bench: BenchModel, home: Path) -> tuple[Any, datetime]:
 
 
 def run(quick: bool = False) -> dict[str, Any]:
+    """The tick's cost in this process, then serving throughput with evaluation on and off."""
+    results = tick(quick=quick)
+    results["serving"] = alerts_serving.run(quick=quick)
+    return results
+
+
+def tick(quick: bool = False) -> dict[str, Any]:
     from shipyard.alerts.evaluator import initial, step
     from shipyard.alerts.metrics import resolve
     from shipyard.services.alerts import AlertService
@@ -211,6 +219,8 @@ def report(results: dict[str, Any]) -> str:
         "is building the reports from the stored windows (one per endpoint and new window, not per tick: a tick "
         "with no newly completed window reads no report).",
     ]
+    if "serving" in results:
+        lines += ["", alerts_serving.report(results["serving"])]
     return "\n".join(lines)
 
 

@@ -32,6 +32,7 @@ from shipyard.store import outbox
 CATCH_UP_WINDOWS = 3
 """Complete windows a tick evaluates at most per series: a lease holder that was away catches up this far."""
 MAX_SILENCE_S = 30 * 86_400
+NO_TRAFFIC = Resolved(None, "no stored windows for the endpoint in this window (no traffic)")
 LABELLED_SECTIONS = frozenset({"performance", "rewards", "fairness"})
 """Metric sections that read feedback; an endpoint whose rules read none of them skips the join."""
 
@@ -281,6 +282,8 @@ class AlertService:
             stored = [s for s in repo.list_rules(conn) if s.enabled]
             states = repo.states(conn)
             silences = repo.silences(conn)
+            earliest = latest - timedelta(seconds=self.window_s * (CATCH_UP_WINDOWS - 1))
+            traffic = repo.windows_with_traffic(conn, since=earliest, until=latest)
         silenced = {s.rule for s in silences if s.active(now)}
         by_endpoint: dict[str, list[AlertRule]] = defaultdict(list)
         for s in stored:
@@ -306,17 +309,23 @@ class AlertService:
             labelled = any(r.metric.split(".")[0] in LABELLED_SECTIONS for r in rules)
             group: list[events.AlertEvent] = []
             for start in starts:
-                try:
-                    report = self._report(endpoint, start, only, labels=labelled)
-                except ShipyardError as exc:
-                    history += [_error(r, f"report: {exc}", now) for r in rules]
-                    break
-                result.reports += 1
+                report: MonitoringReport | None = None
+                if (endpoint, start) in traffic:  # else nothing was served: every value is "no traffic"
+                    try:
+                        report = self._report(endpoint, start, only, labels=labelled)
+                    except ShipyardError as exc:
+                        history += [_error(r, f"report: {exc}", now) for r in rules]
+                        break
+                    result.reports += 1
                 for rule in rules:
                     previous = current[rule.name]
                     if previous.window_start is not None and start <= previous.window_start:
                         continue
-                    version, resolved = self._value(rule, report, stable)
+                    version, resolved = (
+                        self._value(rule, report, stable)
+                        if report is not None
+                        else (stable if rule.version == STABLE else rule.version, NO_TRAFFIC)
+                    )
                     moved = step(
                         rule,
                         previous,

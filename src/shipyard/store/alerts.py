@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 
 from shipyard.alerts.evaluator import SeriesState
 from shipyard.alerts.rules import AlertRule, rule_from_dict
-from shipyard.store.tables import alert_history, alert_rules, alert_silences, alert_states
+from shipyard.store.tables import alert_history, alert_rules, alert_silences, alert_states, monitor_windows
 
 
 def _utc(value: datetime) -> datetime:
@@ -202,6 +202,16 @@ def set_action(conn: Connection, rule: str, group_key: str, action_state: str, d
         .where(alert_states.c.rule == rule, alert_states.c.group_key == group_key)
         .values(action_state=action_state, action_detail=dict(detail))
     )
+
+
+def windows_with_traffic(conn: Connection, *, since: datetime, until: datetime) -> set[tuple[str, datetime]]:
+    """(endpoint, window start) of every stored window starting in [since, until]: one indexed read a tick."""
+    rows = conn.execute(
+        sa.select(monitor_windows.c.endpoint, monitor_windows.c.window_start)
+        .where(monitor_windows.c.window_start >= since, monitor_windows.c.window_start <= until)
+        .distinct()
+    )
+    return {(r.endpoint, _utc(r.window_start)) for r in rows}
 
 
 def add_history(conn: Connection, entries: Sequence[Mapping[str, Any]]) -> None:
