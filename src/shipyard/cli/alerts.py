@@ -209,8 +209,8 @@ def test(name: RuleArg, as_json: JsonOption = False) -> None:
     Example: shipyard alerts test drift
     """
     result = state.workspace.alerts.test(name)
-    value = result.reason if result.value is None else f"{result.value:.4g}"
-    _say(result.to_dict(), as_json, f"alert {name} on {result.version}: value {value}; would {result.would}")
+    value = f"no value ({result.reason})" if result.value is None else f"value {result.value:.4g}"
+    _say(result.to_dict(), as_json, f"alert {name} on {result.version}: {value}; it would {result.would}")
 
 
 @app.command("delete")

@@ -94,6 +94,9 @@ class AlertService:
         self.grace_s = grace_s
         """A window is evaluated once it ended this long ago: the workers' last flush of it has landed."""
         self.clock = clock or monitoring.clock
+        self.evaluated_through: datetime | None = None
+        """The newest window this process evaluated: until the next one completes, a tick reads nothing.
+        A process that takes the lease over starts with None, so it evaluates at once from the stored states."""
 
     # -- declaring ------------------------------------------------------------------------------
 
@@ -278,6 +281,8 @@ class AlertService:
         """One tick: every enabled rule over each complete window it has not seen yet (the controller's job)."""
         now = self.clock()
         latest = self.latest_window(now)
+        if self.evaluated_through == latest:
+            return Evaluation()
         with self.db.read() as conn:
             stored = [s for s in repo.list_rules(conn) if s.enabled]
             states = repo.states(conn)
@@ -357,6 +362,7 @@ class AlertService:
                 repo.save_states(conn, [s for s in changed if (s.rule, s.group_key) not in fired], now, actions=False)
                 repo.add_history(conn, history)
                 outbox.add(conn, outbox_rows, now)  # last: it may wait on the outbox lock
+        self.evaluated_through = latest
         for rule, state in to_act:
             action = self.actions.run(rule, _cause(rule, state), actor=actor)
             self._store_action(state, action)
@@ -473,7 +479,7 @@ def _cause(rule: AlertRule, state: SeriesState) -> dict[str, Any]:
 
 def _would(rule: AlertRule, moved: Step) -> str:
     if moved.state.value is None:
-        return f"nothing: the value could not be computed ({moved.reason})"
+        return "do nothing: no value for this window"
     if moved.transition == FIRING or moved.state.state == FIRING:
         then = f"; then {rule.action}" + (" after an ack" if rule.confirm else "") if rule.action else ""
         return f"fire and notify{then}"
