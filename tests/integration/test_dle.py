@@ -94,10 +94,10 @@ def _estimated_loss(url: str, endpoint: str, *, rows: int = 0) -> dict[str, Any]
     while True:
         response = httpx.get(f"{url}/v1/endpoints/{endpoint}/monitoring", params={"window": "1h"}, timeout=60)
         assert response.status_code == 200, response.text
-        (version,) = response.json()["versions"]
-        estimate = dict(version["estimated_loss"])
-        if estimate["rows"] >= rows or time.monotonic() > deadline:
-            return estimate
+        versions = response.json()["versions"]  # none until the first window reaches the store
+        if (versions and versions[0]["estimated_loss"]["rows"] >= rows) or time.monotonic() > deadline:
+            (version,) = versions
+            return dict(version["estimated_loss"])
         time.sleep(0.2)
 
 

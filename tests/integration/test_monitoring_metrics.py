@@ -51,6 +51,10 @@ def send_shifted(url: str) -> float:
             row = dict(zip(FEATURES, map(float, x[index]), strict=True))
             row["f2"] += SHIFT
             answer = client.post("/v1/endpoints/iris/predict", json={"instances": [row]})
+            deadline = time.monotonic() + 60
+            while answer.status_code == 503 and time.monotonic() < deadline:  # a second worker still loading
+                time.sleep(0.1)
+                answer = client.post("/v1/endpoints/iris/predict", json={"instances": [row]})
             assert answer.status_code == 200, answer.text
             body = answer.json()
             correct.append(body["predictions"][0] == int(y[index]))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -49,11 +50,18 @@ def _predict(client: httpx.Client, url: str, endpoint: str, frame: pd.DataFrame,
     return dict(response.json())
 
 
-def _outliers(url: str, endpoint: str) -> dict[str, Any]:
-    response = httpx.get(f"{url}/v1/endpoints/{endpoint}/monitoring", params={"window": "1h"}, timeout=60)
-    assert response.status_code == 200, response.text
-    (version,) = response.json()["versions"]
-    return dict(version["outliers"])
+def _outliers(url: str, endpoint: str, rows: int) -> dict[str, Any]:
+    """The version's outlier section once its window holds the ``rows`` sent (the recorder runs in the
+    background, so the last request reaches a window a moment after its answer); after 30 s, what is there."""
+    deadline = time.monotonic() + 30
+    while True:
+        response = httpx.get(f"{url}/v1/endpoints/{endpoint}/monitoring", params={"window": "1h"}, timeout=60)
+        assert response.status_code == 200, response.text
+        versions = response.json()["versions"]
+        if (versions and versions[0]["operational"]["rows"] >= rows) or time.monotonic() > deadline:
+            (version,) = versions
+            return dict(version["outliers"])
+        time.sleep(0.2)
 
 
 def _cli(args: list[str], home: Path, **extra: str) -> str:
@@ -84,7 +92,7 @@ def test_outliers_are_scored_counted_shown_and_logged_per_row(
         answer = _predict(client, url, "risk", far, query="?explain_outliers=true")
         plain = _predict(client, url, "risk", far)
         refused = client.post(f"{url}/v1/endpoints/risk/predict?explain_outliers=maybe", json={"instances": []})
-        section = _outliers(url, "risk")
+        section = _outliers(url, "risk", len(normal) + 2 * len(far))
         monitor = _cli(["monitor", "risk", "--url", url], tmp_path / "cli")
         _cli(["report", "risk", "-o", str(tmp_path / "risk.html"), "--url", url], tmp_path / "cli")
         card = _cli(["models", "show", "risk:1"], tmp_path / "cli", SHIPYARD_URL=url)
@@ -127,7 +135,7 @@ def test_a_version_without_training_data_says_outlier_scoring_is_unavailable_and
     workspace.endpoints.create("bare", model=version.ref)
     with running_server(_fast(settings), workspace) as url, httpx.Client(timeout=60) as client:
         answer = _predict(client, url, "bare", train[:3], query="?explain_outliers=true")
-        section = _outliers(url, "bare")
+        section = _outliers(url, "bare", 3)
         monitor = _cli(["monitor", "bare", "--url", url], tmp_path / "cli")
         _cli(["report", "bare", "-o", str(tmp_path / "bare.html"), "--url", url], tmp_path / "cli")
     assert answer["outliers"] == {"available": False, "note": UNAVAILABLE_NO_DATA}
@@ -151,7 +159,7 @@ def test_isolation_forest_is_fitted_when_asked_and_scores_served_rows(settings: 
     far = _frame(5, seed=6) * 15
     with running_server(_fast(settings), workspace) as url, httpx.Client(timeout=60) as client:
         answer = _predict(client, url, "forest", far, query="?explain_outliers=1")
-        section = _outliers(url, "forest")
+        section = _outliers(url, "forest", len(far))
     assert answer["outliers"]["method"] == "isolation_forest"
     assert all(row["outlier"] for row in answer["outliers"]["rows"])
     assert section["rows_scored"] == 5 and section["rows_above"] == 5
