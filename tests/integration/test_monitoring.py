@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -61,6 +62,17 @@ def _report(url: str, endpoint: str, **params: str) -> dict:
     return response.json()
 
 
+def _served(url: str, endpoint: str, rows: int) -> dict:
+    """The one version's report once its window holds the ``rows`` sent (the recorder flushes in the background);
+    after 30 s, whatever is there, so lost rows still fail the caller's count."""
+    deadline = time.monotonic() + 30
+    while True:
+        versions = _report(url, endpoint)["versions"]
+        if (versions and versions[0]["operational"]["rows"] >= rows) or time.monotonic() > deadline:
+            return dict(versions[0])
+        time.sleep(0.2)
+
+
 @pytest.fixture
 def fast(settings: Settings) -> Settings:
     return settings.model_copy(update={"poll_interval_s": 0.2, "log_flush_s": 0.2, "monitor_flush_s": 0.3})
@@ -82,8 +94,7 @@ def test_shift_in_two_features_flags_exactly_those_and_clean_traffic_flags_none(
     url, workspace, _ = model_served
     _send(url, "clean", _live(3000, seed=1))
     _send(url, "shifted", _live(3000, seed=2, shift=0.5))
-    clean = _report(url, "clean")["versions"][0]
-    shifted = _report(url, "shifted")["versions"][0]
+    clean, shifted = _served(url, "clean", 3000), _served(url, "shifted", 3000)
     assert clean["version"] == "m:1" and clean["operational"]["rows"] == 3000
     assert clean["drift"]["drifted"] is False and clean["drift"]["drifted_features"] == []
     assert shifted["drift"]["drifted"] is True

@@ -144,8 +144,10 @@ class FeedbackService:
             JOIN read_parquet('fraud-feedback.parquet') AS f USING (_request_id, _row)
         """
         feedback = feedback_table(self.items(endpoint, since=since, until=until))
-        files = self.log.files(endpoint)
-        if not files:  # nothing logged (sample rate 0, or no traffic yet): the same columns, all empty
+        # With no feedback in the range there is nothing to join: the log (every served row so far) is not read,
+        # which a monitoring report built every few seconds for /metrics and alerts would otherwise do each time.
+        files = self.log.files(endpoint) if feedback.num_rows else []
+        if not files:  # nothing logged (sample rate 0, or no traffic yet) or no feedback: the same columns, empty
             present = set(feedback.column_names)
             for name in self._log_columns(endpoint):
                 if name not in present:
@@ -158,7 +160,11 @@ class FeedbackService:
             if self.log.filesystem is not None:
                 connection.register_filesystem(self.log.filesystem)
             connection.register("feedback", feedback)
-            connection.execute("CREATE TABLE log AS SELECT * FROM read_parquet(?, union_by_name = true)", [files])
+            connection.execute(
+                "CREATE TABLE log AS SELECT * FROM read_parquet(?, union_by_name = true) "
+                "WHERE _request_id IN (SELECT _request_id FROM feedback)",
+                [files],
+            )
             return connection.sql(
                 """
                 SELECT f.*, p.* EXCLUDE (_request_id, _row)
