@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from shipyard.alerts.events import FIRING, RESOLVED, AlertEvent
@@ -205,26 +205,17 @@ class ChannelDelivery:
                 cursor, attempts = event.id, 0
                 continue
             attempts += 1
-            delay_s = min(self.backoff_s * 2 ** (attempts - 1), self.max_backoff_s)
-            log.warning(
-                "%s failed (%s); attempt %d of %d, retrying in %.1fs",
-                what,
-                outcome.problem,
-                attempts,
-                self.max_attempts,
-                delay_s,
+            backoff = outbox.Backoff(self.backoff_s, self.max_backoff_s, self.max_attempts)
+            return backoff.retry_later(
+                self.db,
+                channel.receiver,
+                at_id=cursor,
+                attempts=attempts,
+                problem=outcome.problem or "",
+                what=what,
+                now=now,
+                log=log,
             )
-            with self.db.write() as conn:
-                outbox.failed_attempt(
-                    conn,
-                    channel.receiver,
-                    at_id=cursor,
-                    attempts=attempts,
-                    next_attempt_at=now + timedelta(seconds=delay_s),
-                    error=outcome.problem or "",
-                    now=now,
-                )
-            return delay_s
         return 0.0 if len(events) == self.batch else self.poll_s
 
 

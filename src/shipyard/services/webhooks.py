@@ -278,27 +278,17 @@ class WebhookDelivery:
                 cursor, attempts = event.id, 0
                 continue
             attempts += 1
-            delay_s = min(self.backoff_s * 2 ** (attempts - 1), self.max_backoff_s)
-            what = f"webhook {event.event!r} (delivery {event.id}) to {receiver.shown}"
-            log.warning(
-                "%s failed (%s); attempt %d of %d, retrying in %.1fs",
-                what,
-                problem,
-                attempts,
-                self.max_attempts,
-                delay_s,
+            backoff = outbox.Backoff(self.backoff_s, self.max_backoff_s, self.max_attempts)
+            return backoff.retry_later(
+                self.db,
+                receiver.key,
+                at_id=cursor,
+                attempts=attempts,
+                problem=problem,
+                what=f"webhook {event.event!r} (delivery {event.id}) to {receiver.shown}",
+                now=now,
+                log=log,
             )
-            with self.db.write() as conn:
-                outbox.failed_attempt(
-                    conn,
-                    receiver.key,
-                    at_id=cursor,
-                    attempts=attempts,
-                    next_attempt_at=now + timedelta(seconds=delay_s),
-                    error=problem,
-                    now=now,
-                )
-            return delay_s
         return 0.0 if len(events) == self.batch else self.poll_s
 
     def _post(self, client: httpx.Client, receiver: _Receiver, event: outbox.OutboxEvent) -> tuple[str | None, bool]:

@@ -13,14 +13,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from shipyard.store.tables import webhook_outbox, webhook_receivers
+
+if TYPE_CHECKING:
+    import logging
+
+    from shipyard.store.db import Database
 
 # Any constant shared by every Shipyard process (distinct from the migration lock's key).
 _OUTBOX_LOCK_KEY = 7_203_311_406
@@ -151,3 +156,41 @@ def prune(conn: Connection, *, before: datetime, receivers: Sequence[str] = ()) 
     if lowest is not None:
         query = query.where(webhook_outbox.c.id <= lowest)
     return int(conn.execute(query).rowcount or 0)
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """How a receiver (a webhook URL or a notification channel) retries a failed event: doubling, capped."""
+
+    backoff_s: float
+    max_backoff_s: float
+    max_attempts: int
+
+    def retry_later(
+        self,
+        db: Database,
+        receiver: str,
+        *,
+        at_id: int,
+        attempts: int,
+        problem: str,
+        what: str,
+        now: datetime,
+        log: logging.Logger,
+    ) -> float:
+        """Log the failed try, store when to try again, and return the delay (seconds) before that try."""
+        delay_s = min(self.backoff_s * 2 ** (attempts - 1), self.max_backoff_s)
+        log.warning(
+            "%s failed (%s); attempt %d of %d, retrying in %.1fs", what, problem, attempts, self.max_attempts, delay_s
+        )
+        with db.write() as conn:
+            failed_attempt(
+                conn,
+                receiver,
+                at_id=at_id,
+                attempts=attempts,
+                next_attempt_at=now + timedelta(seconds=delay_s),
+                error=problem,
+                now=now,
+            )
+        return delay_s
